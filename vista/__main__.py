@@ -1,0 +1,3 @@
+from vista.cli import main
+
+main()

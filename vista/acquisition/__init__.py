@@ -1,0 +1,1 @@
+"""Lab sessions: trackers, stimulus display, audio, transcription, the session loop."""

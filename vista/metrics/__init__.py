@@ -1,0 +1,1 @@
+"""Saliency metrics (pure functions on arrays) and bootstrap intervals."""
