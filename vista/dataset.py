@@ -7,8 +7,9 @@ Layout::
                           "provenance": {...}}   (how the maps were made)
       images/            image files (optional: triplets may reference images elsewhere)
       maps/ID.npy        float32 H×W human map on the image's pixel grid, sums to 1
+      fixations/ID.npy   optional: float64 N×3 fixations behind the map: x, y (image px), weight (ms)
       triplets.jsonl     one JSON object per line:
-                         {"triplet_id", "image", "text", "map", "meta": {...}}
+                         {"triplet_id", "image", "text", "map", "fixations"?, "meta": {...}}
 
 ``image`` and ``map`` are paths relative to the dataset folder (absolute paths are
 kept as they are). ``meta`` carries per-triplet provenance: participant, trial,
@@ -121,6 +122,24 @@ class Dataset:
             )
         return arr.astype(np.float32, copy=False)
 
+    def load_fixations(self, triplet: Triplet) -> np.ndarray | None:
+        """The N×3 fixations (x, y, weight) behind the map, or None if not stored."""
+        if triplet.fixations_path is None:
+            return None
+        try:
+            arr = np.load(triplet.fixations_path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise DatasetError(
+                f"fixations {triplet.fixations_path} are missing or unreadable: {exc}",
+                triplet_id=triplet.triplet_id,
+            ) from exc
+        if arr.ndim != 2 or arr.shape[1] != 3 or not np.isfinite(arr).all():
+            raise DatasetError(
+                f"fixations {triplet.fixations_path} must be a finite N×3 array; got {arr.shape}",
+                triplet_id=triplet.triplet_id,
+            )
+        return arr.astype(np.float64, copy=False)
+
     def load_image(self, triplet: Triplet) -> np.ndarray:
         """The image of ``triplet`` as H×W×3 uint8."""
         try:
@@ -190,6 +209,9 @@ def read_dataset(path: str | os.PathLike[str]) -> Dataset:
                         text=str(row["text"]),
                         human_map_path=_resolve(root, str(row["map"])),
                         meta=row.get("meta") or {},
+                        fixations_path=(
+                            _resolve(root, str(row["fixations"])) if row.get("fixations") else None
+                        ),
                     )
                 )
             except (TypeError, ValueError) as exc:
@@ -284,6 +306,7 @@ class DatasetWriter:
         text: str,
         human_map: np.ndarray,
         meta: Mapping[str, Any] | None = None,
+        fixations: np.ndarray | None = None,
     ) -> Triplet:
         """Write one triplet: the map to ``maps/ID.npy`` and a line to ``triplets.jsonl``.
 
@@ -298,12 +321,22 @@ class DatasetWriter:
         if arr.ndim != 2 or not np.isfinite(arr).all():
             raise ValueError(f"human_map must be a finite 2-D array; got shape {arr.shape}")
         map_rel = f"maps/{tid}.npy"
+        fix_rel = None
+        if fixations is not None:
+            fix = np.asarray(fixations, dtype=np.float64)
+            if fix.ndim != 2 or fix.shape[1] != 3 or not np.isfinite(fix).all():
+                raise ValueError(f"fixations must be a finite N×3 array; got shape {fix.shape}")
+            fix_rel = f"fixations/{tid}.npy"
+            (self.root / "fixations").mkdir(exist_ok=True)
+            save_npy_atomic(self.root / fix_rel, fix)
         save_npy_atomic(self.root / map_rel, arr)
-        row = {"triplet_id": tid, "image": str(image), "text": text, "map": map_rel,
-               "meta": dict(meta or {})}
+        row: dict[str, Any] = {"triplet_id": tid, "image": str(image), "text": text,
+                               "map": map_rel, "meta": dict(meta or {})}
+        if fix_rel is not None:
+            row["fixations"] = fix_rel
         self._fh.write(json.dumps(row, sort_keys=True) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._ids.add(tid)
-        return Triplet(tid, _resolve(self.root, str(image)), text,
-                       str(self.root / map_rel), row["meta"])
+        return Triplet(tid, _resolve(self.root, str(image)), text, str(self.root / map_rel),
+                       row["meta"], None if fix_rel is None else str(self.root / fix_rel))

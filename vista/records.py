@@ -331,6 +331,9 @@ class Triplet:
     """One dataset row: an image, a text, and the human map for that text.
 
     Paths are absolute once read by :func:`vista.dataset.read_dataset`.
+    ``fixations_path`` (optional) points to the fixations behind the map, an N×3
+    float array of x, y (image pixels) and weight (ms), for the fixation-based
+    metrics (AUC-Judd, NSS, ...).
     """
 
     triplet_id: str
@@ -338,6 +341,7 @@ class Triplet:
     text: str
     human_map_path: str
     meta: Mapping[str, Any] = field(default_factory=dict)
+    fixations_path: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.triplet_id, str) or not self.triplet_id:
