@@ -154,9 +154,9 @@ class Fixations:
         for name in ("starts_ms", "ends_ms", "xs", "ys"):
             cols[name] = _frozen_array(f"Fixations.{name}", getattr(self, name), np.float64)
         n = cols["starts_ms"].size
-        eyes = getattr(self, "eyes")
+        eyes = self.eyes
         if eyes is None or (np.size(eyes) == 0 and n > 0):
-            eyes = ["R"] * n
+            eyes = np.full(n, "R")
         cols["eyes"] = _frozen_array("Fixations.eyes", eyes, "<U1")
         for name, arr in cols.items():
             if arr.size != n:
@@ -194,7 +194,8 @@ class Fixations:
 
     @classmethod
     def empty(cls) -> Fixations:
-        return cls([], [], [], [], [])
+        e = np.empty(0)
+        return cls(e, e, e, e, np.empty(0, dtype="<U1"))
 
     @classmethod
     def concatenate(cls, parts: Sequence[Fixations]) -> Fixations:
