@@ -1,0 +1,139 @@
+"""Duration-weighted Gaussian density maps on the image grid.
+
+The map of a set of fixations is the sum of isotropic Gaussians, one per fixation,
+centred on the fixation (sub-pixel: nothing is rounded) and weighted by its
+duration, evaluated at the pixel centres and normalised to sum to 1.
+
+An isotropic Gaussian is separable, ``g(x, y) = g(x) g(y)``, so the map is a product
+of two thin matrices::
+
+    map[r, c] = sum_i w_i * gy_i(r) * gx_i(c)  =  (Gy^T  diag(w)  Gx)[r, c]
+
+with ``Gx`` the N×W one-dimensional Gaussians evaluated at the column centres and
+``Gy`` the N×H ones at the row centres: one (H×N)@(N×W) matrix product. That is the
+dense per-fixation sum, exactly (same terms, no truncation, no rounding of
+positions), at the cost of a BLAS call instead of N full-grid passes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_array, check_int, check_positive
+
+__all__ = ["density_map", "gaussian_1d"]
+
+
+def gaussian_1d(centres: np.ndarray, n: int, sigma_px: float) -> np.ndarray:
+    """Unnormalised 1-D Gaussians ``exp(-(k - c)^2 / (2 sigma^2))`` for ``k = 0..n-1``.
+
+    One row per centre; float64, shape ``(len(centres), n)``.
+
+    Examples
+    --------
+    >>> gaussian_1d(np.array([1.0]), 3, 1.0).round(4).tolist()
+    [[0.6065, 1.0, 0.6065]]
+    """
+    grid = np.arange(n, dtype=np.float64)
+    d = (grid[None, :] - np.asarray(centres, dtype=np.float64)[:, None]) / sigma_px
+    return np.exp(-0.5 * d * d)
+
+
+def _check_shape(shape: Any) -> tuple[int, int]:
+    try:
+        h, w = shape
+    except (TypeError, ValueError):
+        raise ValueError(f"shape must be (height, width); got {shape!r}") from None
+    return check_int("shape[0] (height)", h, minimum=1), check_int("shape[1] (width)", w, minimum=1)
+
+
+def density_map(
+    xs: Any,
+    ys: Any,
+    weights: Any,
+    *,
+    shape: tuple[int, int],
+    sigma_px: float,
+) -> np.ndarray:
+    """Duration-weighted Gaussian kernel density of fixations on an image grid.
+
+    Parameters
+    ----------
+    xs, ys : array_like of float, shape (N,)
+        Fixation positions in image pixels, x right, y down. Column ``c`` is centred
+        at ``x = c`` and row ``r`` at ``y = r`` (numpy's and EyeLink's pixel
+        convention), so a fixation at ``x = 10.5`` lies midway between columns 10
+        and 11; positions are used as given, never rounded. Positions outside the
+        grid are allowed and contribute their tails.
+    weights : array_like of float, shape (N,)
+        Non-negative weight of each fixation, usually its duration in ms (or its
+        overlap with an alignment window).
+    shape : (int, int)
+        ``(height, width)`` of the image grid.
+    sigma_px : float
+        Standard deviation of the Gaussian kernel in image pixels (> 0).
+
+    Returns
+    -------
+    ndarray of float64, shape ``(height, width)``
+        Non-negative, sums to 1 (to float64 rounding).
+
+    Raises
+    ------
+    ValueError
+        If there are no fixations, the weights sum to zero (or are negative), the
+        arrays differ in length or hold NaN/inf, or no density falls on the grid
+        (every fixation tens of sigma off the image).
+
+    Notes
+    -----
+    Boundary: the Gaussians are evaluated at the pixel centres of the grid only; mass
+    falling outside the image is dropped and the map is renormalised to sum to 1.
+    A fixation near the border therefore carries less of the total than a central
+    one of the same duration, as in the dense per-fixation sum of common lab
+    scripts and in saliency benchmarks. The kernel is sampled at pixel centres
+    (not integrated over the pixel); the difference is below 0.1% of the peak for
+    ``sigma_px >= 5``.
+
+    Accuracy: computed in float64 throughout (1-D Gaussians, normalising constant
+    from the 1-D sums, float64 matrix product), so the result equals the dense sum
+    to about 1e-15 of the peak. Callers that store float32 (the dataset folder)
+    cast once at the end.
+
+    The normalising constant is the analytic total ``sum_i w_i (sum gy_i)(sum gx_i)``,
+    so the map is normalised without a second pass over it.
+
+    Examples
+    --------
+    >>> m = density_map([10.5], [4.0], [200.0], shape=(9, 22), sigma_px=2.0)
+    >>> round(float(m.sum()), 12)
+    1.0
+    >>> bool(m[4, 10] == m[4, 11])      # x = 10.5: exactly between columns 10 and 11
+    True
+    """
+    sigma = check_positive("sigma_px", sigma_px)
+    h, w = _check_shape(shape)
+    x = check_array("xs", xs, ndim=1, dtype=np.float64)
+    y = check_array("ys", ys, ndim=1, dtype=np.float64)
+    wt = check_array("weights", weights, ndim=1, dtype=np.float64)
+    if not (x.size == y.size == wt.size):
+        raise ValueError(
+            f"xs, ys and weights must have equal length; got {x.size}, {y.size}, {wt.size}"
+        )
+    if x.size == 0:
+        raise ValueError("density_map needs at least one fixation; got 0")
+    if (wt < 0).any():
+        raise ValueError(f"weights must be >= 0; got {float(wt.min())!r}")
+    if wt.sum() <= 0:
+        raise ValueError("weights sum to 0: no fixation time to build a map from")
+    gx = gaussian_1d(x, w, sigma)  # N×W
+    gy = gaussian_1d(y, h, sigma)  # N×H
+    total = float(np.dot(wt, gx.sum(axis=1) * gy.sum(axis=1)))
+    if not total > 0:
+        raise ValueError(
+            "no density falls on the image grid: every fixation is too far off the image"
+        )
+    scaled = gx * (wt / total)[:, None]
+    return gy.T @ scaled
