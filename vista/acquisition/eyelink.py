@@ -1,0 +1,377 @@
+"""The EyeLink tracker (EyeLink 1000 Plus and others) through SR Research's pylink.
+
+:class:`EyeLinkTracker` follows the :class:`~vista.acquisition.tracker.Tracker`
+protocol, on real hardware (Host PC at ``100.1.1.1`` by default) or in pylink's dummy
+mode (``address=None``: no tracker, no gaze; for rehearsing a session). pylink (extra
+``eyelink``, package ``sr-research-pylink``) is imported when a tracker is connected.
+
+In dummy mode pylink keeps no data file and its tracker clock reads ``2**32 - 1``, so
+this class uses pylink's local millisecond clock (``pylink.currentTime``) and keeps
+the messages it sends in a local edf2asc-format log, received as ``.asc``: the session
+folder of a rehearsal then has every trial message even though it has no gaze.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._validation import check_int, check_option, require
+from ..records import Screen
+
+__all__ = ["CALIBRATION_TYPES", "EyeLinkSample", "EyeLinkTracker", "parse_validation"]
+
+CALIBRATION_TYPES = ("H3", "HV3", "HV5", "HV9", "HV13")
+_EDF_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+@dataclass(frozen=True)
+class EyeLinkSample:
+    """The newest sample (see :class:`vista.acquisition.tracker.Sample`)."""
+
+    time_ms: float
+    x: float
+    y: float
+
+
+def parse_validation(text: str) -> dict[str, float] | None:
+    """The average and maximum error from a validation result message.
+
+    The tracker reports, e.g., ``!CAL VALIDATION HV9 R RIGHT GOOD ERROR 0.35 avg.
+    0.81 max OFFSET ...`` (``getCalibrationMessage`` and the EDF's messages).
+
+    Examples
+    --------
+    >>> parse_validation("!CAL VALIDATION HV9 R RIGHT GOOD ERROR 0.35 avg. 0.81 max OFFSET 0.1 deg.")
+    {'avg_error_deg': 0.35, 'max_error_deg': 0.81}
+    >>> parse_validation("calibration aborted") is None
+    True
+    """
+    tok = text.replace("avg.", " avg. ").replace("max", " max ").split()
+    try:
+        i = tok.index("ERROR")
+        avg = float(tok[i + 1])
+        j = tok.index("max", i)
+        mx = float(tok[j - 1])
+    except (ValueError, IndexError):
+        return None
+    return {"avg_error_deg": avg, "max_error_deg": mx}
+
+
+class EyeLinkTracker:
+    """An EyeLink on the Ethernet link, or pylink's dummy mode.
+
+    Parameters
+    ----------
+    screen : Screen
+        The display PC's screen (``screen_pixel_coords``, ``DISPLAY_COORDS``).
+    address : str or None
+        Host PC IP address; ``None`` opens pylink's dummy mode.
+    sampling_rate_hz : int
+        250, 500, 1000 or 2000.
+    calibration_type : str
+        ``"H3"``, ``"HV3"``, ``"HV5"``, ``"HV9"`` (default) or ``"HV13"``.
+    eye : str
+        ``"L"``, ``"R"`` or ``"BOTH"``: what the session records (the tracker's eye
+        setting is kept; this is what session.json reports).
+    display : StimulusDisplay, optional
+        Where calibration targets are drawn (pylink's custom-display hook); without it
+        calibration runs on the Host PC only.
+    retries : int
+        Attempts for receiving the data file.
+    data_dir : path, optional
+        Dummy mode only: where the local message log is kept (a temporary folder by
+        default).
+
+    Notes
+    -----
+    ``doTrackerSetup`` waits for the operator (and hangs in dummy mode, where it is
+    skipped); ``doDriftCorrect`` likewise is skipped in dummy mode (error 0).
+    """
+
+    def __init__(
+        self,
+        screen: Screen,
+        *,
+        address: str | None = "100.1.1.1",
+        sampling_rate_hz: int = 1000,
+        calibration_type: str = "HV9",
+        eye: str = "R",
+        display: Any = None,
+        retries: int = 3,
+        data_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if not isinstance(screen, Screen):
+            raise TypeError(f"screen must be a Screen record; got {screen!r}")
+        check_option("sampling_rate_hz", sampling_rate_hz, (250, 500, 1000, 2000))
+        check_option("calibration_type", calibration_type, CALIBRATION_TYPES)
+        check_option("eye", eye, ("L", "R", "BOTH"))
+        self.screen = screen
+        self.address = address
+        self.sampling_rate_hz = sampling_rate_hz
+        self.calibration_type = calibration_type
+        self.eye = eye
+        self.display = display
+        self.retries = check_int("retries", retries, minimum=1)
+        self.kind = "dummy" if address is None else "eyelink"
+        self._data_dir = None if data_dir is None else Path(data_dir)
+        self._pylink: Any = None
+        self._el: Any = None
+        self._edf: str | None = None
+        self._graphics = False
+        self._log: Any = None  # dummy mode: (file handle, AscWriter)
+        self._log_path: Path | None = None
+        self._tmp: Any = None
+
+    @property
+    def dummy(self) -> bool:
+        return self.address is None
+
+    # -- link -------------------------------------------------------------------
+    def connect(self) -> None:
+        if self._el is not None:
+            return
+        os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+        pylink = require("pylink", "eyelink", "sr-research-pylink")
+        self._pylink = pylink
+        try:
+            self._el = pylink.EyeLink(self.address)
+        except RuntimeError as exc:
+            raise ConnectionError(
+                f"cannot connect to the EyeLink Host PC at {self.address}: {exc} "
+                "(check the cable and the display PC's IP 100.1.1.2, or use dummy mode)"
+            ) from exc
+        W, H = self.screen.width_px, self.screen.height_px
+        el = self._el
+        el.setOfflineMode()
+        el.sendCommand(f"sample_rate {self.sampling_rate_hz}")
+        el.sendCommand(f"screen_pixel_coords = 0 0 {W - 1} {H - 1}")
+        el.sendCommand(f"calibration_type = {self.calibration_type}")
+        el.sendCommand("file_event_filter = LEFT,RIGHT,FIXATION,SACCADE,BLINK,MESSAGE,BUTTON,INPUT")
+        el.sendCommand("file_sample_data = LEFT,RIGHT,GAZE,AREA,GAZERES,PUPIL,HREF,STATUS,INPUT")
+        el.sendCommand("link_event_filter = LEFT,RIGHT,FIXATION,SACCADE,BLINK,BUTTON,INPUT")
+        el.sendCommand("link_sample_data = LEFT,RIGHT,GAZE,GAZERES,AREA,STATUS,INPUT")
+        if self.display is not None and not self.dummy:
+            from .display import calibration_graphics
+
+            pylink.openGraphicsEx(calibration_graphics(self.display, self))
+            self._graphics = True
+
+    def close(self) -> None:
+        if self._el is None:
+            return
+        try:
+            if self._el.isRecording() == 0 if not self.dummy else False:
+                self._el.stopRecording()
+            self._close_log()
+            self._el.close()
+        finally:
+            if self._graphics:
+                self._pylink.closeGraphics()
+                self._graphics = False
+            self._el = None
+            if self._tmp is not None:
+                self._tmp.cleanup()
+                self._tmp = None
+
+    def _need(self) -> Any:
+        if self._el is None:
+            raise RuntimeError("EyeLinkTracker: connect() first")
+        return self._el
+
+    # -- calibration ------------------------------------------------------------
+    def calibrate(self) -> dict[str, float]:
+        """Camera setup, calibration and validation on the Host PC (the operator
+        presses Esc to return). Returns the validation error; NaN when unknown
+        (dummy mode, or validation skipped)."""
+        el = self._need()
+        nan = float("nan")
+        if self.dummy:
+            return {"avg_error_deg": nan, "max_error_deg": nan}
+        W, H = self.screen.width_px, self.screen.height_px
+        el.doTrackerSetup(W, H)
+        result = parse_validation(str(el.getCalibrationMessage() or ""))
+        if result is not None:
+            self.send_message(
+                f"VALIDATION avg_error_deg {result['avg_error_deg']} max_error_deg {result['max_error_deg']}"
+            )
+        return result or {"avg_error_deg": nan, "max_error_deg": nan}
+
+    def drift_check(self, x: float, y: float) -> float:
+        """Drift check on a target at (x, y); returns the error in degrees (0 in dummy
+        mode). Repeats until the participant fixates; Esc on the display PC opens the
+        setup screen for a recalibration, then the check is repeated."""
+        el = self._need()
+        if self.dummy:
+            return 0.0
+        while True:
+            rv = el.doDriftCorrect(round(x), round(y), 1, 1)
+            if rv == self._pylink.ESC_KEY:
+                el.doTrackerSetup()
+                continue
+            break
+        msg = str(el.getCalibrationMessage() or "")
+        # "drift_correction: 0.32 -5.1 2.0" style or "DRIFTCORRECT ... OFFSET 0.32 deg."
+        for token_index, tok in enumerate(msg.split()):
+            if tok == "OFFSET":
+                try:
+                    return float(msg.split()[token_index + 1])
+                except (IndexError, ValueError):
+                    break
+        return float("nan")
+
+    # -- data file --------------------------------------------------------------
+    def open_data_file(self, name: str) -> None:
+        """Open ``NAME.EDF`` on the Host PC (at most 8 letters, digits or ``_``)."""
+        el = self._need()
+        if not (1 <= len(name) <= 8) or not set(name) <= _EDF_NAME_CHARS:
+            raise ValueError(f"name must be 1-8 letters, digits or '_' (an EDF name); got {name!r}")
+        self._edf = name
+        if self.dummy:
+            self._open_log(name)
+            return
+        rv = el.openDataFile(name + ".EDF")
+        if rv:
+            raise OSError(f"the Host PC could not open the data file {name}.EDF (error {rv})")
+        el.sendCommand(f"add_file_preamble_text 'vista session data file {name}'")
+        W, H = self.screen.width_px, self.screen.height_px
+        el.sendMessage(f"DISPLAY_COORDS 0 0 {W - 1} {H - 1}")
+
+    def close_data_file(self) -> None:
+        el = self._need()
+        if self.dummy:
+            self._close_log()
+            return
+        el.setOfflineMode()
+        self._pylink.pumpDelay(50)
+        el.closeDataFile()
+
+    def receive_data_file(self, destination: Path, *, name: str | None = None) -> Path:
+        """Copy the EDF (or, in dummy mode, the message log ``.asc``) to
+        ``destination`` (suffix replaced), retrying ``retries`` times; ``name``
+        selects an earlier file kept on the Host PC."""
+        el = self._need()
+        name = name or self._edf
+        if name is None:
+            raise RuntimeError("EyeLinkTracker: no data file was opened")
+        if self.dummy:
+            import shutil
+
+            src = self._dir() / (name + ".asc")
+            if not src.is_file():
+                raise FileNotFoundError(f"dummy-mode message log not found: {src}")
+            dest = Path(destination).with_suffix(".asc")
+            if dest.exists():
+                raise FileExistsError(f"{dest} exists; a received data file is never overwritten")
+            shutil.copyfile(src, dest)
+            return dest
+        dest = Path(destination).with_suffix(".edf")
+        if dest.exists():
+            raise FileExistsError(f"{dest} exists; a received data file is never overwritten")
+        last: object = None
+        for attempt in range(self.retries):
+            try:
+                size = el.receiveDataFile(name + ".EDF", str(dest))
+                if size and size > 0 and dest.is_file():
+                    return dest
+                last = f"receiveDataFile returned {size}"
+            except RuntimeError as exc:
+                last = exc
+            time.sleep(0.5 * (attempt + 1))
+        raise OSError(f"could not receive {name}.EDF after {self.retries} attempts: {last}")
+
+    # -- recording --------------------------------------------------------------
+    def start_recording(self) -> None:
+        el = self._need()
+        rv = el.startRecording(1, 1, 1, 1)
+        if rv:
+            raise OSError(f"startRecording failed (error {rv})")
+        if not self.dummy:
+            self._pylink.pumpDelay(100)  # the tracker needs ~100 ms before the data flows
+        self._log_call("start", self.tracker_time_ms(), "R" if self.eye == "BOTH" else self.eye,
+                       self.sampling_rate_hz)
+
+    def stop_recording(self) -> None:
+        el = self._need()
+        if not self.dummy:
+            self._pylink.pumpDelay(100)
+        el.stopRecording()
+        self._log_call("end", self.tracker_time_ms(), "R" if self.eye == "BOTH" else self.eye,
+                       self.sampling_rate_hz)
+
+    def send_message(self, text: str) -> None:
+        el = self._need()
+        el.sendMessage(text)
+        self._log_call("msg", self.tracker_time_ms(), text)
+
+    def tracker_time_ms(self) -> float:
+        el = self._need()
+        if self.dummy:
+            return float(self._pylink.currentTime())
+        return float(el.trackerTime())
+
+    def newest_sample(self) -> EyeLinkSample | None:
+        el = self._need()
+        s = el.getNewestSample()
+        if s is None:
+            return None
+        eye = s.getRightEye() if s.isRightSample() else s.getLeftEye() if s.isLeftSample() else None
+        if eye is None:
+            return None
+        x, y = eye.getGaze()
+        return EyeLinkSample(float(s.getTime()), float(x), float(y))
+
+    # -- dummy-mode message log ---------------------------------------------------
+    def _dir(self) -> Path:
+        if self._data_dir is not None:
+            self._data_dir.mkdir(parents=True, exist_ok=True)
+            return self._data_dir
+        if self._tmp is None:
+            import tempfile
+
+            self._tmp = tempfile.TemporaryDirectory(prefix="vista-eyelink-")
+        return Path(self._tmp.name)
+
+    def _open_log(self, name: str) -> None:
+        from .simulate import _ASC_CALLS, _asc_writer
+
+        self._close_log()
+        path = self._dir() / (name + ".asc")
+        fh = open(path, "w", encoding="utf-8", newline="\n")
+        writer = _asc_writer(fh)
+        self._log = (fh, writer)
+        self._log_path = path
+        _ASC_CALLS["header"](writer, self.tracker_time_ms(), [
+            "CONVERTED FROM vista EyeLinkTracker (pylink dummy mode: messages only)",
+        ])
+        W, H = self.screen.width_px, self.screen.height_px
+        self._log_call("msg", self.tracker_time_ms(), f"DISPLAY_COORDS 0 0 {W - 1} {H - 1}")
+
+    def _log_call(self, kind: str, *args: Any) -> None:
+        if self._log is None:
+            return
+        from .simulate import _ASC_CALLS
+
+        fh, writer = self._log
+        _ASC_CALLS[kind](writer, *args)
+        fh.flush()
+
+    def _close_log(self) -> None:
+        if self._log is None:
+            return
+        fh, writer = self._log
+        if hasattr(writer, "close"):
+            writer.close()
+        fh.flush()
+        os.fsync(fh.fileno())
+        fh.close()
+        self._log = None
+
+    def describe(self) -> Mapping[str, Any]:
+        """What session.json records about the tracker."""
+        return {"kind": self.kind, "sampling_rate_hz": self.sampling_rate_hz, "eye": self.eye,
+                "address": self.address, "calibration_type": self.calibration_type}
