@@ -9,24 +9,41 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._validation import require
+from .._validation import check_int, check_option, require
 from ..errors import WeightsNotFoundError
 from ..records import SaliencyMap
 
 __all__ = [
+    "OVERFLOW_CHOICES",
     "Explainer",
     "as_rgb_array",
+    "capture_hook",
+    "check_options",
+    "check_texts",
+    "combine_pieces",
+    "denormals_flushed",
+    "leaf_hook",
+    "leaf_input_hook",
+    "load_frozen",
     "pick_device",
+    "remove_hooks",
     "resize_to_image",
+    "resolve_block",
     "resolve_weights",
+    "text_token_mask",
+    "tokenize_texts",
     "torch_call_scope",
+    "weights_and_revision",
 ]
+
+#: How a text longer than the model's token limit is handled.
+OVERFLOW_CHOICES = ("truncate", "split")
 
 
 def as_rgb_array(image: Any) -> np.ndarray:
@@ -117,6 +134,17 @@ def resolve_weights(weights: str | os.PathLike[str], revision: str | None) -> st
         ) from exc
 
 
+def denormals_flushed() -> bool:
+    """Whether torch currently flushes denormal floats to zero.
+
+    torch has no getter, so this probes the effect of one multiplication on a
+    denormal float32.
+    """
+    torch = require("torch", "explain")
+    probe = torch.tensor([1e-40], dtype=torch.float32)
+    return bool((probe * 1.0).item() == 0.0)
+
+
 @contextlib.contextmanager
 def torch_call_scope(*, flush_denormal: bool = False) -> Iterator[None]:
     """Settings for the span of one ``explain`` call, restored afterwards.
@@ -129,9 +157,7 @@ def torch_call_scope(*, flush_denormal: bool = False) -> Iterator[None]:
     prev_grad = torch.is_grad_enabled()
     prev_denormal: bool | None = None
     if flush_denormal:
-        # torch has no getter; probe by the effect on a denormal float32.
-        probe = torch.tensor([1e-40], dtype=torch.float32)
-        prev_denormal = bool(probe.item() == 0.0)
+        prev_denormal = denormals_flushed()
         torch.set_flush_denormal(True)
     torch.set_grad_enabled(True)
     try:
@@ -188,3 +214,240 @@ class Explainer:
     ) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
         """Return the raw (model-grid) maps and per-text info (e.g. truncation)."""
         raise NotImplementedError
+
+
+# --- options, weights and loading -------------------------------------------------
+
+
+def check_options(options: Mapping[str, Any], allowed: Iterable[str], *, context: str) -> None:
+    """Raise a ValueError naming any option not in ``allowed``.
+
+    Examples
+    --------
+    >>> check_options({"block": 3}, ("block",), context="blip-itm-base")
+    >>> check_options({"blok": 3}, ("block",), context="blip-itm-base")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown option(s) 'blok' for blip-itm-base; allowed: 'block'
+    """
+    allowed = list(allowed)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        names = ", ".join(repr(u) for u in unknown)
+        known = ", ".join(repr(a) for a in allowed) or "none"
+        raise ValueError(f"unknown option(s) {names} for {context}; allowed: {known}")
+
+
+def resolve_block(name: str, value: Any, n_layers: int) -> int:
+    """A 0-based block index (negative counts from the end) as a non-negative int.
+
+    Examples
+    --------
+    >>> resolve_block("block", -1, 12)
+    11
+    >>> resolve_block("block", 12, 12)
+    Traceback (most recent call last):
+    ...
+    ValueError: block must be in [-12, 11] for a model with 12 blocks; got 12
+    """
+    index = check_int(name, value)
+    if not -n_layers <= index < n_layers:
+        raise ValueError(
+            f"{name} must be in [{-n_layers}, {n_layers - 1}] for a model with "
+            f"{n_layers} blocks; got {index}"
+        )
+    return index % n_layers
+
+
+def weights_and_revision(
+    weights: str | os.PathLike[str] | None,
+    default: str,
+    revision: str | None = None,
+    *,
+    pinned: str | None = None,
+) -> tuple[str, str | None, str]:
+    """``(model_id, revision, local_path)`` for ``weights`` (``default`` when None).
+
+    A local folder or file has revision ``None``. A Hugging Face id is loaded at
+    ``revision`` when given, else at ``pinned`` when the id is ``default`` (the
+    registry's pinned commit), else at ``main`` (recorded as ``None``).
+    """
+    model_id = default if weights is None else str(weights)
+    path = Path(model_id).expanduser()
+    if path.exists():
+        return model_id, None, resolve_weights(path, None)
+    if revision is None and model_id == default:
+        revision = pinned
+    return model_id, revision, resolve_weights(model_id, revision)
+
+
+def load_frozen(
+    model_cls: Any, folder: str, *, device: str, attn_implementation: str | None = None
+) -> Any:
+    """``model_cls.from_pretrained(folder)`` in float32 eval mode, parameters frozen,
+    on ``device``."""
+    torch = require("torch", "explain")
+    kwargs: dict[str, Any] = {"dtype": torch.float32}
+    if attn_implementation is not None:
+        kwargs["attn_implementation"] = attn_implementation
+    model = model_cls.from_pretrained(folder, **kwargs)
+    model.eval()
+    model.requires_grad_(False)
+    return model.to(device)
+
+
+# --- texts ------------------------------------------------------------------------
+
+
+def tokenize_texts(
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    limit: int,
+    overflow: str = "truncate",
+) -> tuple[dict[str, Any], list[int], list[dict[str, Any]]]:
+    """Tokenize ``texts`` as one padded batch of at most ``limit`` tokens a row.
+
+    Parameters
+    ----------
+    tokenizer : transformers tokenizer
+        A fast tokenizer that adds its own special tokens (e.g. ``[CLS] … [SEP]``).
+    texts : sequence of str
+        The segments.
+    limit : int
+        Token limit per row, special tokens included.
+    overflow : {"truncate", "split"}
+        A text longer than ``limit``: ``"truncate"`` keeps its first ``limit - 2``
+        text tokens (the special tokens are kept); ``"split"`` cuts it into
+        consecutive pieces of at most ``limit`` tokens, each with its own special
+        tokens, explained as separate rows (see :func:`combine_pieces`).
+
+    Returns
+    -------
+    encoding : dict
+        ``input_ids``, ``attention_mask`` and ``special_tokens_mask`` as torch
+        tensors, one row per piece.
+    owners : list of int
+        For each row, the index of the text it belongs to.
+    infos : list of dict
+        Per text: ``n_tokens`` (text tokens, specials excluded, before any
+        truncation), ``token_limit``, ``overflow``, ``truncated`` and ``n_pieces``.
+    """
+    check_option("overflow", overflow, OVERFLOW_CHOICES)
+    limit = check_int("limit", limit, minimum=3)
+    texts = list(texts)
+    n_special = int(tokenizer.num_special_tokens_to_add(pair=False))
+    if limit <= n_special:
+        raise ValueError(f"limit must exceed the {n_special} special tokens; got {limit}")
+    body = limit - n_special
+    full = tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)
+    enc = tokenizer(
+        texts,
+        truncation=True,
+        max_length=limit,
+        padding=True,
+        return_overflowing_tokens=overflow == "split",
+        return_special_tokens_mask=True,
+        return_tensors="pt",
+    )
+    if overflow == "split":
+        owners = [int(i) for i in enc["overflow_to_sample_mapping"]]
+    else:
+        owners = list(range(len(texts)))
+    infos: list[dict[str, Any]] = []
+    for i, ids in enumerate(full["input_ids"]):
+        n = len(ids)
+        infos.append(
+            {
+                "n_tokens": n,
+                "token_limit": limit,
+                "overflow": overflow,
+                "truncated": overflow == "truncate" and n > body,
+                "n_pieces": owners.count(i),
+            }
+        )
+    keep = ("input_ids", "attention_mask", "special_tokens_mask")
+    return {k: enc[k] for k in keep}, owners, infos
+
+
+def text_token_mask(encoding: Mapping[str, Any]) -> Any:
+    """The tokens a map averages over: attended and not special (no ``[CLS]``,
+    ``[ENC]``, ``[SEP]`` or padding), as a 0/1 tensor like ``input_ids``."""
+    return encoding["attention_mask"] * (1 - encoding["special_tokens_mask"])
+
+
+def combine_pieces(
+    maps: np.ndarray, owners: Sequence[int], weights: Sequence[float], n_texts: int
+) -> list[np.ndarray]:
+    """Weighted mean of the piece maps of each text (weights: text tokens a piece).
+
+    With the token-mean Grad-CAM this is the mean over all of a text's tokens, as
+    if the model had seen them in one row.
+
+    Examples
+    --------
+    >>> maps = np.array([[[1.0]], [[4.0]], [[7.0]]])
+    >>> [m.item() for m in combine_pieces(maps, [0, 0, 1], [2, 1, 5], 2)]
+    [2.0, 7.0]
+    """
+    out = []
+    owner_arr = np.asarray(owners)
+    w = np.asarray(weights, dtype=np.float64)
+    for i in range(n_texts):
+        rows = np.flatnonzero(owner_arr == i)
+        if rows.size == 0:
+            raise ValueError(f"text {i} has no piece")
+        acc = np.tensordot(w[rows], np.asarray(maps, dtype=np.float64)[rows], axes=1)
+        out.append((acc / w[rows].sum()).astype(np.float32))
+    return out
+
+
+# --- hooks --------------------------------------------------------------------------
+
+
+def leaf_hook(store: list[Any]) -> Callable[..., Any]:
+    """A forward hook that replaces a module's output by a detached copy that
+    requires grad, and keeps it: the backward pass starts there and goes no lower."""
+
+    def hook(module: Any, args: Any, output: Any) -> Any:
+        leaf = output.detach().requires_grad_(True)
+        store.append(leaf)
+        return leaf
+
+    return hook
+
+
+def leaf_input_hook(store: list[Any]) -> Callable[..., Any]:
+    """A forward pre-hook (``with_kwargs=True``) that makes the module's first input
+    (``hidden_states``) a detached leaf requiring grad.
+
+    Everything before the module runs without an autograd graph (parameters are
+    frozen), everything after records one, so a gradient taken to a tensor inside
+    the module never goes lower than its input.
+    """
+
+    def hook(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if args:
+            leaf = args[0].detach().requires_grad_(True)
+            store.append(leaf)
+            return (leaf, *args[1:]), kwargs
+        leaf = kwargs["hidden_states"].detach().requires_grad_(True)
+        store.append(leaf)
+        return args, {**kwargs, "hidden_states": leaf}
+
+    return hook
+
+
+def capture_hook(store: list[Any], index: int | None = None) -> Callable[..., None]:
+    """A forward hook that keeps a module's output (``output[index]`` for tuples)."""
+
+    def hook(module: Any, args: Any, output: Any) -> None:
+        store.append(output if index is None else output[index])
+
+    return hook
+
+
+def remove_hooks(handles: Iterable[Any]) -> None:
+    """Remove every hook handle (use in ``finally``)."""
+    for handle in handles:
+        handle.remove()

@@ -24,6 +24,7 @@ class ExplainerSpec:
     default_weights: str  # Hugging Face id, or a description for checkpoints
     default_method: str
     summary: str
+    revision: str | None = None  # pinned Hub commit of default_weights; None: "main"
 
 
 # Every name is declared here (cheap), and bound to its loader when its module imports.
@@ -31,7 +32,8 @@ _SPECS: dict[str, ExplainerSpec] = {
     s.name: s
     for s in (
         ExplainerSpec("clip", "clip", "openai/clip-vit-base-patch16", "gradcam",
-                      "CLIP ViT-B/16: Grad-CAM on the last vision block for image-text similarity"),
+                      "CLIP ViT-B/16: Grad-CAM on the last vision block for image-text similarity",
+                      "57c216476eefef5ab752ec549e440a49ae4ae5f3"),
         ExplainerSpec("blip-itm-base", "blip", "Salesforce/blip-itm-base-coco", "gradcam",
                       "BLIP ITM base: Grad-CAM on text-encoder cross-attention (LAVIS recipe)"),
         ExplainerSpec("blip-itm-large", "blip", "Salesforce/blip-itm-large-coco", "gradcam",
@@ -41,7 +43,8 @@ _SPECS: dict[str, ExplainerSpec] = {
         ExplainerSpec("vilt", "vilt", "dandelin/vilt-b32-finetuned-coco", "gradcam",
                       "ViLT: Grad-CAM on text-to-patch attention for the ITM score"),
         ExplainerSpec("clipseg", "clipseg", "CIDAS/clipseg-rd64-refined", "sigmoid",
-                      "CLIPSeg rd64-refined: sigmoid of the segmentation logits"),
+                      "CLIPSeg rd64-refined: sigmoid of the segmentation logits",
+                      "999e0328d9e10b484360c477313983f9afdd7050"),
         ExplainerSpec("clipseg-rd16", "clipseg", "CIDAS/clipseg-rd16", "sigmoid",
                       "CLIPSeg rd16: sigmoid of the segmentation logits"),
     )
