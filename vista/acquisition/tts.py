@@ -8,8 +8,10 @@ tracker uses to put the eyes on the region being named just before it is named.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -36,6 +38,20 @@ class EspeakNotFoundError(VistaError, FileNotFoundError):
             "espeak-ng is needed to synthesise speech; install it with: "
             "sudo apt-get install espeak-ng"
         )
+
+
+@functools.lru_cache(maxsize=4)
+def _known_voices(exe: str) -> frozenset[str]:
+    """Lower-cased names espeak-ng accepts for ``-v``: languages, voice names, files."""
+    proc = subprocess.run([exe, "--voices"], capture_output=True, check=False, timeout=60)
+    names: set[str] = set()
+    for line in proc.stdout.decode("utf-8", "replace").splitlines()[1:]:
+        parts = line.split()
+        if len(parts) < 5:
+            continue
+        names.update(p.lower() for p in (parts[1], parts[3], parts[4], parts[4].split("/")[-1]))
+        names.update(m.split()[0].lower() for m in re.findall(r"\(([^)]*)\)", line) if m.strip())
+    return frozenset(names)
 
 
 def _resample(samples: np.ndarray, rate: int, samplerate: int) -> np.ndarray:
@@ -89,6 +105,11 @@ def speak(
     exe = shutil.which(ESPEAK)
     if exe is None:
         raise EspeakNotFoundError()
+    base = voice.split("+", 1)[0].lower() if isinstance(voice, str) else None
+    known = _known_voices(exe)
+    if base is None or (known and base not in known):
+        raise ValueError(f"voice must be an espeak-ng voice (espeak-ng --voices lists them); "
+                         f"got {voice!r}")
     with tempfile.TemporaryDirectory(prefix="vista-tts-") as tmp:
         out = Path(tmp) / "speech.wav"
         proc = subprocess.run(
@@ -131,7 +152,9 @@ def speak_to_wav(
     return path
 
 
-def voiced_span(samples: np.ndarray, *, samplerate: int, threshold: float = 0.02) -> tuple[float, float]:
+def voiced_span(
+    samples: np.ndarray, *, samplerate: int, threshold: float = 0.02
+) -> tuple[float, float]:
     """Start and end (ms) of the part of ``samples`` louder than ``threshold``
     (fraction of full scale, on 10 ms frames' peak amplitude); (0, 0) if silent.
 
@@ -141,11 +164,12 @@ def voiced_span(samples: np.ndarray, *, samplerate: int, threshold: float = 0.02
     >>> voiced_span(x, samplerate=16000)
     (250.0, 500.0)
     """
-    x = np.abs(np.asarray(samples, dtype=np.float64).reshape(len(samples), -1)).max(axis=1)
+    arr = np.asarray(samples, dtype=np.float64)
+    if arr.size == 0:
+        return 0.0, 0.0
+    x = np.abs(arr.reshape(len(arr), -1)).max(axis=1)
     hop = max(1, samplerate // 100)
     n = math.ceil(len(x) / hop)
-    if n == 0:
-        return 0.0, 0.0
     padded = np.zeros(n * hop)
     padded[: len(x)] = x
     loud = np.flatnonzero(padded.reshape(n, hop).max(axis=1) > threshold * 32768)
