@@ -32,7 +32,17 @@ from . import __version__
 from .errors import DatasetError, ParseError
 from .records import Triplet
 
-__all__ = ["Dataset", "DatasetWriter", "load_image", "read_dataset", "write_atomic"]
+__all__ = [
+    "IMPORT_COLUMNS",
+    "Dataset",
+    "DatasetWriter",
+    "ImportSummary",
+    "import_dataset",
+    "load_image",
+    "read_dataset",
+    "read_map_png",
+    "write_atomic",
+]
 
 FORMAT = "vista-dataset"
 FORMAT_VERSION = 1
@@ -233,7 +243,7 @@ class DatasetWriter:
     >>> import tempfile, numpy as np
     >>> d = tempfile.mkdtemp()
     >>> with DatasetWriter(d + "/ds", name="demo") as w:
-    ...     w.add("t1", image="img.png", text="a cat", human_map=np.ones((2, 3)) / 6)
+    ...     _ = w.add("t1", image="img.png", text="a cat", human_map=np.ones((2, 3)) / 6)
     >>> [t.text for t in read_dataset(d + "/ds")]
     ['a cat']
     """
@@ -281,6 +291,17 @@ class DatasetWriter:
     def close(self) -> None:
         if not self._fh.closed:
             self._fh.close()
+
+    def update_provenance(self, provenance: Mapping[str, Any]) -> None:
+        """Replace ``provenance`` in ``dataset.json`` (atomically), e.g. with the counts
+        known only at the end of a run."""
+        info_path = self.root / "dataset.json"
+        try:
+            info = json.loads(info_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise DatasetError(f"cannot update {info_path}: {exc}") from exc
+        info["provenance"] = dict(provenance)
+        write_atomic(info_path, (json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
 
     def add_image(self, source: str | os.PathLike[str]) -> str:
         """Copy an image into ``images/`` (once) and return its path relative to the root.
@@ -340,3 +361,293 @@ class DatasetWriter:
         self._ids.add(tid)
         return Triplet(tid, _resolve(self.root, str(image)), text, str(self.root / map_rel),
                        row["meta"], None if fix_rel is None else str(self.root / fix_rel))
+
+
+# --------------------------------------------------------------------- import
+
+IMPORT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "id": ("id", "triplet_id", "triplet"),
+    "image": ("image", "image_path", "img", "filename", "file_name", "image_file"),
+    "text": ("text", "caption", "sentence", "phrase", "description", "query"),
+    "map": ("map", "map_path", "heatmap", "saliency", "saliency_map", "gaze_map",
+            "attention_map", "fixation_map"),
+}
+"""Accepted column names (case-insensitive) of the texts file of :func:`import_dataset`,
+first the canonical one. ``image`` and ``text`` are required; ``id`` defaults to
+``row-N`` (N the 1-based data row) and ``map`` to ``ID.png``."""
+
+
+def _import_rows(texts: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line, row) pairs of a CSV/TSV or JSONL texts file."""
+    suffix = texts.suffix.lower()
+    rows: list[tuple[int, dict[str, Any]]] = []
+    try:
+        with open(texts, encoding="utf-8-sig", newline="") as fh:
+            if suffix in (".jsonl", ".ndjson"):
+                for lineno, line in enumerate(fh, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise ParseError(f"invalid JSON: {exc.msg}", path=texts,
+                                         line=lineno) from exc
+                    if not isinstance(row, dict):
+                        raise ParseError("each line must be a JSON object", path=texts,
+                                         line=lineno)
+                    rows.append((lineno, row))
+            elif suffix in (".csv", ".tsv"):
+                import csv
+
+                reader = csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ",")
+                for row in reader:
+                    if None in row:
+                        raise ParseError("more fields than the header has", path=texts,
+                                         line=reader.line_num)
+                    if not any((v or "").strip() for v in row.values()):
+                        continue
+                    rows.append((reader.line_num, dict(row)))
+            else:
+                raise ParseError(f"unknown texts format {texts.suffix!r}; expected .csv, .tsv "
+                                 "or .jsonl", path=texts)
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"not UTF-8 text: {exc}", path=texts) from exc
+    return rows
+
+
+def _columns(keys: list[str], texts: Path, line: int) -> dict[str, str]:
+    """Map canonical field -> the row's key, checking for ambiguity."""
+    lower = {k.strip().lower(): k for k in keys}
+    found: dict[str, str] = {}
+    for field_name, variants in IMPORT_COLUMNS.items():
+        hits = [lower[v] for v in variants if v in lower]
+        if len(hits) > 1:
+            raise ParseError(f"columns {', '.join(map(repr, hits))} all name the {field_name!r} "
+                             "field; keep one", path=texts, line=line)
+        if hits:
+            found[field_name] = hits[0]
+    for req in ("image", "text"):
+        if req not in found:
+            raise ParseError(
+                f"no {req!r} column; accepted names: {', '.join(IMPORT_COLUMNS[req])}",
+                path=texts, line=line)
+    return found
+
+
+def read_map_png(path: str | os.PathLike[str]) -> np.ndarray:
+    """A grayscale map image as float64 H×W, not normalised.
+
+    8-bit, 16-bit, 32-bit integer and float grayscale are read as their values;
+    RGB(A) and palette images are accepted only when the colour channels are equal
+    (a colour-mapped heatmap cannot be inverted and raises).
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("L", "I", "F", "1") or im.mode.startswith("I;"):
+                arr = np.asarray(im if im.mode != "1" else im.convert("L"), dtype=np.float64)
+            elif im.mode == "LA":
+                arr = np.asarray(im, dtype=np.float64)[..., 0]
+            else:
+                rgb = np.asarray(im.convert("RGB"), dtype=np.float64)
+                if not (np.array_equal(rgb[..., 0], rgb[..., 1])
+                        and np.array_equal(rgb[..., 0], rgb[..., 2])):
+                    raise ParseError("map is a colour image; expected grayscale", path=path)
+                arr = rgb[..., 0]
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ParseError(f"cannot read map image: {exc}", path=path) from exc
+    return arr
+
+
+def _normalised_map(
+    path: Path, shape: tuple[int, int], *, resize: bool
+) -> tuple[np.ndarray, bool]:
+    """The map of ``path`` on a ``shape`` grid, summing to 1, and whether it was resized."""
+    arr = read_map_png(path)
+    was_resized = False
+    if arr.ndim != 2:
+        raise ParseError(f"map must be 2-D grayscale; got shape {arr.shape}", path=path)
+    if arr.shape != shape:
+        if not resize:
+            raise ParseError(
+                f"map is {arr.shape[1]}x{arr.shape[0]} (WxH) but its image is "
+                f"{shape[1]}x{shape[0]}; pass --resize to resize maps bilinearly", path=path)
+        from PIL import Image
+
+        arr = np.asarray(Image.fromarray(arr.astype(np.float32), mode="F").resize(
+            (shape[1], shape[0]), Image.Resampling.BILINEAR), dtype=np.float64)
+        arr = np.clip(arr, 0.0, None)
+        was_resized = True
+    if not np.isfinite(arr).all() or (arr < 0).any():
+        raise ParseError("map holds negative or non-finite values", path=path)
+    total = arr.sum()
+    if total <= 0:
+        raise ParseError("map is all zero: no attention to normalise", path=path)
+    return arr / total, was_resized
+
+
+@dataclass
+class ImportSummary:
+    """What :func:`import_dataset` wrote."""
+
+    out: Path
+    n_triplets: int
+    n_images: int
+    resized: int
+
+
+def import_dataset(
+    *,
+    images: str | os.PathLike[str],
+    maps: str | os.PathLike[str],
+    texts: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    resize: bool = False,
+    copy_images: bool = True,
+    name: str | None = None,
+) -> ImportSummary:
+    """Build a dataset folder from images, grayscale map PNGs and a table of texts.
+
+    The way published image-text-gaze triplets are distributed: a folder of images,
+    a folder of maps (one grayscale PNG per triplet) and a CSV or JSONL file with one
+    row per triplet.
+
+    Parameters
+    ----------
+    images : path
+        Folder the ``image`` column is relative to.
+    maps : path
+        Folder the ``map`` column is relative to.
+    texts : path
+        ``.csv`` (comma), ``.tsv`` (tab) or ``.jsonl``, UTF-8. Columns
+        (case-insensitive, see :data:`IMPORT_COLUMNS` for the accepted variants):
+        ``id`` (optional, default ``row-N``), ``image``, ``text`` and ``map``
+        (optional, default ``ID.png``). Other columns are kept in each triplet's
+        ``meta``.
+    out : path
+        The dataset folder to create; it must not exist or be empty.
+    resize : bool, default False
+        Resize maps whose size differs from their image's (bilinear, then clipped
+        at 0 and renormalised); without it a size mismatch is an error.
+    copy_images : bool, default True
+        Copy images into ``out/images/``; False stores their absolute paths.
+    name : str, optional
+        Dataset name for ``dataset.json``.
+
+    Returns
+    -------
+    ImportSummary
+
+    Raises
+    ------
+    vista.errors.ParseError
+        For a bad row (texts file and line named), an unreadable, colour, all-zero
+        or mis-sized map (map file named).
+    FileNotFoundError
+        If a folder, image or map is missing (texts file and line named).
+    FileExistsError
+        If ``out`` exists and is not empty.
+
+    Notes
+    -----
+    Maps are read as their pixel values (8- or 16-bit or float grayscale) and
+    normalised to sum 1, stored as float32 ``maps/ID.npy``. The import is all or
+    nothing: it is written to a temporary folder next to ``out`` and renamed at the
+    end, so a bad row leaves no half-built dataset.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from PIL import Image
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> (d / "img").mkdir(); (d / "maps").mkdir()
+    >>> Image.new("RGB", (4, 3)).save(d / "img" / "a.png")
+    >>> Image.new("L", (4, 3), 7).save(d / "maps" / "m1.png")
+    >>> _ = (d / "texts.csv").write_text("id,image,text,map\\nm1,a.png,a dog,m1.png\\n")
+    >>> s = import_dataset(images=d / "img", maps=d / "maps", texts=d / "texts.csv",
+    ...                    out=d / "ds")
+    >>> ds = read_dataset(d / "ds")
+    >>> ds["m1"].text, round(float(ds.load_map(ds["m1"]).sum()), 6)
+    ('a dog', 1.0)
+    """
+    import shutil
+
+    images_dir, maps_dir, texts_path, out_path = Path(images), Path(maps), Path(texts), Path(out)
+    for label, folder in (("images", images_dir), ("maps", maps_dir)):
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{label} folder {folder} does not exist")
+    if not texts_path.is_file():
+        raise FileNotFoundError(f"texts file {texts_path} does not exist")
+    if out_path.exists() and (not out_path.is_dir() or any(out_path.iterdir())):
+        raise FileExistsError(f"{out_path} exists and is not empty; choose a new --out folder "
+                              "(vista never overwrites a dataset)")
+    rows = _import_rows(texts_path)
+    if not rows:
+        raise ParseError("no rows", path=texts_path)
+
+    plan = []
+    seen: dict[str, int] = {}
+    for n, (line, row) in enumerate(rows, 1):
+        cols = _columns(list(row), texts_path, line)
+        values = {k: ("" if row[c] is None else str(row[c]).strip()) for k, c in cols.items()}
+        tid = values.get("id") or f"row-{n}"
+        if tid in seen:
+            raise ParseError(f"duplicate id {tid!r} (first on line {seen[tid]})", path=texts_path,
+                             line=line)
+        seen[tid] = line
+        if not tid or "/" in tid or "\\" in tid or tid.startswith("."):
+            raise ParseError(f"id must be a plain file-name-safe string; got {tid!r}",
+                             path=texts_path, line=line)
+        if not values["text"]:
+            raise ParseError("empty text", path=texts_path, line=line)
+        if not values["image"]:
+            raise ParseError("empty image", path=texts_path, line=line)
+        image_file = images_dir / values["image"]
+        map_file = maps_dir / (values.get("map") or f"{tid}.png")
+        for label, f in (("image", image_file), ("map", map_file)):
+            if not f.is_file():
+                raise FileNotFoundError(f"{texts_path}:{line}: {label} {f} does not exist")
+        extra = {k: v for k, v in row.items() if k not in cols.values()}
+        plan.append((line, tid, values["text"], image_file, map_file, extra))
+
+    tmp = Path(tempfile.mkdtemp(dir=out_path.parent if out_path.parent.exists() else None,
+                                prefix=f".{out_path.name}.partial-"))
+    resized = 0
+    shapes: dict[Path, tuple[int, int]] = {}
+    try:
+        provenance = {
+            "made_by": "vista import", "texts": str(texts_path.resolve()),
+            "images": str(images_dir.resolve()), "maps": str(maps_dir.resolve()),
+            "normalisation": "map values / their sum (float32 .npy)",
+            "resize": "bilinear, clipped at 0, renormalised" if resize else "none (sizes must match)",
+            "images_stored": "copied" if copy_images else "referenced",
+        }
+        with DatasetWriter(tmp, name=name or out_path.name, provenance=provenance) as writer:
+            for line, tid, text, image_file, map_file, extra in plan:
+                if image_file not in shapes:
+                    from PIL import Image
+
+                    try:
+                        with Image.open(image_file) as im:
+                            shapes[image_file] = (int(im.size[1]), int(im.size[0]))
+                    except OSError as exc:
+                        raise ParseError(f"cannot read image {image_file} (line {line}): {exc}",
+                                         path=texts_path, line=line) from exc
+                shape = shapes[image_file]
+                human, was_resized = _normalised_map(map_file, shape, resize=resize)
+                resized += int(was_resized)
+                ref = writer.add_image(image_file) if copy_images else str(image_file.resolve())
+                meta = {"source": "vista import", "line": line, "image_source": str(image_file),
+                        "map_source": str(map_file), **extra}
+                writer.add(tid, image=ref, text=text, human_map=human, meta=meta)
+        if out_path.exists():
+            out_path.rmdir()
+        os.replace(tmp, out_path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return ImportSummary(out_path, len(plan), len(shapes), resized)
+

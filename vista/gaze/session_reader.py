@@ -1,0 +1,218 @@
+"""Read a session folder (docs/session-format.md) into trials.
+
+The session log is authoritative: the screen comes from ``session.json``; each
+trial's image, placement, time span and transcript from its ``trials.jsonl`` line
+and ``transcripts/ID.json``. Only the fixations (and messages) come from the
+recording, read with :func:`vista.gaze.recording.read_recording`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ParseError
+from ..records import Placement, Screen, Transcript, Trial
+
+__all__ = ["Session", "is_session_dir", "read_session"]
+
+
+@dataclass(frozen=True)
+class Session:
+    """A session folder read into memory.
+
+    Attributes
+    ----------
+    root : Path
+        The session folder.
+    participant : str
+        From ``session.json`` (else the folder's name).
+    screen : Screen or None
+        From ``session.json``.
+    trials : list of Trial
+        One per ``trials.jsonl`` line, in order; fixations are those of the
+        recording that start within the trial's span (all eyes).
+    recording : Path
+        The EDF or ASC the fixations came from.
+    eyes : str
+        The eyes in the recording: ``"L"``, ``"R"`` or ``"LR"``.
+    info : dict
+        ``session.json`` as read.
+    """
+
+    root: Path
+    participant: str
+    screen: Screen | None
+    trials: list[Trial]
+    recording: Path
+    eyes: str = "R"
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def is_session_dir(path: str | os.PathLike[str]) -> bool:
+    """True if ``path`` is a folder holding ``session.json``."""
+    p = Path(path)
+    return p.is_dir() and (p / "session.json").is_file()
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParseError(f"invalid JSON: {exc}", path=path) from exc
+
+
+def _screen(info: dict[str, Any], path: Path) -> Screen | None:
+    raw = info.get("screen")
+    if raw is None:
+        return None
+    try:
+        return Screen(int(raw["width_px"]), int(raw["height_px"]), float(raw["width_mm"]),
+                      float(raw["height_mm"]), float(raw["distance_mm"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ParseError(f"invalid 'screen': {exc}", path=path) from exc
+
+
+def _find_recording(root: Path, info: dict[str, Any]) -> Path:
+    named = info.get("recording")
+    if named:
+        p = Path(str(named))
+        p = p if p.is_absolute() else root / p
+        if not p.is_file():
+            raise FileNotFoundError(f"{root / 'session.json'} names recording {p}, which is missing")
+        return p
+    for name in ("recording.edf", "recording.asc"):
+        if (root / name).is_file():
+            return root / name
+    raise FileNotFoundError(f"no recording.edf or recording.asc in session folder {root}")
+
+
+def _resolve_image(text: str | None, root: Path, images_dir: str | None) -> str | None:
+    if not text:
+        return None
+    p = Path(text)
+    if p.is_absolute():
+        return str(p)
+    for base in (root, Path(images_dir) if images_dir else None):
+        if base is not None and (base / p).exists():
+            return str(base / p)
+    return str(root / p)
+
+
+def read_session(path: str | os.PathLike[str]) -> Session:
+    """Read a session folder written by ``vista record``.
+
+    Parameters
+    ----------
+    path : path
+        The folder holding ``session.json``, ``trials.jsonl``, the recording and
+        ``transcripts/``.
+
+    Returns
+    -------
+    Session
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder, ``session.json``, ``trials.jsonl``, the recording or a
+        transcript named in ``trials.jsonl`` is missing.
+    vista.errors.ParseError
+        For invalid JSON or an invalid trial line (file and line named).
+
+    Examples
+    --------
+    >>> import tempfile, json, pathlib
+    >>> from vista.gaze.asc import AscWriter
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "session.json").write_text(json.dumps({"participant": "P1"}))
+    >>> _ = (d / "trials.jsonl").write_text(json.dumps({"trial_id": "1", "start_ms": 0,
+    ...                                                  "end_ms": 1000}) + "\\n")
+    >>> with AscWriter(d / "recording.asc") as w:
+    ...     w.start(0, eyes="R", rate_hz=1000)
+    ...     w.fixation("R", 10, 300, 512.0, 384.0, 900)
+    ...     w.end(1000)
+    >>> s = read_session(d)
+    >>> s.participant, [len(t.fixations) for t in s.trials]
+    ('P1', [1])
+    """
+    from .recording import read_recording
+
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"session folder {root} does not exist")
+    info_path = root / "session.json"
+    if not info_path.is_file():
+        raise FileNotFoundError(f"{info_path} is missing: not a session folder")
+    info = _read_json(info_path)
+    if not isinstance(info, dict):
+        raise ParseError("session.json must hold a JSON object", path=info_path)
+    screen = _screen(info, info_path)
+    journal = root / "trials.jsonl"
+    if not journal.is_file():
+        raise FileNotFoundError(f"{journal} is missing: the session has no trials")
+    recording = read_recording(_find_recording(root, info))
+    by_id = {t.trial_id: t for t in recording.trials}
+    starts = recording.fixations.starts_ms
+    images_dir = info.get("images_dir")
+    trials: list[Trial] = []
+    with open(journal, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                if not isinstance(row, dict):
+                    raise ValueError("each line must be a JSON object")
+                tid = str(row["trial_id"])
+                t0 = None if row.get("start_ms") is None else float(row["start_ms"])
+                t1 = None if row.get("end_ms") is None else float(row["end_ms"])
+                pl = row.get("placement")
+                placement = None if pl is None else Placement(
+                    float(pl["left"]), float(pl["top"]), float(pl["width"]), float(pl["height"]))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+                if isinstance(exc, KeyError):
+                    msg = f"missing field {exc.args[0]!r}"
+                raise ParseError(f"invalid trial: {msg}", path=journal, line=lineno) from exc
+            transcript = None
+            if row.get("transcript"):
+                tp = Path(str(row["transcript"]))
+                tp = tp if tp.is_absolute() else root / tp
+                if not tp.is_file():
+                    raise FileNotFoundError(
+                        f"{journal}:{lineno}: transcript {tp} of trial {tid!r} is missing")
+                data = _read_json(tp)
+                try:
+                    transcript = Transcript.from_dict(data)
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise ParseError(f"invalid transcript: {exc}", path=tp) from exc
+            if t0 is not None and t1 is not None:
+                mask = (starts >= t0) & (starts <= t1)
+            else:
+                mask = np.ones(starts.size, dtype=bool)
+            rec_trial = by_id.get(tid)
+            msgs = () if rec_trial is None else rec_trial.messages
+            variables = {} if rec_trial is None else dict(rec_trial.variables)
+            trials.append(Trial(
+                trial_id=tid,
+                image_path=_resolve_image(row.get("image"), root, images_dir),
+                placement=placement,
+                screen=screen,
+                fixations=recording.fixations.select(mask),
+                transcript=transcript,
+                messages=msgs,
+                variables=variables,
+                start_ms=t0,
+                end_ms=t1,
+            ))
+    participant = str(info.get("participant") or root.name)
+    return Session(root=root, participant=participant, screen=screen, trials=trials,
+                   recording=Path(recording.path or ""), eyes=recording.eyes, info=info)
