@@ -1,0 +1,222 @@
+"""ViLT: Grad-CAM on the text-to-image-patch self-attention for the ITM score.
+
+ViLT is single-stream: text tokens and image patches share every transformer
+block. The map for a text is Grad-CAM on one block's attention probabilities,
+restricted to the rows of the text's word tokens (queries) and the columns of the
+image patch tokens (keys), for the image-text matching logit (``rank_output`` of
+``ViltForImageAndTextRetrieval``), with the LAVIS recipe shared with BLIP and ALBEF
+(:func:`vista.explain.cam.gradcam_attention`): gradient clamped at 0, times the
+attention, mean over heads, mean over the word tokens (``[CLS]``, ``[SEP]`` and
+padding excluded), image CLS column dropped, patch columns reshaped to the grid.
+
+Default block: 10 of 0-11, the second-to-last. In the last block only the text
+``[CLS]`` row reaches the ITM head (the pooler reads token 0), so the gradient on
+every word-token row there is exactly zero and the map would be empty; block 10 is
+the deepest block whose word-token rows reach the score. For a model with ``L``
+blocks the default is ``L - 2``.
+
+Patch grid: ViLT keeps the aspect ratio (shorter side 384, sides floored to a
+multiple of 32), so the grid is ``(H // 32, W // 32)`` of the resized image and
+differs between images. The patch embedding is computed once per image with the
+model's own ``visual_embed`` (all valid patches, ``max_image_length=-1``; the
+model's random patch order is undone, and the random generator is forked so the
+caller's torch random state is untouched) and shared by all texts, which run as
+one batch. Patch tokens outside the image's ``pixel_mask`` get 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_option, require
+from .base import Explainer, pick_device, torch_call_scope
+from .cam import CLAMP_CHOICES, gradcam_attention
+from .clip import (
+    check_options,
+    leaf_hook,
+    load_frozen,
+    resolve_block,
+    tokenize_limited,
+    weights_and_revision,
+)
+from .registry import register
+
+__all__ = ["ViltExplainer", "load_vilt"]
+
+DEFAULT_WEIGHTS = "dandelin/vilt-b32-finetuned-coco"
+
+
+class ViltExplainer(Explainer):
+    """Grad-CAM on ViLT's text-to-patch attention; built by :func:`load_vilt`."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        model: Any,
+        tokenizer: Any,
+        image_processor: Any,
+        model_id: str,
+        revision: str | None,
+        block: int,
+        clamp: str,
+        device: str,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.tokenizer = tokenizer
+        self.image_processor = image_processor
+        self.model_id = model_id
+        self.revision = revision
+        self.method = "gradcam"
+        self.device = device
+        self.block = block
+        self.clamp = clamp
+        self.token_limit = int(model.config.max_position_embeddings)
+        self.options = {
+            "block": block,
+            "layer": f"vilt.encoder.layer[{block}].attention probabilities "
+                     "(word-token rows x image-patch columns)",
+            "score": "ITM logit (rank_output)",
+            "clamp": clamp,
+            "head_reduce": "mean",
+            "token_reduce": "mean over word tokens ([CLS], [SEP], padding excluded)",
+            "token_limit": self.token_limit,
+            "patches": "all valid patches (max_image_length=-1), raster order",
+        }
+
+    def _explain_batch(
+        self, image: np.ndarray, texts: list[str]
+    ) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
+        torch = require("torch", "explain")
+        from PIL import Image
+
+        model = self.model
+        n = len(texts)
+        with torch_call_scope():
+            img = self.image_processor(images=Image.fromarray(image), return_tensors="pt")
+            pixels = img["pixel_values"].to(self.device)
+            pixel_mask = img["pixel_mask"].to(self.device)
+            embeds, token_mask, rows, cols, grid = self._image_tokens(pixels, pixel_mask)
+            enc, infos = tokenize_limited(self.tokenizer, texts, self.token_limit, self.device)
+            n_text = enc["input_ids"].shape[1]
+
+            leaves: list[Any] = []
+            layer = model.vilt.encoder.layer[self.block]
+            handle = layer.layernorm_before.register_forward_hook(leaf_hook(leaves))
+            try:
+                out = model(
+                    input_ids=enc["input_ids"],
+                    attention_mask=enc["attention_mask"],
+                    token_type_ids=enc.get("token_type_ids"),
+                    image_embeds=embeds.expand(n, -1, -1),
+                    pixel_mask=token_mask.expand(n, -1),
+                    output_attentions=True,
+                )
+            finally:
+                handle.remove()
+            attention = out.attentions[self.block]  # (T, H, Lt + 1 + Np, same)
+            scores = out.logits[:, 0]
+            del out
+            # Rows are independent (one text each): d(sum)/d(attention) is per text.
+            (grad,) = torch.autograd.grad(scores.sum(), [attention])
+            words = enc["attention_mask"].clone()
+            words[:, 0] = 0  # [CLS]
+            words[torch.arange(n), enc["attention_mask"].sum(dim=1) - 1] = 0  # [SEP]
+            cam = gradcam_attention(
+                attention[:, :, :n_text, n_text:].detach(),
+                grad[:, :, :n_text, n_text:],
+                token_mask=words,
+                clamp=self.clamp,
+                n_prefix=1,
+                grid=(1, rows.numel()),
+            )[:, 0, :]  # (T, Np) in the token order of `rows`, `cols`
+        maps = []
+        for t in range(n):
+            values = np.zeros(grid, dtype=np.float32)
+            values[rows.cpu().numpy(), cols.cpu().numpy()] = cam[t]
+            maps.append(values)
+        for info, score in zip(infos, scores.detach().cpu().tolist(), strict=True):
+            info["score"] = float(score)
+            info["grid"] = list(grid)
+        return maps, infos
+
+    def _image_tokens(self, pixels: Any, pixel_mask: Any) -> tuple[Any, ...]:
+        """Patch embeddings of one image in raster order: ``(embeds (1, 1+Np, D),
+        token_mask (1, 1+Np), rows (Np,), cols (Np,), grid)``."""
+        torch = require("torch", "explain")
+        emb = self.model.vilt.embeddings
+        devices = [pixels.device] if pixels.device.type == "cuda" else []
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+            x, x_mask, (patch_index, (gh, gw)) = emb.visual_embed(
+                pixels, pixel_mask, max_image_length=-1
+            )
+        index = patch_index[0]  # (Np, 2): row, col of each patch token
+        order = torch.argsort(index[:, 0] * int(gw) + index[:, 1])
+        keep = torch.cat([torch.zeros(1, dtype=order.dtype, device=order.device), order + 1])
+        embeds = x[:, keep]
+        token_mask = x_mask[:, keep]
+        index = index[order]
+        return embeds, token_mask, index[:, 0], index[:, 1], (int(gh), int(gw))
+
+
+@register("vilt")
+def load_vilt(
+    name: str,
+    *,
+    weights: str | None = None,
+    device: str | None = None,
+    method: str | None = None,
+    **options: Any,
+) -> ViltExplainer:
+    """Load the ``vilt`` explainer.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (``"vilt"``).
+    weights : str, optional
+        Hugging Face id or local folder (``ViltForImageAndTextRetrieval`` weights,
+        BERT tokenizer, ViLT image processor). Default
+        ``dandelin/vilt-b32-finetuned-coco``.
+    device : str, optional
+        Torch device; cuda when available.
+    method : {"gradcam"}, optional
+        The only method.
+    **options
+        ``block``: 0-based block whose attention is explained, negative counts from
+        the end; default ``L - 2`` (10 for ViLT-B/32; see the module docstring).
+        ``clamp``: ``"gradient"`` (default, LAVIS), ``"product"`` (Chefer et al.) or
+        ``"none"``. ``revision``: Hub commit for a Hub id.
+
+    Returns
+    -------
+    ViltExplainer
+
+    Raises
+    ------
+    ValueError
+        On an unknown method or option, or a block out of range.
+    """
+    transformers = require("transformers", "explain")
+    check_option("method", "gradcam" if method is None else method, ("gradcam",))
+    check_options(options, ("block", "clamp", "revision"), context="vilt")
+    clamp = check_option("clamp", options.get("clamp", "gradient"), CLAMP_CHOICES)
+    model_id, revision, folder = weights_and_revision(weights, DEFAULT_WEIGHTS, options)
+    dev = pick_device(device)
+    model = load_frozen(transformers.ViltForImageAndTextRetrieval, folder, device=dev)
+    n_layers = int(model.config.num_hidden_layers)
+    block = resolve_block("block", options.get("block", max(n_layers - 2, 0)), n_layers)
+    return ViltExplainer(
+        name=name,
+        model=model,
+        tokenizer=transformers.AutoTokenizer.from_pretrained(folder),
+        image_processor=transformers.AutoImageProcessor.from_pretrained(folder, backend="pil"),
+        model_id=model_id,
+        revision=revision,
+        block=block,
+        clamp=clamp,
+        device=dev,
+    )
