@@ -29,7 +29,7 @@ CALIBRATION_TYPES = ("H3", "HV3", "HV5", "HV9", "HV13")
 _EDF_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
-@dataclass(frozen=True)
+@dataclass
 class EyeLinkSample:
     """The newest sample (see :class:`vista.acquisition.tracker.Sample`)."""
 

@@ -291,7 +291,10 @@ def default_scene(image: np.ndarray, *, n_regions: int = 3) -> Scene:
         col = _COLS[min(int(3 * x / w), 2)]
         where = "centre" if (row, col) == ("middle", "centre") else f"{row} {col}"
         box = (max(x - bw / 2, 0.0), max(y - bh / 2, 0.0), min(x + bw / 2, w - 1.0), min(y + bh / 2, h - 1.0))
-        regions.append(Region(f"the thing at the {where}", box))
+        phrase = f"the thing at the {where}"
+        if any(r.phrase == phrase for r in regions):
+            phrase = f"another thing at the {where}"
+        regions.append(Region(phrase, box))
         sal = np.where(np.hypot((xx - x) / w, (yy - y) / h) < 0.2, -np.inf, sal)
     return Scene((h, w), tuple(regions))
 
@@ -311,12 +314,15 @@ def plan_speech(
     onset_s: tuple[float, float] = (0.8, 1.6),
     word_s: tuple[float, float] = (0.22, 0.42),
     pause_s: tuple[float, float] = (0.5, 1.2),
+    punctuate: bool = True,
 ) -> list[tuple[int, list[Word]]]:
     """When each region's phrase is spoken: words with times in ms after image onset.
 
     Regions with ``start_s``/``end_s`` keep them (their words share the span evenly);
     the others follow the previous phrase after a pause. Durations are uniform in the
-    given ranges (seconds).
+    given ranges (seconds). With ``punctuate``, each phrase ends with a comma (the
+    last with a full stop), as a recogniser would write it, so that
+    ``vista maps --segmenter phrase`` gives one segment per region.
 
     Returns
     -------
@@ -327,7 +333,7 @@ def plan_speech(
     --------
     >>> s = Scene((10, 10), (Region("a cat", (1, 1, 2, 2), 1.0, 2.0),))
     >>> [(w.text, w.start_ms, w.end_ms) for w in plan_speech(s)[0][1]]
-    [('a', 1000.0, 1500.0), ('cat', 1500.0, 2000.0)]
+    [('a', 1000.0, 1500.0), ('cat.', 1500.0, 2000.0)]
     """
     gen = as_rng(rng)
     out: list[tuple[int, list[Word]]] = []
@@ -341,6 +347,8 @@ def plan_speech(
             durations = gen.uniform(*word_s, size=len(tokens))
             edges = t + np.concatenate([[0.0], np.cumsum(durations)])
             t = float(edges[-1]) + gen.uniform(*pause_s)
+        if punctuate and tokens[-1][-1] not in ".,;:!?":
+            tokens[-1] += "." if i == len(scene.regions) - 1 else ","
         words = [
             Word(tok, round(float(edges[k]) * 1000.0, 3), round(float(edges[k + 1]) * 1000.0, 3))
             for k, tok in enumerate(tokens)
@@ -422,6 +430,7 @@ class _Trial:
     scene: Scene
     windows: list[tuple[float, float, int]]  # (start, end, region index)
     words: list[Word]
+    phrases: list[tuple[float, float, str]] = field(default_factory=list)  # start, end, text
 
 
 def _image_to_screen(p: Placement, scene: Scene, x: float, y: float) -> tuple[float, float]:
@@ -518,13 +527,16 @@ def _make_trial(
 ) -> _Trial:
     windows: list[tuple[float, float, int]] = []
     words: list[Word] = []
+    phrases: list[tuple[float, float, str]] = []
     for region_index, ws in speech:
         if not ws:
             continue
         lead = gen.uniform(*model.lead_s) * 1000.0
         windows.append((onset_ms + ws[0].start_ms - lead, onset_ms + ws[-1].end_ms - lead, region_index))
         words.extend(Word(w.text, onset_ms + w.start_ms, onset_ms + w.end_ms) for w in ws)
-    return _Trial(onset_ms, placement, scene, windows, words)
+        phrases.append((onset_ms + ws[0].start_ms, onset_ms + ws[-1].end_ms,
+                        " ".join(w.text for w in ws)))
+    return _Trial(onset_ms, placement, scene, windows, words, phrases)
 
 
 @dataclass
@@ -591,7 +603,7 @@ def _locked(method: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
-@dataclass(frozen=True)
+@dataclass
 class SimSample:
     """A gaze sample of the simulated tracker (see :class:`vista.acquisition.tracker.Sample`)."""
 
@@ -893,6 +905,26 @@ class SimulatedTracker:
         if trial is None:
             return None
         return Transcript(tuple(trial.words), source="simulated")
+
+    @_locked
+    def current_scene(self) -> tuple[Scene, Placement] | None:
+        """The scene of the current (or last) trial and where its image was shown."""
+        trial = self._trial or self._last_trial
+        return None if trial is None else (trial.scene, trial.placement)
+
+    @_locked
+    def spoken_phrases(self) -> list[tuple[float, str]]:
+        """The current (or last) trial's phrases: ``(start on the tracker clock, text)``."""
+        trial = self._trial or self._last_trial
+        return [] if trial is None else [(s, text) for s, _, text in trial.phrases]
+
+    def participant_pressed_key(self, *, after_ms: float = 1000.0) -> bool:
+        """Whether the simulated participant has ended the trial: ``after_ms`` after
+        their last word (never when they have nothing to say)."""
+        trial = self._trial
+        if trial is None or not trial.phrases:
+            return False
+        return self.tracker_time_ms() >= trial.phrases[-1][1] + after_ms
 
     # -- internals --------------------------------------------------------------
     def _catch_up(self) -> None:
