@@ -1,7 +1,221 @@
-"""CLI commands for this area; see :mod:`vista.cli`."""
+"""``vista score``, ``vista figure`` and ``vista report``; see :mod:`vista.scoring`,
+:mod:`vista.viz` and :mod:`vista.report`."""
 
 from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
 
 import click
 
 COMMANDS: list[click.Command] = []
+
+_MODEL_HELP = (
+    "Model to score (repeatable; the first is the reference of the paired differences): "
+    "an explainer from the registry ({names}), or a row that needs no weights: center "
+    "(centre-bias Gaussian), uniform, observers (inter-observer ceiling), external:DIR "
+    "(precomputed maps DIR/ID.npy or .png)."
+)
+
+
+def _explainer_names() -> list[str]:
+    from ..explain import explainer_names
+
+    return explainer_names()
+
+
+def _check_models(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+                  ) -> tuple[str, ...]:
+    from ..baselines import is_baseline_name
+
+    known = _explainer_names()
+    for v in value:
+        if not (v in known or is_baseline_name(v)):
+            choices = ", ".join([*known, "center", "uniform", "observers", "external:DIR"])
+            raise click.BadParameter(f"{v!r} is not one of {choices}")
+    return value
+
+
+def _default_out(data: Path, models: tuple[str, ...], key: dict[str, Any]) -> Path:
+    """``vista-out/DATASET_MODELS_HASH``: the same configuration maps to the same folder
+    (so a rerun resumes), another configuration to another folder."""
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
+    label = re.sub(r"[^A-Za-z0-9._+-]+", "_", "+".join(m.split("/")[-1] for m in models))
+    return Path("vista-out") / f"{data.name}_{label[:40]}_{digest}"
+
+
+class _Progress:
+    """A click progress bar on stderr, opened on the first report."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.last = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            if total == 0:
+                return
+            self.bar = click.progressbar(length=total, label="scoring", file=sys.stderr,
+                                         show_pos=True, show_eta=True)
+            self.bar.__enter__()
+        self.bar.update(done - self.last)
+        self.last = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+@click.command("score")
+@click.option("--model", "models", multiple=True, required=True, metavar="NAME",
+              callback=_check_models, help=_MODEL_HELP.format(names=", ".join(_explainer_names())))
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Dataset folder (default: the shipped demo dataset, which is SYNTHETIC).")
+@click.option("--weights", default=None, metavar="DIR",
+              help="Local weights folder (or Hugging Face id) for the one explainer model "
+                   "(default: the registry's pinned id, from the Hugging Face cache).")
+@click.option("--method", default=None,
+              help="Saliency method of the explainer models (default: each model's default).")
+@click.option("--metric", "metrics", multiple=True, metavar="NAME",
+              help="Extra metric from the metrics registry (repeatable); NCC and AUC-Borji "
+                   "are always computed.")
+@click.option("--bootstrap", "n_boot", type=click.IntRange(min=2), default=1000,
+              show_default=True, help="Bootstrap resamples of the triplets for the intervals "
+                                      "and the paired differences.")
+@click.option("--interval", type=click.Choice(["percentile", "bca"]), default="percentile",
+              show_default=True, help="Bootstrap interval type (95%).")
+@click.option("--paper", is_flag=True,
+              help="Also give the five paper-mode bootstrap values (VISTA's Table 1 brackets) "
+                   "instead of the interval in the table (default: off).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of every random draw (AUC sampling, bootstrap).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run folder (default: vista-out/DATASET_MODELS_HASH, one per "
+                   "configuration). An existing folder of the same configuration is resumed; "
+                   "one of another configuration is refused.")
+@click.option("--no-cache", is_flag=True,
+              help="Neither read nor write cached model maps (default: cache under OUT/maps).")
+@click.option("--skip-bad", is_flag=True,
+              help="Score the good triplets and list the bad ones, instead of stopping "
+                   "(default: stop at a bad dataset).")
+@click.option("--device", default=None,
+              help="Torch device for the explainers, e.g. cpu, cuda (default: cuda if available).")
+def score_command(models: tuple[str, ...], data: Path | None, weights: str | None,
+                  method: str | None, metrics: tuple[str, ...], n_boot: int, interval: str,
+                  paper: bool, seed: int, out: Path | None, no_cache: bool, skip_bad: bool,
+                  device: str | None) -> None:
+    """Score models against a dataset's human maps (VISTA Table 1).
+
+    Writes OUT/scores.csv (one row per triplet and model), OUT/summary.json and
+    OUT/summary.md, and prints the table: each metric's mean with its 95% bootstrap
+    interval (or, with --paper, the five paper-mode values), and with several models
+    the paired-bootstrap differences from the first.
+
+    \b
+    Examples:
+      vista score --model center --model uniform
+      vista score --model blip-itm-base --model center --data my-dataset --paper
+      vista score --model external:ovseg_maps --data my-dataset --metric nss
+    """
+    from ..scoring import demo_dataset_path, score
+
+    if data is None:
+        data = demo_dataset_path()
+        click.echo(f"using the shipped demo dataset {data}: SYNTHETIC (simulated observers, "
+                   "not human data)", err=True)
+    if out is None:
+        key = {"data": str(data.resolve()), "models": models, "weights": weights,
+               "method": method, "metrics": metrics, "n_boot": n_boot, "interval": interval,
+               "paper": paper, "seed": seed, "skip_bad": skip_bad}
+        out = _default_out(data, models, key)
+    resumed = (out / "run.json").is_file()
+    if resumed:
+        click.echo(f"resuming the run in {out}", err=True)
+    bar = _Progress()
+    try:
+        result = score(data, list(models), metrics=metrics, out=out, rng=seed, n_boot=n_boot,
+                       paper=paper, interval=interval, cache=not no_cache, skip_bad=skip_bad,
+                       weights=weights, device=device, method=method, progress=bar)
+    except KeyboardInterrupt:
+        bar.close()
+        click.echo(f"\ninterrupted: scores so far are kept in {out}; run the same command "
+                   "again to resume", err=True)
+        sys.exit(130)
+    finally:
+        bar.close()
+    click.echo(result.table())
+    click.echo(f"wrote {out}/scores.csv, summary.json, summary.md")
+
+
+@click.command("figure")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--triplet", "triplets", multiple=True, metavar="ID",
+              help="Draw this triplet: image | human map | model maps (repeatable; default: "
+                   "none, see --all-triplets).")
+@click.option("--all-triplets", is_flag=True, help="Draw every triplet (default: off).")
+@click.option("--no-images", is_flag=True,
+              help="Skip the per-image panels, one row per segment (default: drawn).")
+@click.option("--no-leaderboard", is_flag=True,
+              help="Skip the leaderboard bar charts (default: one per metric).")
+@click.option("--model", "models", multiple=True, metavar="NAME",
+              help="Models to draw (repeatable; default: every model of the run).")
+@click.option("--cmap", default="jet", show_default=True,
+              help="Matplotlib colormap of the maps.")
+@click.option("--alpha", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
+              help="Opacity of a map over its image (0 to 1).")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["png", "pdf", "svg"]),
+              default=("png", "pdf"), show_default=True, help="File format (repeatable).")
+@click.option("--dpi", type=click.IntRange(min=30), default=150, show_default=True,
+              help="Resolution of raster formats, dots per inch.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Figure folder (default: RUN_DIR/figures; figures there are redrawn).")
+def figure_command(run_dir: Path, triplets: tuple[str, ...], all_triplets: bool,
+                   no_images: bool, no_leaderboard: bool, models: tuple[str, ...], cmap: str,
+                   alpha: float, formats: tuple[str, ...], dpi: int, out: Path | None) -> None:
+    """Draw the figures of a scoring run: per-image panels, leaderboards, triplets.
+
+    \b
+    Examples:
+      vista figure vista-out/demo_center_1a2b3c4d
+      vista figure RUN --triplet astronaut-1 --cmap viridis --alpha 0.6 --format pdf
+    """
+    from ..viz import save_run_figures
+
+    written = save_run_figures(
+        run_dir, out=out, triplets=None if all_triplets else list(triplets),
+        images=not no_images, leaderboards=not no_leaderboard,
+        models=list(models) or None, cmap=cmap, alpha=alpha, formats=list(formats), dpi=dpi)
+    for p in written:
+        click.echo(str(p))
+    click.echo(f"wrote {len(written)} file(s)", err=True)
+
+
+@click.command("report")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="HTML file to write (default: RUN_DIR/report.html; redrawn if it exists).")
+@click.option("--max-images", type=click.IntRange(min=0), default=12, show_default=True,
+              help="Per-image panels included (the first N images of the dataset).")
+@click.option("--cmap", default="jet", show_default=True, help="Matplotlib colormap of the maps.")
+@click.option("--alpha", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
+              help="Opacity of a map over its image (0 to 1).")
+def report_command(run_dir: Path, out: Path | None, max_images: int, cmap: str,
+                   alpha: float) -> None:
+    """Write one self-contained HTML page for a scoring run (viewable offline).
+
+    \b
+    Example:
+      vista report vista-out/demo_center_1a2b3c4d
+    """
+    from ..report import write_report
+
+    path = write_report(run_dir, out=out, max_images=max_images, cmap=cmap, alpha=alpha)
+    click.echo(str(path))
+
+
+COMMANDS.extend([score_command, figure_command, report_command])

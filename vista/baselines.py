@@ -1,0 +1,368 @@
+"""Rows of the score table that need no model weights.
+
+- ``center``: a centre-bias Gaussian, the classic "people look at the middle" prior.
+- ``uniform``: the same value everywhere (chance).
+- ``external:DIR``: precomputed maps from any model, one file per triplet id
+  (``DIR/ID.npy`` or a grayscale ``DIR/ID.png``); how the paper's OV-Seg, OpenSeg and
+  ODISE rows are scored from those models' own outputs.
+- ``observers``: the inter-observer ceiling. Where several observers viewed an image,
+  each observer's map is predicted by the mean map of the others.
+
+Every source has the same small interface as an explainer wrapped for scoring:
+``name``, ``cacheable``, ``provenance()`` and ``predict(dataset, triplets, image)``
+returning one float32 map per triplet on the image's grid.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._validation import check_option, check_positive
+from .records import Triplet
+
+__all__ = [
+    "BASELINE_NAMES",
+    "CenterBias",
+    "External",
+    "InterObserver",
+    "Uniform",
+    "baseline_from_name",
+    "baseline_from_provenance",
+    "center_bias_map",
+    "is_baseline_name",
+    "observer_groups",
+]
+
+BASELINE_NAMES = ("center", "uniform", "observers")
+"""Baseline names accepted by ``vista score --model`` (plus ``external:DIR``)."""
+
+DEFAULT_CENTER_SIGMA = 0.25
+"""Default standard deviation of the centre-bias Gaussian, as a fraction of the image's
+height (vertical) and width (horizontal)."""
+
+
+def center_bias_map(shape: tuple[int, int], *, sigma: float = DEFAULT_CENTER_SIGMA) -> np.ndarray:
+    """A centre-bias Gaussian on an H×W grid, normalised to sum to 1.
+
+    The Gaussian is centred on the image centre and stretched to the image's aspect
+    ratio: its standard deviation is ``sigma * H`` vertically and ``sigma * W``
+    horizontally (an anisotropic Gaussian, as the MIT saliency benchmark's centre
+    baseline; Judd et al. 2009 and later work use such a prior).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(H, W)`` of the image grid.
+    sigma : float, optional
+        Standard deviation as a fraction of each side (default 0.25).
+
+    Returns
+    -------
+    ndarray
+        float32 H×W, non-negative, sums to 1, largest at the centre.
+
+    Examples
+    --------
+    >>> m = center_bias_map((3, 5))
+    >>> m.shape, bool(m.argmax() == 7), round(float(m.sum()), 6)
+    ((3, 5), True, 1.0)
+    """
+    h, w = _check_shape(shape)
+    s = check_positive("sigma", sigma)
+    ys = (np.arange(h, dtype=np.float64) + 0.5 - h / 2.0) / (s * h)
+    xs = (np.arange(w, dtype=np.float64) + 0.5 - w / 2.0) / (s * w)
+    g = np.exp(-0.5 * ys[:, None] ** 2) * np.exp(-0.5 * xs[None, :] ** 2)
+    return (g / g.sum()).astype(np.float32)
+
+
+def _check_shape(shape: Any) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"shape must be (H, W); got {shape!r}") from None
+    if h < 1 or w < 1:
+        raise ValueError(f"shape must be positive; got {shape!r}")
+    return h, w
+
+
+@dataclass
+class CenterBias:
+    """The ``center`` row: :func:`center_bias_map` on each image's grid."""
+
+    sigma: float = DEFAULT_CENTER_SIGMA
+    name: str = "center"
+    cacheable: bool = False
+
+    def __post_init__(self) -> None:
+        check_positive("sigma", self.sigma)
+
+    def provenance(self) -> dict[str, Any]:
+        return {"kind": "baseline", "model": self.name, "method": "center-gaussian",
+                "options": {"sigma_fraction": self.sigma}}
+
+    def predict(self, dataset: Any, triplets: Sequence[Triplet], image: np.ndarray
+                ) -> list[np.ndarray]:
+        m = center_bias_map(image.shape[:2], sigma=self.sigma)
+        return [m for _ in triplets]
+
+
+@dataclass
+class Uniform:
+    """The ``uniform`` row: ``1 / (H W)`` everywhere.
+
+    A constant map has no variance, so its NCC is undefined (NaN, with a warning from
+    the metric) and its AUC is exactly 0.5 (every comparison a tie).
+    """
+
+    name: str = "uniform"
+    cacheable: bool = False
+
+    def provenance(self) -> dict[str, Any]:
+        return {"kind": "baseline", "model": self.name, "method": "constant", "options": {}}
+
+    def predict(self, dataset: Any, triplets: Sequence[Triplet], image: np.ndarray
+                ) -> list[np.ndarray]:
+        h, w = image.shape[:2]
+        m = np.full((h, w), 1.0 / (h * w), dtype=np.float32)
+        return [m for _ in triplets]
+
+
+_EXTERNAL_SUFFIXES = (".npy", ".png")
+
+
+@dataclass
+class External:
+    """The ``external:DIR`` row: precomputed maps, one file per triplet id.
+
+    ``DIR/ID.npy`` (a 2-D float array) or ``DIR/ID.png`` (grayscale; an RGB PNG is
+    rejected, since its colours would have to be guessed back into values). A map on a
+    grid other than the image's is resized bilinearly onto it and counted in
+    ``n_resized`` (recorded in the provenance).
+
+    Parameters
+    ----------
+    directory : str or path-like
+        The folder of maps.
+    name : str, optional
+        Row label; defaults to ``external:<folder name>``.
+    """
+
+    directory: str | os.PathLike[str]
+    name: str = ""
+    cacheable: bool = False
+    n_resized: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self.directory = Path(self.directory)
+        if not self.directory.is_dir():
+            raise FileNotFoundError(f"external maps folder {self.directory} does not exist")
+        if not self.name:
+            self.name = f"external:{self.directory.name}"
+
+    def path_for(self, triplet_id: str) -> Path | None:
+        """The map file for ``triplet_id``, or None if there is none."""
+        for suffix in _EXTERNAL_SUFFIXES:
+            p = Path(self.directory) / f"{triplet_id}{suffix}"
+            if p.is_file():
+                return p
+        return None
+
+    def missing(self, triplet_ids: Sequence[str]) -> list[str]:
+        """The ids among ``triplet_ids`` that have no map file."""
+        return [t for t in triplet_ids if self.path_for(t) is None]
+
+    def provenance(self) -> dict[str, Any]:
+        return {"kind": "external", "model": self.name, "method": "precomputed",
+                "options": {"directory": str(Path(self.directory).resolve())},
+                "n_resized": self.n_resized}
+
+    def predict(self, dataset: Any, triplets: Sequence[Triplet], image: np.ndarray
+                ) -> list[np.ndarray]:
+        from .explain.base import resize_to_image
+
+        out = []
+        for t in triplets:
+            arr = self.load(t.triplet_id)
+            if arr.shape != image.shape[:2]:
+                arr = resize_to_image(arr, image.shape[:2])
+                self.n_resized += 1
+            out.append(arr)
+        return out
+
+    def load(self, triplet_id: str) -> np.ndarray:
+        """Read the map of ``triplet_id`` as float32 (FileNotFoundError naming the file)."""
+        p = self.path_for(triplet_id)
+        if p is None:
+            raise FileNotFoundError(
+                f"external map for triplet {triplet_id!r} is missing: expected "
+                f"{Path(self.directory) / triplet_id}.npy or .png"
+            )
+        if p.suffix == ".npy":
+            try:
+                arr = np.load(p, allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"external map {p} is unreadable: {exc}") from exc
+        else:
+            from PIL import Image
+
+            with Image.open(p) as im:
+                if im.mode not in ("L", "I", "I;16", "F", "1"):
+                    raise ValueError(
+                        f"external map {p} must be a grayscale PNG; got mode {im.mode!r}"
+                    )
+                arr = np.asarray(im)
+        if arr.ndim != 2 or arr.dtype.kind not in "biuf" or not np.isfinite(arr).all():
+            raise ValueError(
+                f"external map {p} must be a finite 2-D numeric array; got shape {arr.shape}, "
+                f"dtype {arr.dtype}"
+            )
+        return arr.astype(np.float32)
+
+
+def observer_groups(
+    triplets: Sequence[Triplet], *, by: str = "auto"
+) -> dict[str, list[Triplet]]:
+    """For each triplet, the triplets of the *other* observers that predict it.
+
+    A triplet's observer is ``meta["observer"]`` (or, failing that, ``meta["participant"]``).
+    ``by="image+text"`` pools other observers' triplets with the same image and text;
+    ``by="image"`` pools all other observers' triplets of the same image, whatever they
+    said; ``"auto"`` uses image+text where another observer gave the same text, else
+    image. Triplets without an observer, or with no other observer, map to ``[]``.
+
+    Examples
+    --------
+    >>> from vista.records import Triplet
+    >>> ts = [Triplet(f"t{i}", "a.png", "a cat", f"m{i}.npy", {"observer": o})
+    ...       for i, o in enumerate(["P1", "P2", "P3"])]
+    >>> {k: [t.triplet_id for t in v] for k, v in observer_groups(ts).items()}
+    {'t0': ['t1', 't2'], 't1': ['t0', 't2'], 't2': ['t0', 't1']}
+    """
+    check_option("by", by, ["auto", "image+text", "image"])
+
+    def observer(t: Triplet) -> str | None:
+        o = t.meta.get("observer", t.meta.get("participant"))
+        return None if o is None else str(o)
+
+    by_image: dict[str, list[Triplet]] = {}
+    for t in triplets:
+        if observer(t) is not None:
+            by_image.setdefault(t.image_path, []).append(t)
+    out: dict[str, list[Triplet]] = {}
+    for t in triplets:
+        me = observer(t)
+        if me is None:
+            out[t.triplet_id] = []
+            continue
+        others = [u for u in by_image.get(t.image_path, []) if observer(u) != me]
+        same_text = [u for u in others if u.text.strip() == t.text.strip()]
+        if by == "image+text" or (by == "auto" and same_text):
+            out[t.triplet_id] = same_text
+        else:
+            out[t.triplet_id] = others
+    return out
+
+
+@dataclass
+class InterObserver:
+    """The ``observers`` row: the inter-observer ceiling, leave one observer out.
+
+    Each triplet's map is predicted by the mean of the other observers' maps (each
+    normalised to sum to 1 first, so every observer weighs the same) grouped by
+    :func:`observer_groups`. Triplets with no other observer cannot be predicted and
+    are left out of this row (listed as skipped in the summary).
+    """
+
+    by: str = "auto"
+    name: str = "observers"
+    cacheable: bool = False
+    _groups: dict[str, list[Triplet]] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_option("by", self.by, ["auto", "image+text", "image"])
+
+    def provenance(self) -> dict[str, Any]:
+        return {"kind": "baseline", "model": self.name, "method": "leave-one-observer-out",
+                "options": {"by": self.by}}
+
+    def prepare(self, triplets: Sequence[Triplet]) -> dict[str, str]:
+        """Group ``triplets``; return ``{triplet_id: reason}`` for those it cannot predict."""
+        self._groups = observer_groups(triplets, by=self.by)
+        return {tid: "no other observer for this image" for tid, g in self._groups.items()
+                if not g}
+
+    def predict(self, dataset: Any, triplets: Sequence[Triplet], image: np.ndarray
+                ) -> list[np.ndarray]:
+        if self._groups is None:
+            self.prepare(list(dataset))
+        assert self._groups is not None
+        out = []
+        for t in triplets:
+            group = self._groups.get(t.triplet_id) or []
+            if not group:
+                raise ValueError(f"triplet {t.triplet_id!r}: no other observer for this image")
+            acc = np.zeros(image.shape[:2], dtype=np.float64)
+            for u in group:
+                m = dataset.load_map(u).astype(np.float64)
+                total = m.sum()
+                acc += m / total if total > 0 else m
+            out.append((acc / len(group)).astype(np.float32))
+        return out
+
+
+def is_baseline_name(name: str) -> bool:
+    """True for ``center``, ``uniform``, ``observers`` and ``external:DIR``."""
+    return name in BASELINE_NAMES or name.startswith("external:")
+
+
+def baseline_from_name(name: str, *, options: Mapping[str, Any] | None = None) -> Any:
+    """The baseline source for a ``--model`` name.
+
+    Examples
+    --------
+    >>> baseline_from_name("center").provenance()["options"]
+    {'sigma_fraction': 0.25}
+    """
+    opts = dict(options or {})
+    if name == "center":
+        return CenterBias(**opts)
+    if name == "uniform":
+        return Uniform(**opts)
+    if name == "observers":
+        return InterObserver(**opts)
+    if name.startswith("external:"):
+        directory = name[len("external:"):]
+        if not directory:
+            raise ValueError("model 'external:DIR' needs a folder after the colon")
+        return External(directory, **opts)
+    raise ValueError(
+        f"model must be one of {', '.join(repr(n) for n in BASELINE_NAMES)} or 'external:DIR'; "
+        f"got {name!r}"
+    )
+
+
+def baseline_from_provenance(provenance: Mapping[str, Any]) -> Any:
+    """Rebuild a baseline source from the provenance a scoring run recorded.
+
+    Examples
+    --------
+    >>> baseline_from_provenance(CenterBias(sigma=0.3).provenance()).sigma
+    0.3
+    """
+    name = str(provenance.get("model", ""))
+    opts = dict(provenance.get("options") or {})
+    if name == "center":
+        return CenterBias(sigma=float(opts.get("sigma_fraction", DEFAULT_CENTER_SIGMA)))
+    if name == "uniform":
+        return Uniform()
+    if name == "observers":
+        return InterObserver(by=str(opts.get("by", "auto")))
+    if provenance.get("kind") == "external":
+        return External(opts["directory"], name=name)
+    raise ValueError(f"provenance does not describe a baseline: {dict(provenance)!r}")
