@@ -414,7 +414,7 @@ def trials_from_messages(
       from ``TRIALID`` to the close, inclusive.
     - Its span (``start_ms``, ``end_ms``) starts at ``SYNCTIME`` (image onset) when the
       trial has one, else at ``TRIALID``, and ends at the close. Its fixations are
-      those that *start* within the span, all eyes.
+      those that *start* within the span, ``[start, end)``, all eyes.
     - ``!V TRIAL_VAR name value`` fills ``variables`` (value: rest of the line).
     - The image is the first ``!V IMGLOAD`` of the trial (else the ``image`` trial
       variable). ``FILL`` places it over the whole ``DISPLAY_COORDS`` area;
@@ -491,7 +491,7 @@ def trials_from_messages(
         if span_start is None or t1 is None:
             mask = np.ones(starts.size, dtype=bool)
         else:
-            mask = (starts >= span_start) & (starts <= t1)
+            mask = (starts >= span_start) & (starts < t1)
         trials.append(Trial(
             trial_id=tid,
             image_path=image_path,
