@@ -1,0 +1,173 @@
+"""The ``clipseg`` / ``clipseg-rd16`` explainers on tiny random CLIPSeg models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="needs the explain extra (torch)")
+transformers = pytest.importorskip("transformers", reason="needs the explain extra (transformers)")
+
+from explain_fixtures import count_hooks, tiny_image  # noqa: E402
+from test_explain_clip import TOKEN_LIMIT, tiny_clip_config, write_clip_tokenizer  # noqa: E402
+
+from vista.explain import load_explainer  # noqa: E402
+
+pytestmark = pytest.mark.explain
+
+TEXTS = ["the cat", "a dog on the mat", "red"]
+
+
+def _save(folder: Path, *, refined: bool) -> Path:
+    tok = write_clip_tokenizer(folder)
+    config = tiny_clip_config(len(tok), transformers.CLIPSegConfig)
+    config.extract_layers = [0, 1, 2]
+    config.reduce_dim = 16
+    config.decoder_num_attention_heads = 2
+    config.decoder_intermediate_size = 32
+    config.conditional_layer = 0
+    config.use_complex_transposed_convolution = refined
+    torch.manual_seed(0)
+    model = transformers.CLIPSegForImageSegmentation(config)
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    cls = getattr(transformers, "ViTImageProcessorPil", None) or transformers.ViTImageProcessor
+    cls(size={"height": 32, "width": 32}, image_mean=[0.48, 0.46, 0.41],
+        image_std=[0.27, 0.26, 0.28]).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return {
+        "clipseg": _save(tmp_path_factory.mktemp("tiny-clipseg"), refined=True),
+        "clipseg-rd16": _save(tmp_path_factory.mktemp("tiny-clipseg-rd16"), refined=False),
+    }
+
+
+CASES = [
+    pytest.param(("clipseg", "sigmoid"), id="rd64-sigmoid"),
+    pytest.param(("clipseg", "gradcam"), id="rd64-gradcam"),
+    pytest.param(("clipseg-rd16", "sigmoid"), id="rd16-sigmoid"),
+    pytest.param(("clipseg-rd16", "gradcam"), id="rd16-gradcam"),
+]
+
+
+@pytest.fixture(scope="module", params=CASES)
+def explainer(request: pytest.FixtureRequest, folders: dict[str, Path]) -> Any:
+    name, method = request.param
+    return load_explainer(name, weights=str(folders[name]), device="cpu", method=method)
+
+
+def test_maps_shape_finite_params(explainer: Any) -> None:
+    maps = explainer.explain(tiny_image(24, 40), TEXTS)
+    assert len(maps) == len(TEXTS)
+    refined = explainer.model.config.use_complex_transposed_convolution
+    for m in maps:
+        assert m.values.shape == (24, 40)
+        assert np.isfinite(m.values).all()
+        assert m.model == explainer.name and m.method == explainer.method
+        assert m.params["input_size"] == [32, 32]
+        if explainer.method == "sigmoid":
+            assert 0.0 <= m.values.min() and m.values.max() <= 1.0
+            assert m.params["grid"] == ([16, 16] if refined else [32, 32])
+        else:
+            assert m.values.min() >= 0.0
+            assert m.params["grid"] == [4, 4] and m.params["block"] == 0
+
+
+def test_deterministic_and_batched_equals_unbatched(explainer: Any) -> None:
+    image = tiny_image(24, 40)
+    batch = explainer.explain(image, TEXTS)
+    again = explainer.explain(image, TEXTS)
+    for a, b in zip(batch, again, strict=True):
+        np.testing.assert_array_equal(a.values, b.values)
+    for text, m in zip(TEXTS, batch, strict=True):
+        (single,) = explainer.explain(image, [text])
+        np.testing.assert_allclose(single.values, m.values, rtol=1e-4, atol=1e-6)
+
+
+def test_sigmoid_equals_model_forward(folders: dict[str, Path]) -> None:
+    """Encoding the image once and batching the texts gives the model's own forward
+    (one image copy per prompt)."""
+    exp = load_explainer("clipseg", weights=str(folders["clipseg"]), device="cpu")
+    image = tiny_image(32, 32)
+    maps = exp.explain(image, TEXTS)
+    pixels = exp.image_processor(images=[image] * len(TEXTS), return_tensors="pt")
+    enc = exp.tokenizer(TEXTS, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = exp.model(**enc, **pixels).logits
+    from vista.explain.base import resize_to_image
+
+    for m, lg in zip(maps, logits, strict=True):
+        expected = resize_to_image(torch.sigmoid(lg).numpy(), (32, 32))
+        np.testing.assert_allclose(m.values, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_no_hooks_grad_mode_restored_params_frozen(explainer: Any) -> None:
+    model = explainer.model
+    before = count_hooks(model)
+    with torch.no_grad():
+        explainer.explain(tiny_image(), ["the cat"])
+    assert torch.is_grad_enabled()
+    assert count_hooks(model) == before
+    assert not any(p.requires_grad for p in model.parameters())
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_long_text_truncated_not_crash(explainer: Any) -> None:
+    maps = explainer.explain(tiny_image(), [" ".join(["the cat"] * 40), "dog"])
+    assert maps[0].params["truncated"] is True
+    assert maps[0].params["n_tokens"] > TOKEN_LIMIT
+    assert maps[1].params["truncated"] is False
+    assert np.isfinite(maps[0].values).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param({"method": "relevance"}, "method must be one of", id="method"),
+        pytest.param({"method": "gradcam", "block": 3}, "block must be in", id="block-range"),
+        pytest.param({"block": 0}, "unknown option", id="block-for-sigmoid"),
+    ],
+)
+def test_load_errors(folders: dict[str, Path], kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        load_explainer("clipseg", weights=str(folders["clipseg"]), device="cpu", **kwargs)
+
+
+def test_gradcam_matches_manual_computation(folders: dict[str, Path]) -> None:
+    """Recomputed with the model's own forward: gradient of the summed logits with
+    respect to decoder block 0's output, channel weights = mean gradient over the
+    patch tokens, map = ReLU(weighted channel sum) on the 4 x 4 token grid."""
+    exp = load_explainer("clipseg-rd16", weights=str(folders["clipseg-rd16"]), device="cpu",
+                         method="gradcam")
+    image = tiny_image(32, 32)
+    (got,) = exp.explain(image, ["a dog on the mat"])
+    model = exp.model
+    pixels = exp.image_processor(images=image, return_tensors="pt")
+    enc = exp.tokenizer(["a dog on the mat"], return_tensors="pt")
+    store: dict[str, Any] = {}
+
+    def keep(module: Any, args: Any, output: Any) -> None:
+        output.retain_grad()
+        store["act"] = output
+
+    with torch.enable_grad():
+        handle = model.decoder.layers[0].register_forward_hook(keep)
+        try:
+            # the decoder input is computed without grad inside the model: give the
+            # conditional embedding a grad so the decoder graph exists
+            cond = model.clip.get_text_features(**enc).pooler_output.requires_grad_(True)
+            out = model(conditional_embeddings=cond, **pixels)
+        finally:
+            handle.remove()
+        out.logits.sum().backward()
+    act, grad = store["act"][0].detach(), store["act"].grad[0]
+    cam = torch.relu(act[1:] @ grad[1:].mean(dim=0)).reshape(4, 4).numpy()
+    from vista.explain.base import resize_to_image
+
+    np.testing.assert_allclose(got.values, resize_to_image(cam, (32, 32)), rtol=1e-4, atol=1e-7)

@@ -1,0 +1,196 @@
+"""CLIPSeg: the segmentation map for each text, or Grad-CAM on its decoder.
+
+``"sigmoid"`` (default)
+    ``sigmoid(logits)`` of ``CLIPSegForImageSegmentation`` for each text, on the
+    logits grid (352 x 352 for the released weights, the processor's input size).
+``"gradcam"``
+    captum-style Grad-CAM (:func:`vista.explain.cam.gradcam_tokens`) on the output
+    tokens of one decoder block, for the sum of the text's segmentation logits (the
+    Seg-Grad-CAM score of Vinogradova et al. 2020 with the whole image as the
+    region). Default block 0: the first decoder block, where the text conditioning
+    (FiLM) has just been applied to the deepest extracted vision features; later
+    blocks are close to a linear read-out of the logits (for ``clipseg-rd16``,
+    whose up-sampling is one transposed convolution, Grad-CAM on the last block is
+    the patch-averaged logit map up to a constant), so they would repeat
+    ``"sigmoid"`` rather than explain it.
+
+The image is encoded once per call (``clip.get_image_features`` with the vision
+hidden states the decoder reads, ``extract_layers``); the texts' conditional
+embeddings are one batch, and the decoder runs once on the batch of texts with the
+image activations shared. This is the model's own forward (which requires one
+image copy per prompt and encodes each copy) with the vision encoder run once.
+
+The processor resizes the whole image to its square input (no crop, aspect not
+kept), as CLIPSeg does; the map is resized back to the image grid.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_option, require
+from .base import Explainer, pick_device, torch_call_scope
+from .cam import gradcam_tokens
+from .clip import (
+    check_options,
+    leaf_hook,
+    load_frozen,
+    resolve_block,
+    tokenize_limited,
+    weights_and_revision,
+)
+from .registry import register
+
+__all__ = ["METHODS", "ClipSegExplainer", "load_clipseg"]
+
+DEFAULT_WEIGHTS = {"clipseg": "CIDAS/clipseg-rd64-refined", "clipseg-rd16": "CIDAS/clipseg-rd16"}
+METHODS = ("sigmoid", "gradcam")
+
+
+class ClipSegExplainer(Explainer):
+    """Sigmoid maps or decoder Grad-CAM of CLIPSeg; built by :func:`load_clipseg`."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        model: Any,
+        tokenizer: Any,
+        image_processor: Any,
+        model_id: str,
+        revision: str | None,
+        method: str,
+        block: int,
+        device: str,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.tokenizer = tokenizer
+        self.image_processor = image_processor
+        self.model_id = model_id
+        self.revision = revision
+        self.method = method
+        self.device = device
+        self.block = block
+        self.token_limit = int(model.config.text_config.max_position_embeddings)
+        common = {
+            "token_limit": self.token_limit,
+            "extract_layers": list(model.config.extract_layers),
+            "input_fit": "squash",
+        }
+        if method == "sigmoid":
+            self.options = {"score": "sigmoid(segmentation logits)", **common}
+        else:
+            self.options = {
+                "block": block,
+                "layer": f"decoder.layers[{block}] output",
+                "score": "sum of segmentation logits",
+                "relu": True,
+                **common,
+            }
+
+    def _explain_batch(
+        self, image: np.ndarray, texts: list[str]
+    ) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
+        torch = require("torch", "explain")
+        from PIL import Image
+
+        model = self.model
+        n = len(texts)
+        with torch_call_scope():
+            pixels = self.image_processor(images=Image.fromarray(image), return_tensors="pt")[
+                "pixel_values"
+            ].to(self.device)
+            enc, infos = tokenize_limited(self.tokenizer, texts, self.token_limit, self.device)
+            with torch.no_grad():
+                vision = model.clip.get_image_features(
+                    pixel_values=pixels, output_hidden_states=True
+                )
+                activations = [
+                    vision.hidden_states[i + 1].expand(n, -1, -1) for i in model.extract_layers
+                ]
+                conditional = model.clip.get_text_features(**enc).pooler_output
+            if self.method == "sigmoid":
+                with torch.no_grad():
+                    logits = model.decoder(activations, conditional).logits
+                maps = torch.sigmoid(logits.reshape(n, *logits.shape[-2:])).cpu().numpy()
+            else:
+                leaves: list[Any] = []
+                hook = leaf_hook(leaves)
+                handle = model.decoder.layers[self.block].register_forward_hook(hook)
+                try:
+                    logits = model.decoder(activations, conditional).logits
+                finally:
+                    handle.remove()
+                logits = logits.reshape(n, *logits.shape[-2:])
+                # Each text is its own batch row, so d(sum)/d(tokens) is per text.
+                (grad,) = torch.autograd.grad(logits.sum(), leaves)
+                side = math.isqrt(leaves[0].shape[1] - 1)
+                maps = gradcam_tokens(leaves[0].detach(), grad, relu=True, grid=(side, side))
+            grid = list(maps.shape[-2:])
+        for info in infos:
+            info["grid"] = grid
+            info["input_size"] = list(pixels.shape[-2:])
+        return [np.asarray(m, dtype=np.float32) for m in maps], infos
+
+
+@register("clipseg")
+@register("clipseg-rd16")
+def load_clipseg(
+    name: str,
+    *,
+    weights: str | None = None,
+    device: str | None = None,
+    method: str | None = None,
+    **options: Any,
+) -> ClipSegExplainer:
+    """Load the ``clipseg`` or ``clipseg-rd16`` explainer.
+
+    Parameters
+    ----------
+    name : {"clipseg", "clipseg-rd16"}
+        Registry name; picks the default weights.
+    weights : str, optional
+        Hugging Face id or local folder (``CLIPSegForImageSegmentation`` weights, CLIP
+        tokenizer, image processor). Default ``CIDAS/clipseg-rd64-refined``
+        (``clipseg``) or ``CIDAS/clipseg-rd16`` (``clipseg-rd16``).
+    device : str, optional
+        Torch device; cuda when available.
+    method : {"sigmoid", "gradcam"}, optional
+        Default ``"sigmoid"``.
+    **options
+        ``block`` (gradcam): 0-based decoder block whose output tokens are
+        explained, negative counts from the end; default 0. ``revision``: Hub commit
+        for a Hub id.
+
+    Returns
+    -------
+    ClipSegExplainer
+
+    Raises
+    ------
+    ValueError
+        On an unknown method or option, or a block out of range.
+    """
+    transformers = require("transformers", "explain")
+    method = check_option("method", "sigmoid" if method is None else method, METHODS)
+    allowed = {"sigmoid": ("revision",), "gradcam": ("block", "revision")}
+    check_options(options, allowed[method], context=f"{name} with method={method!r}")
+    model_id, revision, folder = weights_and_revision(weights, DEFAULT_WEIGHTS[name], options)
+    dev = pick_device(device)
+    model = load_frozen(transformers.CLIPSegForImageSegmentation, folder, device=dev)
+    block = resolve_block("block", options.get("block", 0), len(model.decoder.layers))
+    return ClipSegExplainer(
+        name=name,
+        model=model,
+        tokenizer=transformers.AutoTokenizer.from_pretrained(folder),
+        image_processor=transformers.AutoImageProcessor.from_pretrained(folder, backend="pil"),
+        model_id=model_id,
+        revision=revision,
+        method=method,
+        block=block,
+        device=dev,
+    )
