@@ -182,3 +182,17 @@ def test_load_errors(clip_folder: Path, kwargs: dict[str, Any], message: str) ->
 def test_texts_validated(explainer: Any) -> None:
     with pytest.raises(TypeError, match="texts"):
         explainer.explain(tiny_image(), "a single string")
+
+
+def test_offline_and_not_cached_says_how_to_get_weights(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pytest.importorskip("huggingface_hub", reason="needs huggingface_hub")
+    from vista.errors import WeightsNotFoundError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    with pytest.raises(WeightsNotFoundError, match="57c216476eefef5ab752ec549e440a49ae4ae5f3"):
+        load_explainer("clip", device="cpu")
