@@ -1,0 +1,324 @@
+"""BLIP image-text matching (``blip-itm-base``, ``blip-itm-large``): Grad-CAM on the
+text encoder's cross-attention for the ITM "match" logit, the LAVIS recipe.
+
+For one image and its segments:
+
+1. The image goes through the vision encoder once, without an autograd graph.
+2. All segments are tokenized as one padded batch (``[ENC] text [SEP]``), and run
+   through the text encoder in one call, cross-attending to the single image
+   embedding (broadcast over the batch, so the image keys and values are computed
+   once per layer, not once per segment).
+3. A forward pre-hook on cross-attention block ``block`` makes its input a leaf that
+   requires grad (the blocks below run without a graph); a forward hook keeps the
+   block's cross-attention probabilities. Both hooks are removed in ``finally``.
+4. The score is the ITM head's "match" logit (index 1, before softmax), summed over
+   the batch (each row depends only on its own segment), and
+   ``torch.autograd.grad`` takes its gradient to the attention probabilities only.
+5. :func:`vista.explain.cam.gradcam_attention`: gradient clamped at 0, times the
+   attention, mean over heads, mean over the segment's text tokens (``[ENC]``,
+   ``[SEP]`` and padding excluded), image CLS dropped, patches reshaped to the
+   grid; then resized bilinearly onto the image.
+
+This is LAVIS's ``compute_gradcam`` (``lavis/models/blip_models/
+blip_image_text_matching.py``) and its demo notebook, which uses block 7. LAVIS
+does this one image-text pair at a time with a full backward pass through the
+trainable model; the maps are the same, the cost is not (``benchmarks/explain.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_int, check_option, require
+from .base import (
+    OVERFLOW_CHOICES,
+    Explainer,
+    capture_hook,
+    check_options,
+    combine_pieces,
+    leaf_input_hook,
+    load_frozen,
+    pick_device,
+    remove_hooks,
+    resolve_block,
+    text_token_mask,
+    tokenize_texts,
+    torch_call_scope,
+    weights_and_revision,
+)
+from .cam import CLAMP_CHOICES, HEAD_REDUCE_CHOICES, gradcam_attention
+from .registry import explainer_spec, register
+
+__all__ = ["DEFAULT_BLOCK", "DEFAULT_TOKEN_LIMIT", "BlipExplainer", "clean_caption", "load_blip"]
+
+#: Cross-attention block of the LAVIS Grad-CAM demo (0-based).
+DEFAULT_BLOCK = 7
+#: LAVIS's ``max_txt_len`` for BLIP ITM: the text length the model was fine-tuned with.
+DEFAULT_TOKEN_LIMIT = 35
+FIRST_TOKEN_CHOICES = ("enc", "cls")
+OPTIONS = (
+    "block",
+    "token_limit",
+    "overflow",
+    "first_token",
+    "clean_text",
+    "clamp",
+    "head_reduce",
+    "flush_denormal",
+    "revision",
+)
+
+_PUNCT = re.compile(r"([.!\"()*#:;~])")
+_SPACES = re.compile(r"\s{2,}")
+
+
+def clean_caption(text: str) -> str:
+    """LAVIS's BLIP caption cleaning: lower case, ``.!"()*#:;~`` to spaces, runs of
+    whitespace to one space, stripped. (LAVIS also cuts at 50 words; the 35-token
+    limit is always shorter, so that is left to the tokenizer.)
+
+    Examples
+    --------
+    >>> clean_caption("A cat (grey)  sits!")
+    'a cat grey sits'
+    """
+    out = _SPACES.sub(" ", _PUNCT.sub(" ", text.lower()))
+    return out.strip()
+
+
+class BlipExplainer(Explainer):
+    """Grad-CAM on BLIP-ITM's cross-attention; built by :func:`load_blip`."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        model: Any,
+        tokenizer: Any,
+        image_processor: Any,
+        model_id: str,
+        revision: str | None,
+        block: int,
+        token_limit: int,
+        overflow: str,
+        first_token: str,
+        clean_text: bool,
+        clamp: str,
+        head_reduce: str,
+        flush_denormal: bool,
+        device: str,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.tokenizer = tokenizer
+        self.image_processor = image_processor
+        self.model_id = model_id
+        self.revision = revision
+        self.method = "gradcam"
+        self.device = device
+        vcfg = model.config.vision_config
+        self.input_size = int(vcfg.image_size)
+        side = self.input_size // int(vcfg.patch_size)
+        self.grid = (side, side)
+        self.block = block
+        self.token_limit = token_limit
+        self.overflow = overflow
+        self.clean_text = clean_text
+        self.clamp = clamp
+        self.head_reduce = head_reduce
+        self.flush_denormal = flush_denormal
+        self.enc_token_id = _enc_token_id(tokenizer, model) if first_token == "enc" else None
+        self.options = {
+            "block": block,
+            "layer": f"text_encoder.encoder.layer[{block}].crossattention.self attention probs",
+            "score": "ITM match logit (itm_head output index 1, before softmax)",
+            "first_token": "enc" if self.enc_token_id is not None else "cls",
+            "clean_text": clean_text,
+            "tokens": "text tokens; [ENC]/[CLS], [SEP] and padding excluded",
+            "clamp": clamp,
+            "head_reduce": head_reduce,
+            "token_reduce": "mean",
+            "input_size": [self.input_size, self.input_size],
+            "input_fit": "squash",
+            "grid": list(self.grid),
+            "flush_denormal": flush_denormal,
+        }
+
+    def _explain_batch(
+        self, image: np.ndarray, texts: list[str]
+    ) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
+        torch = require("torch", "explain")
+        from PIL import Image
+
+        model = self.model
+        prepared = [(clean_caption(t) or t) if self.clean_text else t for t in texts]
+        with torch_call_scope(flush_denormal=self.flush_denormal):
+            pixels = self.image_processor(
+                images=Image.fromarray(image),
+                return_tensors="pt",
+                size={"height": self.input_size, "width": self.input_size},
+            )["pixel_values"].to(self.device)
+            enc, owners, infos = tokenize_texts(
+                self.tokenizer, prepared, limit=self.token_limit, overflow=self.overflow
+            )
+            input_ids = enc["input_ids"].clone()
+            if self.enc_token_id is not None:
+                input_ids[:, 0] = self.enc_token_id
+            input_ids = input_ids.to(self.device)
+            attention_mask = enc["attention_mask"].to(self.device)
+            with torch.no_grad():
+                image_embeds = model.vision_model(pixel_values=pixels).last_hidden_state
+            cross = model.text_encoder.encoder.layer[self.block].crossattention
+            leaves: list[Any] = []
+            probs: list[Any] = []
+            handles = [
+                cross.register_forward_pre_hook(leaf_input_hook(leaves), with_kwargs=True),
+                cross.self.register_forward_hook(capture_hook(probs, 1)),
+            ]
+            try:
+                # image_embeds has batch 1: broadcast in the cross-attention matmuls.
+                hidden = model.text_encoder(
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    encoder_hidden_states=image_embeds,
+                ).last_hidden_state
+            finally:
+                remove_hooks(handles)
+            logits = model.itm_head(hidden[:, 0, :])
+            score = logits[:, 1]
+            (grad,) = torch.autograd.grad(score.sum(), probs[0])
+            maps = gradcam_attention(
+                probs[0].detach(),
+                grad,
+                token_mask=text_token_mask(enc),
+                clamp=self.clamp,
+                head_reduce=self.head_reduce,
+                n_prefix=1,
+                grid=self.grid,
+            )
+            logit_rows = score.detach().cpu().double().numpy()
+        weights = text_token_mask(enc).sum(dim=1).tolist()
+        out = combine_pieces(maps, owners, weights, len(texts))
+        owner_arr = np.asarray(owners)
+        for i, info in enumerate(infos):
+            rows = logit_rows[owner_arr == i]
+            info["itm_logit"] = float(rows[0]) if rows.size == 1 else [float(v) for v in rows]
+            if prepared[i] != texts[i]:
+                info["text_used"] = prepared[i]
+        return out, infos
+
+
+def _enc_token_id(tokenizer: Any, model: Any) -> int | None:
+    """The ``[ENC]`` id LAVIS puts in place of ``[CLS]``, or None when unknown.
+
+    The tokenizer's own ``[ENC]`` if it has one; else, when the model's vocabulary
+    is longer than the tokenizer's, its last id (BLIP's tokenizer appends ``[DEC]``
+    then ``[ENC]`` to bert-base-uncased: ids 30522 and 30523 of 30524).
+    """
+    unk = tokenizer.unk_token_id
+    tid = tokenizer.convert_tokens_to_ids("[ENC]")
+    if isinstance(tid, int) and tid != unk:
+        return tid
+    vocab_size = int(model.config.text_config.vocab_size)
+    if vocab_size > len(tokenizer):
+        return vocab_size - 1
+    return None
+
+
+@register("blip-itm-base")
+@register("blip-itm-large")
+def load_blip(
+    name: str,
+    *,
+    weights: str | None = None,
+    device: str | None = None,
+    method: str | None = None,
+    **options: Any,
+) -> BlipExplainer:
+    """Load the ``blip-itm-base`` or ``blip-itm-large`` explainer.
+
+    Parameters
+    ----------
+    name : {"blip-itm-base", "blip-itm-large"}
+        Registry name.
+    weights : str, optional
+        Hugging Face id or local folder in Hugging Face layout (model, tokenizer and
+        image processor, as ``save_pretrained`` writes them). Default: the
+        registry's id (``Salesforce/blip-itm-{base,large}-coco``) at its pinned
+        revision.
+    device : str, optional
+        Torch device; cuda when available.
+    method : {"gradcam"}, optional
+        The only method.
+    **options
+        ``block`` (int, default 7): 0-based text-encoder layer whose
+        cross-attention is explained; negative counts from the end.
+        ``token_limit`` (int, default 35): tokens per row, specials included.
+        ``overflow`` ("truncate" or "split", default "truncate"): what happens to a
+        longer text (see :func:`vista.explain.base.tokenize_texts`).
+        ``first_token`` ("enc" or "cls", default "enc"): LAVIS replaces ``[CLS]``
+        by ``[ENC]``; "cls" feeds ``[CLS]`` as the transformers processor does.
+        ``clean_text`` (bool, default True): LAVIS's caption cleaning.
+        ``clamp`` and ``head_reduce``: see
+        :func:`vista.explain.cam.gradcam_attention` (defaults "gradient", "mean").
+        ``flush_denormal`` (bool, default True): flush denormal floats during the
+        call (restored afterwards). ``revision``: Hub commit for a Hub id.
+
+    Returns
+    -------
+    BlipExplainer
+
+    Raises
+    ------
+    ValueError
+        On an unknown method or option, or an option out of range.
+    WeightsNotFoundError
+        When the weights are neither a local folder nor obtainable.
+    """
+    transformers = require("transformers", "explain")
+    check_option("method", "gradcam" if method is None else method, ("gradcam",))
+    check_options(options, OPTIONS, context=name)
+    overflow = check_option("overflow", options.get("overflow", "truncate"), OVERFLOW_CHOICES)
+    first_token = check_option("first_token", options.get("first_token", "enc"),
+                               FIRST_TOKEN_CHOICES)
+    clamp = check_option("clamp", options.get("clamp", "gradient"), CLAMP_CHOICES)
+    head_reduce = check_option("head_reduce", options.get("head_reduce", "mean"),
+                               HEAD_REDUCE_CHOICES)
+    clean_text = bool(options.get("clean_text", True))
+    flush_denormal = bool(options.get("flush_denormal", True))
+    spec = explainer_spec(name)
+    model_id, revision, folder = weights_and_revision(
+        weights, spec.default_weights, options.get("revision"), pinned=spec.revision
+    )
+    dev = pick_device(device)
+    model = load_frozen(transformers.BlipForImageTextRetrieval, folder, device=dev)
+    tcfg = model.config.text_config
+    block = resolve_block("block", options.get("block", DEFAULT_BLOCK),
+                          int(tcfg.num_hidden_layers))
+    token_limit = check_int("token_limit", options.get("token_limit", DEFAULT_TOKEN_LIMIT),
+                            minimum=3)
+    if token_limit > int(tcfg.max_position_embeddings):
+        raise ValueError(
+            f"token_limit must be <= {tcfg.max_position_embeddings} (the model's positions); "
+            f"got {token_limit}"
+        )
+    return BlipExplainer(
+        name=name,
+        model=model,
+        tokenizer=transformers.AutoTokenizer.from_pretrained(folder),
+        image_processor=transformers.AutoImageProcessor.from_pretrained(folder, backend="pil"),
+        model_id=model_id,
+        revision=revision,
+        block=block,
+        token_limit=token_limit,
+        overflow=overflow,
+        first_token=first_token,
+        clean_text=clean_text,
+        clamp=clamp,
+        head_reduce=head_reduce,
+        flush_denormal=flush_denormal,
+        device=dev,
+    )
