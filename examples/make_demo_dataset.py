@@ -94,13 +94,13 @@ IMAGES: dict[str, tuple[Callable[[], np.ndarray], str, list[tuple[str, tuple[int
     "coins": (_skimage("coins"), "no known copyright restrictions (Brooklyn Museum), via "
               "scikit-image", [
         ("the large coin at the bottom right", (315, 155, 382, 220)),
-        ("a coin with a standing figure in the top right corner", (305, 15, 365, 72)),
+        ("the coin in the top right corner", (305, 15, 365, 72)),
         ("the coin at the top left", (20, 35, 68, 75)),
     ]),
     "hubble": (_skimage("hubble_deep_field"), "public domain (NASA), via scikit-image", [
         ("a bright orange galaxy on the right", (700, 450, 756, 500)),
         ("the spiral galaxy on the left", (100, 380, 144, 424)),
-        ("a star with spikes below it", (730, 560, 776, 600)),
+        ("a spiky star lower down", (730, 560, 776, 600)),
     ]),
     "shapes": (_shapes, "drawn by examples/make_demo_dataset.py (CC0)", [
         ("the red circle", (40, 50, 170, 180)),
@@ -143,6 +143,7 @@ def make_direct(out: Path, *, max_side: int, observers: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         images = prepare_images(Path(tmp) / "images", max_side=max_side)
         provenance = _provenance("direct", max_side, observers) | {
+            "display_longest_side_px": DISPLAY_SIDE_PX,
             "alignment": {"lead_ms": DEFAULT_LEAD_MS, "lag_ms": DEFAULT_LAG_MS,
                           "weights": "fixation overlap with the window, ms"},
             "kde": {"sigma_deg": SIGMA_DEG, "function": "vista.gaze.kde.density_map"},
@@ -197,7 +198,6 @@ def _provenance(mode: str, max_side: int, observers: int) -> dict[str, Any]:
         "vista_version": vista.__version__,
         "observers": observers,
         "screen": SCREEN,
-        "display_longest_side_px": DISPLAY_SIDE_PX,
         "image_longest_side_px": max_side,
         "images": {name: lic for name, (_l, lic, _r) in IMAGES.items()},
     }
@@ -251,11 +251,58 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _pipeline_available() -> bool:
-    return False
+    from vista.cli import cli
+
+    return "record" in cli.commands and "maps" in cli.commands
+
+
+def _vista(*args: str, cwd: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "vista", *args], cwd=cwd, text=True,
+                          capture_output=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"vista {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
 
 
 def make_pipeline(out: Path, *, max_side: int, observers: int) -> None:
-    raise SystemExit("the pipeline mode needs `vista record --simulate` and `vista maps`")
+    """``vista record --simulate`` (one session per observer), then ``vista maps``."""
+    from vista.dataset import write_atomic
+
+    out = out.resolve()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        prepare_images(work / "images", max_side=max_side)
+        sessions = []
+        for obs in range(observers):
+            pid = f"sim{obs + 1:02d}"
+            _vista("record", "--participant", pid, "--images", "images", "--simulate",
+                   "--seed", str(SEED + obs), "--out", f"sessions/{pid}", "--speed", "200",
+                   "--screen-px", str(SCREEN["width_px"]), str(SCREEN["height_px"]),
+                   "--screen-mm", str(SCREEN["width_mm"]), str(SCREEN["height_mm"]),
+                   "--distance-mm", str(SCREEN["distance_mm"]), cwd=work)
+            sessions.append(f"sessions/{pid}")
+        _vista("maps", *sessions, "--out", str(out), "--sigma-deg", str(SIGMA_DEG), cwd=work)
+        for scene in (work / "images").glob("*.scene.json"):
+            shutil.copyfile(scene, out / "images" / scene.name)
+    # the maps are simulated: say so, and keep no temporary paths in the shipped files
+    info = json.loads((out / "dataset.json").read_text(encoding="utf-8"))
+    info["name"] = "vista-demo"
+    info["synthetic"] = True
+    info["provenance"] = {**info.get("provenance", {}),
+                          **_provenance("pipeline", max_side, observers)}
+    write_atomic(out / "dataset.json", (json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
+    lines = []
+    for line in (out / "triplets.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        src = row.get("meta", {}).get("image_source")
+        if src:
+            row["meta"]["image_source"] = f"images/{Path(src).name}"
+        row["meta"]["synthetic"] = True
+        row["meta"]["observer"] = row["meta"].get("participant")
+        lines.append(json.dumps(row, sort_keys=True))
+    write_atomic(out / "triplets.jsonl", ("\n".join(lines) + "\n").encode())
 
 
 if __name__ == "__main__":
