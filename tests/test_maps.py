@@ -1,0 +1,286 @@
+"""vista maps: session folders and recordings to a dataset folder of human maps."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from vista.cli import cli
+from vista.dataset import read_dataset
+from vista.gaze.asc import AscWriter
+from vista.gaze.kde import density_map
+from vista.gaze.maps import build_maps, trial_maps
+from vista.gaze.session_reader import read_session
+from vista.records import Fixations, Placement, Screen, Transcript, Trial, Word
+
+SCREEN = Screen(1920, 1080, 531.0, 298.7, 700.0)
+WORDS = [("a", 3000, 3200), ("red", 3200, 3500), ("bus,", 3500, 3900), ("and", 4000, 4200),
+         ("a", 4200, 4300), ("man", 4300, 4800)]
+# (start, end, screen x, screen y); image 1 sits at (760, 390), 400x300, scale 1
+FIX_1 = [(1200, 1800, 860, 440), (2000, 2900, 1000, 600), (3000, 3600, 100, 100),
+         (3700, 4500, 1100, 500)]
+FIX_2 = [(11000, 11500, 960, 540), (12000, 12300, 300, 300)]
+
+
+def make_session(root: Path, *, image_in_log: str | None = None) -> Path:
+    """A session folder as vista record writes it: two trials, one with a transcript."""
+    root.mkdir()
+    stim = root.parent / "stim"
+    stim.mkdir(exist_ok=True)
+    img = stim / "bus.png"
+    Image.new("RGB", (400, 300), (200, 30, 30)).save(img)
+    (root / "session.json").write_text(json.dumps({
+        "format": "vista-session", "version": 1, "participant": "P01",
+        "screen": SCREEN.to_dict(), "recording": "recording.asc", "status": "complete"}))
+    image_text = image_in_log or str(img)
+    trials = [
+        {"trial_id": "1", "image": image_text, "image_size": [300, 400],
+         "placement": {"left": 760.0, "top": 390.0, "width": 400.0, "height": 300.0},
+         "start_ms": 1000.0, "end_ms": 9000.0, "transcript": "transcripts/1.json"},
+        {"trial_id": "2", "image": image_text, "image_size": [300, 400],
+         "placement": {"left": 560.0, "top": 240.0, "width": 800.0, "height": 600.0},
+         "start_ms": 10000.0, "end_ms": 15000.0, "transcript": None},
+    ]
+    (root / "trials.jsonl").write_text("".join(json.dumps(t) + "\n" for t in trials))
+    (root / "transcripts").mkdir()
+    transcript = Transcript(tuple(Word(*w) for w in WORDS), source="manual")
+    (root / "transcripts" / "1.json").write_text(json.dumps(transcript.to_dict()))
+    with AscWriter(root / "recording.asc") as w:
+        w.display_coords(0, 0, 0, 1919, 1079)
+        w.start(0, eyes="R", rate_hz=1000)
+        for tid, t0, t1, fixes in (("1", 1000, 9000, FIX_1), ("2", 10000, 15000, FIX_2)):
+            w.message(t0 - 5, f"TRIALID {tid}")
+            w.message(t0, "SYNCTIME")
+            for s, e, x, y in fixes:
+                w.fixation("R", s, e, x, y, 900)
+            w.message(t1, "TRIAL_RESULT 0")
+        w.end(16000)
+    return root
+
+
+def test_read_session(tmp_path) -> None:
+    s = read_session(make_session(tmp_path / "s"))
+    assert s.participant == "P01" and s.screen == SCREEN and s.eyes == "R"
+    assert [t.trial_id for t in s.trials] == ["1", "2"]
+    assert len(s.trials[0].fixations) == 4 and len(s.trials[1].fixations) == 2
+    assert s.trials[0].transcript is not None and s.trials[1].transcript is None
+    assert s.trials[1].placement == Placement(560.0, 240.0, 800.0, 600.0)
+
+
+def test_maps_on_a_session_folder(tmp_path) -> None:
+    session = make_session(tmp_path / "s")
+    out = tmp_path / "ds"
+    res = CliRunner().invoke(cli, ["maps", str(session), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "3 maps from 2 trials" in res.output
+    ds = read_dataset(out)
+    assert [t.triplet_id for t in ds] == ["P01-1-000", "P01-1-001", "P01-2-fv"]
+    assert [t.text for t in ds] == ["a red bus", "a man", "bus"]
+
+    # phrase "a red bus" (3000-3900 ms): window 1500-3900; fixation 3 is off the image
+    t = ds["P01-1-000"]
+    fix = ds.load_fixations(t)
+    assert fix is not None
+    np.testing.assert_allclose(fix, [[100, 50, 300], [240, 210, 900], [340, 110, 200]])
+    assert t.meta["n_in_window"] == 4 and t.meta["n_dropped_off_image"] == 1
+    assert t.meta["n_fixations"] == 3
+    assert (t.meta["window_start_ms"], t.meta["window_end_ms"]) == (1500.0, 3900.0)
+    assert t.meta["segment_text"] == "a red bus" and t.meta["participant"] == "P01"
+    # sigma: 1 degree on this screen, image shown at its own size
+    assert t.meta["sigma_px"] == pytest.approx(SCREEN.px_per_degree)
+    m = ds.load_map(t)
+    assert m.dtype == np.float32 and m.shape == (300, 400)
+    assert float(m.sum()) == pytest.approx(1.0, abs=1e-5)
+    ref = density_map(fix[:, 0], fix[:, 1], fix[:, 2], shape=(300, 400),
+                      sigma_px=t.meta["sigma_px"])
+    np.testing.assert_allclose(m, ref, rtol=1e-5, atol=1e-12)
+
+    fix2 = ds.load_fixations(ds["P01-1-001"])
+    assert fix2 is not None
+    np.testing.assert_allclose(fix2[:, 2], [200, 800])
+
+    # free viewing, image shown at twice its size: sigma halves in image pixels
+    fv = ds["P01-2-fv"]
+    assert fv.meta["free_viewing"] and fv.meta["segment_index"] is None
+    assert fv.meta["sigma_px"] == pytest.approx(SCREEN.px_per_degree / 2)
+    assert fv.meta["n_dropped_off_image"] == 1 and fv.meta["n_fixations"] == 1
+    assert Path(fv.image_path).read_bytes() == (tmp_path / "stim" / "bus.png").read_bytes()
+
+    info = json.loads((out / "dataset.json").read_text())
+    prov = info["provenance"]
+    assert prov["kde"]["sigma_deg"] == 1.0 and prov["alignment"]["lead_ms"] == 1500.0
+    assert prov["segmenter"]["name"] == "phrase"
+    assert prov["inputs"][0]["screen"]["distance_mm"] == 700.0
+    assert prov["counts"]["triplets"] == 3 and info["vista_version"]
+
+    again = CliRunner().invoke(cli, ["maps", str(session), "--out", str(out)])
+    assert again.exit_code == 1 and "never overwrites" in again.output
+
+
+def test_options_reach_the_maps(tmp_path) -> None:
+    session = make_session(tmp_path / "s")
+    out = tmp_path / "ds"
+    res = CliRunner().invoke(cli, [
+        "maps", str(session), "--out", str(out), "--sigma-px", "12.5", "--lead-ms", "0",
+        "--segmenter", "sentence", "--free-viewing-text", "looking around",
+        "--reference-images"])
+    assert res.exit_code == 0, res.output
+    ds = read_dataset(out)
+    assert [t.text for t in ds] == ["a red bus, and a man", "looking around"]
+    first = ds["P01-1-000"]
+    assert first.meta["sigma_px"] == 12.5 and first.meta["window_start_ms"] == 3000.0
+    assert os.path.isabs(first.image_path) and not any((out / "images").iterdir())
+
+
+def test_images_folder_lookup(tmp_path) -> None:
+    """A log naming images by their display-PC path finds them by name in --images."""
+    session = make_session(tmp_path / "s", image_in_log="C:\\stimuli\\bus.png")
+    res = CliRunner().invoke(cli, ["maps", str(session), "--out", str(tmp_path / "a")])
+    assert res.exit_code == 1 and "--images" in res.output and "bus.png" in res.output
+    res = CliRunner().invoke(cli, ["maps", str(session), "--out", str(tmp_path / "b"),
+                                   "--images", str(tmp_path / "stim")])
+    assert res.exit_code == 0, res.output
+
+
+def bare_recording(path: Path, *, imgload: bool = True) -> Path:
+    Image.new("RGB", (400, 300)).save(path.parent / "cat.png")
+    with AscWriter(path) as w:
+        w.display_coords(0, 0, 0, 1279, 1023)
+        w.start(0, eyes="LR", rate_hz=500)
+        w.message(10, "TRIALID 7")
+        if imgload:
+            w.message(12, "!V IMGLOAD CENTER cat.png 640 512")
+        w.message(20, "SYNCTIME")
+        w.fixation("L", 100, 400, 640, 512, 900)
+        w.fixation("R", 100, 400, 650, 512, 900)
+        w.fixation("R", 500, 700, 10, 10, 900)  # off the image
+        w.message(1000, "TRIAL_RESULT 0")
+        w.end(1000)
+    return path
+
+
+def test_bare_recording_needs_screen_geometry(tmp_path) -> None:
+    rec = bare_recording(tmp_path / "run.asc")
+    res = CliRunner().invoke(cli, ["maps", str(rec), "--out", str(tmp_path / "a")])
+    assert res.exit_code == 1
+    for option in ("--screen-mm", "--distance-mm", "--sigma-px"):
+        assert option in res.output
+    res = CliRunner().invoke(cli, ["maps", str(rec), "--out", str(tmp_path / "b"),
+                                   "--screen-mm", "376", "300", "--distance-mm", "600"])
+    assert res.exit_code == 0, res.output
+    (t,) = read_dataset(tmp_path / "b")
+    px_per_deg = Screen(1280, 1024, 376.0, 300.0, 600.0).px_per_degree
+    assert t.meta["sigma_px"] == pytest.approx(px_per_deg)
+    assert t.text == "cat" and t.triplet_id == "run-7-fv"
+    assert t.meta["eye"] == "R" and t.meta["n_dropped_off_image"] == 1
+    # CENTER 640 512 for a 400x300 image: left 440, top 362
+    fix = read_dataset(tmp_path / "b").load_fixations(t)
+    assert fix is not None
+    np.testing.assert_allclose(fix, [[210, 150, 300]])
+
+
+def test_eye_choice(tmp_path) -> None:
+    rec = bare_recording(tmp_path / "run.asc")
+    out = tmp_path / "both"
+    res = CliRunner().invoke(cli, ["maps", str(rec), "--out", str(out), "--sigma-px", "5",
+                                   "--eye", "both"])
+    assert res.exit_code == 0, res.output
+    (t,) = read_dataset(out)
+    assert t.meta["eye"] == "LR" and t.meta["n_fixations"] == 2
+
+
+def test_no_image_maps_on_the_screen_grid(tmp_path) -> None:
+    rec = bare_recording(tmp_path / "run.asc", imgload=False)
+    res = CliRunner().invoke(cli, ["maps", str(rec), "--out", str(tmp_path / "d"),
+                                   "--sigma-px", "20"])
+    assert res.exit_code == 0, res.output
+    ds = read_dataset(tmp_path / "d")
+    (t,) = ds
+    assert t.meta["image_missing"] and ds.load_map(t).shape == (1024, 1280)
+    assert ds.load_image(t).shape == (1024, 1280, 3) and t.text == "trial 7"
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        pytest.param({"sigma_deg": 1.0, "sigma_px": 3.0}, ValueError, "not both", id="two-sigmas"),
+        pytest.param({"sigma_px": -1.0}, ValueError, "sigma_px", id="negative-sigma"),
+        pytest.param({"segmenter": "clause"}, ValueError, "'phrase'", id="segmenter"),
+        pytest.param({"eye": "X"}, ValueError, "eye must be one of", id="eye"),
+        pytest.param({"screen_mm": (300.0, 200.0)}, ValueError, "distance_mm", id="half-screen"),
+        pytest.param({"free_viewing_text": " "}, ValueError, "free_viewing_text", id="empty-text"),
+    ],
+)
+def test_build_maps_errors(tmp_path, kwargs, error, message) -> None:
+    session = make_session(tmp_path / "s")
+    with pytest.raises(error, match=message):
+        build_maps([session], tmp_path / "out", **kwargs)
+
+
+def test_missing_inputs(tmp_path) -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        build_maps([], tmp_path / "out")
+    with pytest.raises(FileNotFoundError, match="no such input"):
+        build_maps([tmp_path / "nope.asc"], tmp_path / "out")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="not a session folder"):
+        build_maps([tmp_path / "empty"], tmp_path / "out")
+
+
+def test_trial_maps_skips_and_counts() -> None:
+    fix = Fixations(np.array([0.0, 5000.0]), np.array([400.0, 5300.0]),
+                    np.array([50.0, -500.0]), np.array([50.0, 50.0]))
+    words = (Word("a", 600, 700), Word("dog.", 700, 900), Word("Sky", 5400, 5600),
+             Word("blue", 20000, 20100))
+    trial = Trial("9", "x.png", Placement(0, 0, 100, 100), None, fix,
+                  Transcript(words), start_ms=0, end_ms=30000)
+    maps, skipped = trial_maps(trial, image_shape=(100, 100), sigma_px=5, segmenter="word")
+    assert [m.segment.text for m in maps] == ["a", "dog"]
+    assert [s["reason"] for s in skipped] == [
+        "all 1 fixations in the window fell off the image", "no fixation in the window"]
+    assert [s["segment_index"] for s in skipped] == [2, 3]
+    with pytest.raises(ValueError, match="no placement"):
+        trial_maps(Trial("9", None, None, None, fix), image_shape=(10, 10), sigma_px=1)
+
+
+def eyelinkio_data() -> Path:
+    eyelinkio = pytest.importorskip("eyelinkio", reason="needs the eyelink extra (eyelinkio)")
+    return Path(eyelinkio.__file__).parent / "tests" / "data"
+
+
+@pytest.mark.eyelink
+def test_maps_on_real_recording_free_viewing(tmp_path) -> None:
+    """test_raw.edf, shipped in the eyelinkio wheel: a real EyeLink 1000 recording with
+    TRIALID messages and no images; every trial becomes a free-viewing map on the
+    1920x1080 screen grid."""
+    edf = eyelinkio_data() / "test_raw.edf"
+    out = tmp_path / "fv"
+    res = CliRunner().invoke(cli, ["maps", str(edf), "--out", str(out), "--sigma-px", "35"])
+    assert res.exit_code == 0, res.output
+    ds = read_dataset(out)
+    assert len(ds) > 0
+    info = json.loads((out / "dataset.json").read_text())["provenance"]
+    assert info["counts"]["triplets"] + info["counts"]["skipped_segments"] == \
+        info["counts"]["trials"]
+    for t in ds:
+        m = ds.load_map(t)
+        assert m.shape == (1080, 1920) and float(m.sum()) == pytest.approx(1.0, abs=1e-4)
+        assert t.meta["free_viewing"] and t.meta["eye"] == "L" and t.meta["n_fixations"] >= 1
+        assert t.triplet_id.startswith("test_raw-")
+
+
+@pytest.mark.eyelink
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["test_2_raw.edf", "test_raw_binocular.edf"])
+def test_maps_on_other_real_recordings(tmp_path, name) -> None:
+    edf = eyelinkio_data() / name
+    res = CliRunner().invoke(cli, ["maps", str(edf), "--out", str(tmp_path / "fv"),
+                                   "--sigma-px", "35"])
+    assert res.exit_code == 0, res.output
+    assert len(read_dataset(tmp_path / "fv")) > 0
