@@ -33,6 +33,9 @@ from ..acquisition.transcribe import COMPUTE_TYPES
               help="Spoken language, ISO 639-1 code (English-only models accept only en).")
 @click.option("--beam-size", default=5, show_default=True, type=click.IntRange(min=1),
               help="Beam search width (beams).")
+@click.option("--trim-silence/--no-trim-silence", default=True, show_default=True,
+              help="Shrink each word's span to the voiced audio inside it (Whisper often "
+                   "starts a word in the silence before it).")
 @click.option("--device", default="cpu", show_default=True,
               type=click.Choice(["cpu", "cuda", "auto"]), help="Where the model runs.")
 @click.option("--compute-type", default="int8", show_default=True,
@@ -48,6 +51,7 @@ def transcribe_command(
     force: bool,
     language: str,
     beam_size: int,
+    trim_silence: bool,
     device: str,
     compute_type: str,
     threads: int,
@@ -70,7 +74,7 @@ def transcribe_command(
     results = transcribe_session(
         session, model=asr_model, trial_ids=list(trials) or None, corrected=corrected,
         delete_audio=delete_audio, force=force, language=language, beam_size=beam_size,
-        device=device, compute_type=compute_type, cpu_threads=threads,
+        trim_silence=trim_silence, device=device, compute_type=compute_type, cpu_threads=threads,
     )
     counts = {"written": 0, "exists": 0, "no-audio": 0}
     for r in results:
