@@ -590,8 +590,9 @@ def import_dataset(
 
     plan = []
     seen: dict[str, int] = {}
+    tabular = texts_path.suffix.lower() in (".csv", ".tsv")  # columns come from line 1
     for n, (line, row) in enumerate(rows, 1):
-        cols = _columns(list(row), texts_path, line)
+        cols = _columns(list(row), texts_path, 1 if tabular else line)
         values = {k: ("" if row[c] is None else str(row[c]).strip()) for k, c in cols.items()}
         tid = values.get("id") or f"row-{n}"
         if tid in seen:
