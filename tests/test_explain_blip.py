@@ -217,6 +217,10 @@ def test_options_recorded_and_cls_first_token(blip_dir: Path) -> None:
     assert m.params["first_token"] == "cls"
     assert m.params["clamp"] == "product"
     assert "text_used" not in m.params
+    cls = load_explainer("blip-itm-base", weights=str(blip_dir), device="cpu", tokens="cls")
+    m_cls = cls.explain(tiny_image(), ["a cat sits"])[0]
+    assert m_cls.params["tokens"] == "cls"
+    assert np.isfinite(m_cls.values).all() and m_cls.values.max() > 0
     cleaned = load_explainer("blip-itm-base", weights=str(blip_dir), device="cpu")
     assert cleaned.explain(tiny_image(), ["A cat!"])[0].params["text_used"] == "a cat"
 
@@ -230,6 +234,7 @@ def test_options_recorded_and_cls_first_token(blip_dir: Path) -> None:
         pytest.param({"overflow": "drop"}, ValueError, "overflow must be one of", id="overflow"),
         pytest.param({"token_limit": 1000}, ValueError, "token_limit must be <=", id="limit"),
         pytest.param({"first_token": "sep"}, ValueError, "first_token must be", id="first"),
+        pytest.param({"tokens": "all"}, ValueError, "tokens must be one of", id="tokens"),
         pytest.param({"block": 1.5}, TypeError, "block must be an integer", id="block-type"),
     ],
 )

@@ -21,8 +21,10 @@ from ..records import SaliencyMap
 
 __all__ = [
     "OVERFLOW_CHOICES",
+    "TOKENS_CHOICES",
     "Explainer",
     "as_rgb_array",
+    "attention_gradcam",
     "capture_hook",
     "check_options",
     "check_texts",
@@ -32,6 +34,7 @@ __all__ = [
     "leaf_input_hook",
     "load_frozen",
     "pick_device",
+    "query_token_mask",
     "remove_hooks",
     "resize_to_image",
     "resolve_block",
@@ -451,3 +454,73 @@ def remove_hooks(handles: Iterable[Any]) -> None:
     """Remove every hook handle (use in ``finally``)."""
     for handle in handles:
         handle.remove()
+
+
+def attention_gradcam(
+    forward: Callable[[], Any],
+    *,
+    block: Any,
+    attention: Any,
+    token_mask: Any,
+    clamp: str = "gradient",
+    head_reduce: str = "mean",
+    n_prefix: int = 1,
+    grid: tuple[int, int] | None = None,
+    output_index: int | None = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Grad-CAM on one attention module's probabilities for a per-row score.
+
+    ``forward()`` runs the model and returns one score per batch row. During it, a
+    pre-hook makes ``block``'s input a leaf that requires grad (the layers below
+    build no graph) and a hook keeps ``attention``'s output (``output[output_index]``:
+    the probabilities, batch × heads × queries × keys). Both hooks are removed in
+    ``finally``. The gradient of the summed score is taken to the probabilities
+    only (rows are independent, so each row gets its own gradient), and
+    :func:`vista.explain.cam.gradcam_attention` makes the maps.
+
+    Returns
+    -------
+    maps : numpy.ndarray, shape (B, rows, cols)
+    scores : numpy.ndarray, shape (B,)
+    """
+    torch = require("torch", "explain")
+    from .cam import gradcam_attention
+
+    leaves: list[Any] = []
+    probs: list[Any] = []
+    handles = [
+        block.register_forward_pre_hook(leaf_input_hook(leaves), with_kwargs=True),
+        attention.register_forward_hook(capture_hook(probs, output_index)),
+    ]
+    try:
+        score = forward()
+    finally:
+        remove_hooks(handles)
+    if len(probs) != 1:
+        raise RuntimeError(f"the attention module ran {len(probs)} times in one forward; expected 1")
+    (grad,) = torch.autograd.grad(score.sum(), probs[0])
+    maps = gradcam_attention(
+        probs[0].detach(),
+        grad,
+        token_mask=token_mask,
+        clamp=clamp,
+        head_reduce=head_reduce,
+        n_prefix=n_prefix,
+        grid=grid,
+    )
+    return maps, score.detach().cpu().double().numpy()
+
+
+#: Which query tokens a cross-attention map averages over.
+TOKENS_CHOICES = ("text", "cls")
+
+
+def query_token_mask(encoding: Mapping[str, Any], tokens: str) -> Any:
+    """``"text"``: the segment's text tokens (:func:`text_token_mask`); ``"cls"``:
+    the first token only (``[CLS]``/``[ENC]``, whose output feeds the ITM head)."""
+    check_option("tokens", tokens, TOKENS_CHOICES)
+    if tokens == "text":
+        return text_token_mask(encoding)
+    mask = encoding["attention_mask"] * 0
+    mask[:, 0] = 1
+    return mask

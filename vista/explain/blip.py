@@ -35,21 +35,21 @@ import numpy as np
 from .._validation import check_int, check_option, require
 from .base import (
     OVERFLOW_CHOICES,
+    TOKENS_CHOICES,
     Explainer,
-    capture_hook,
+    attention_gradcam,
     check_options,
     combine_pieces,
-    leaf_input_hook,
     load_frozen,
     pick_device,
-    remove_hooks,
+    query_token_mask,
     resolve_block,
     text_token_mask,
     tokenize_texts,
     torch_call_scope,
     weights_and_revision,
 )
-from .cam import CLAMP_CHOICES, HEAD_REDUCE_CHOICES, gradcam_attention
+from .cam import CLAMP_CHOICES, HEAD_REDUCE_CHOICES
 from .registry import explainer_spec, register
 
 __all__ = ["DEFAULT_BLOCK", "DEFAULT_TOKEN_LIMIT", "BlipExplainer", "clean_caption", "load_blip"]
@@ -65,12 +65,17 @@ OPTIONS = (
     "overflow",
     "first_token",
     "clean_text",
+    "tokens",
     "clamp",
     "head_reduce",
     "flush_denormal",
     "revision",
 )
 
+_TOKENS_MEANING = {
+    "text": "mean over the text tokens; [ENC]/[CLS], [SEP] and padding excluded",
+    "cls": "the [ENC]/[CLS] row only (its output feeds the ITM head)",
+}
 _PUNCT = re.compile(r"([.!\"()*#:;~])")
 _SPACES = re.compile(r"\s{2,}")
 
@@ -106,6 +111,7 @@ class BlipExplainer(Explainer):
         overflow: str,
         first_token: str,
         clean_text: bool,
+        tokens: str,
         clamp: str,
         head_reduce: str,
         flush_denormal: bool,
@@ -127,6 +133,7 @@ class BlipExplainer(Explainer):
         self.token_limit = token_limit
         self.overflow = overflow
         self.clean_text = clean_text
+        self.tokens = tokens
         self.clamp = clamp
         self.head_reduce = head_reduce
         self.flush_denormal = flush_denormal
@@ -137,7 +144,8 @@ class BlipExplainer(Explainer):
             "score": "ITM match logit (itm_head output index 1, before softmax)",
             "first_token": "enc" if self.enc_token_id is not None else "cls",
             "clean_text": clean_text,
-            "tokens": "text tokens; [ENC]/[CLS], [SEP] and padding excluded",
+            "tokens": tokens,
+            "tokens_meaning": _TOKENS_MEANING[tokens],
             "clamp": clamp,
             "head_reduce": head_reduce,
             "token_reduce": "mean",
@@ -171,36 +179,29 @@ class BlipExplainer(Explainer):
             attention_mask = enc["attention_mask"].to(self.device)
             with torch.no_grad():
                 image_embeds = model.vision_model(pixel_values=pixels).last_hidden_state
-            cross = model.text_encoder.encoder.layer[self.block].crossattention
-            leaves: list[Any] = []
-            probs: list[Any] = []
-            handles = [
-                cross.register_forward_pre_hook(leaf_input_hook(leaves), with_kwargs=True),
-                cross.self.register_forward_hook(capture_hook(probs, 1)),
-            ]
-            try:
-                # image_embeds has batch 1: broadcast in the cross-attention matmuls.
+            layer = model.text_encoder.encoder.layer[self.block]
+
+            def forward() -> Any:
+                # image_embeds has batch 1: broadcast in the cross-attention matmuls,
+                # so the image keys and values are computed once, not once per text.
                 hidden = model.text_encoder(
                     input_ids=input_ids,
                     attention_mask=attention_mask,
                     encoder_hidden_states=image_embeds,
                 ).last_hidden_state
-            finally:
-                remove_hooks(handles)
-            logits = model.itm_head(hidden[:, 0, :])
-            score = logits[:, 1]
-            (grad,) = torch.autograd.grad(score.sum(), probs[0])
-            maps = gradcam_attention(
-                probs[0].detach(),
-                grad,
-                token_mask=text_token_mask(enc),
+                return model.itm_head(hidden[:, 0, :])[:, 1]
+
+            maps, logit_rows = attention_gradcam(
+                forward,
+                block=layer.crossattention,
+                attention=layer.crossattention.self,
+                token_mask=query_token_mask(enc, self.tokens),
                 clamp=self.clamp,
                 head_reduce=self.head_reduce,
                 n_prefix=1,
                 grid=self.grid,
             )
-            logit_rows = score.detach().cpu().double().numpy()
-        weights = text_token_mask(enc).sum(dim=1).tolist()
+        weights = text_token_mask(enc).sum(dim=1).tolist()  # a piece's text tokens
         out = combine_pieces(maps, owners, weights, len(texts))
         owner_arr = np.asarray(owners)
         for i, info in enumerate(infos):
@@ -262,6 +263,9 @@ def load_blip(
         ``first_token`` ("enc" or "cls", default "enc"): LAVIS replaces ``[CLS]``
         by ``[ENC]``; "cls" feeds ``[CLS]`` as the transformers processor does.
         ``clean_text`` (bool, default True): LAVIS's caption cleaning.
+        ``tokens`` ("text" or "cls", default "text"): average the map over the
+        segment's text tokens (LAVIS's sentence map) or take the first token's row
+        (LAVIS returns it too, as ``gradcam[0]``).
         ``clamp`` and ``head_reduce``: see
         :func:`vista.explain.cam.gradcam_attention` (defaults "gradient", "mean").
         ``flush_denormal`` (bool, default True): flush denormal floats during the
@@ -317,6 +321,7 @@ def load_blip(
         overflow=overflow,
         first_token=first_token,
         clean_text=clean_text,
+        tokens=check_option("tokens", options.get("tokens", "text"), TOKENS_CHOICES),
         clamp=clamp,
         head_reduce=head_reduce,
         flush_denormal=flush_denormal,
