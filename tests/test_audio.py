@@ -32,11 +32,12 @@ class FakeTracker:
 
     OFFSET_MS = 7_000_000.0
 
-    def __init__(self) -> None:
+    def __init__(self, rate: float = 1.0) -> None:
         self.messages: list[tuple[float, str]] = []
+        self.rate = rate
 
     def tracker_time_ms(self) -> float:
-        return time.perf_counter() * 1000.0 + self.OFFSET_MS
+        return time.perf_counter() * 1000.0 * self.rate + self.OFFSET_MS
 
     def send_message(self, text: str) -> None:
         self.messages.append((self.tracker_time_ms(), text))
@@ -165,10 +166,11 @@ def test_recording_survives_sigkill(tmp_path: Path) -> None:
 # -- AudioRecorder ------------------------------------------------------------------------
 
 def test_file_source_sends_audio_start_with_latency(tmp_path: Path) -> None:
-    """AUDIO_START carries the latency; message time minus latency is audio_start_ms."""
+    """AUDIO_START carries the latency; message time minus latency is audio_start_ms.
+    At speed 2 the tracker clock runs at twice real time too, like a simulated one."""
     x = _tone(8000)
     src = _write(tmp_path / "speech.wav", x)
-    tracker = FakeTracker()
+    tracker = FakeTracker(rate=2.0)
     before = tracker.tracker_time_ms()
     rec = AudioRecorder(tmp_path / "rec.wav", tracker=tracker, source=FileSource(src, speed=2.0),
                         block_ms=40)
@@ -181,11 +183,12 @@ def test_file_source_sends_audio_start_with_latency(tmp_path: Path) -> None:
     msg_time, text = starts[0]
     latency = float(text.split()[1])
     assert latency == record.latency_ms
-    # the first 40 ms block "is spoken" over 20 ms at speed 2, so latency >= 20 ms
-    assert 20.0 <= latency < 500.0
+    # the first 40 ms block "is spoken" over 20 ms of wall time = 40 ms of tracker time
+    assert 40.0 <= latency < 500.0
     assert record.audio_start_ms is not None
     assert abs((msg_time - latency) - record.audio_start_ms) < 2.0
     assert before - 1.0 <= record.audio_start_ms <= before + 500.0
+    assert abs(record.audio_start_ms - before) < 0.5 * latency + 30.0  # clock start ~ first sample
     got, _ = read_wav(record.path)
     np.testing.assert_array_equal(got[:, 0], x)
     assert record.frames == 8000 and record.duration_ms == 500.0 and record.overflows == 0

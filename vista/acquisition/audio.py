@@ -216,6 +216,12 @@ class AudioSource(Protocol):
         """A JSON-able description for provenance."""
         ...
 
+    @property
+    def time_scale(self) -> float:
+        """Source seconds per wall-clock second: 1 for a microphone, the playback
+        speed for a file (whose tracker, if simulated, runs at the same speed)."""
+        ...
+
 
 class FileSource:
     """A WAV file played in place of a microphone, for tests and simulated sessions.
@@ -233,7 +239,10 @@ class FileSource:
     speed : float, default 1.0
         Playback speed relative to real time; ``math.inf`` delivers as fast as the
         recorder takes it. The WAV written and the word times (which are audio time
-        added to the tracker time of the first sample) do not depend on it.
+        added to the tracker time of the first sample) do not depend on it. The
+        measured latency is scaled by ``speed`` (:attr:`time_scale`), i.e. it is in
+        the time of a tracker whose clock runs at the same speed, such as a
+        :class:`~vista.acquisition.simulate.SimulatedTracker` with that ``speed``.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, speed: float = 1.0) -> None:
@@ -249,6 +258,10 @@ class FileSource:
     @property
     def finished(self) -> bool:
         return self._done.is_set()
+
+    @property
+    def time_scale(self) -> float:
+        return 1.0 if self.speed == math.inf else float(self.speed)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "file", "path": str(self.path), "speed": self.speed}
@@ -334,6 +347,10 @@ class MicrophoneSource:
     @property
     def finished(self) -> bool:
         return False
+
+    @property
+    def time_scale(self) -> float:
+        return 1.0
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "microphone", "device": self.device,
@@ -554,7 +571,8 @@ class AudioRecorder:
             try:
                 if self._audio_start_ms is None:
                     now_ms = float(self.tracker.tracker_time_ms())
-                    latency = max(0.0, 1000.0 * (time.perf_counter() - first_perf))
+                    scale = float(getattr(self.source, "time_scale", 1.0))
+                    latency = max(0.0, 1000.0 * scale * (time.perf_counter() - first_perf))
                     latency = round(latency, 1)
                     self.tracker.send_message(f"AUDIO_START {latency:.1f}")
                     self._audio_start_ms = now_ms - latency
