@@ -166,9 +166,9 @@ def sigma_px(
     --------
     >>> s = Screen(1920, 1080, 531.0, 298.7, 700.0)
     >>> round(sigma_px(1.0, s, Placement(448, 156, 1024, 768), (768, 1024)), 2)
-    44.17
+    44.18
     >>> round(sigma_px(1.0, s, Placement(0, 0, 2048, 1536), (768, 1024)), 2)
-    22.08
+    22.09
     """
     sd = check_positive("sigma_deg", sigma_deg, allow_zero=True)
     if not isinstance(screen, Screen):
