@@ -250,6 +250,24 @@ class Recording:
         if self.eyes not in ("L", "R", "LR"):
             raise ValueError(f"Recording.eyes must be 'L', 'R' or 'LR'; got {self.eyes!r}")
 
+    def describe(self) -> dict[str, Any]:
+        """The recording at a glance (JSON-ready): file, eyes, rate, display, counts,
+        span, and :meth:`summary` for the trials."""
+        return {
+            "path": self.path,
+            "eyes": self.eyes,
+            "sampling_rate_hz": self.sampling_rate_hz,
+            "display_coords": None if self.display_coords is None else list(self.display_coords),
+            "start_ms": self.start_ms,
+            "end_ms": self.end_ms,
+            "fixations": len(self.fixations),
+            "saccades": len(self.saccades),
+            "blinks": len(self.blinks),
+            "messages": len(self.messages),
+            "samples": None if self.samples is None else len(self.samples),
+            "trials": self.summary(),
+        }
+
     def summary(self) -> list[dict[str, Any]]:
         """One dict per trial: id, image, placement, time span, fixation and message counts."""
         out = []
