@@ -356,6 +356,20 @@ def test_session_bad_journal(tmp_path: Path) -> None:
         transcribe_session(tmp_path)
 
 
+def test_model_not_available_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An --asr-model id absent from the cache, or a folder without model.bin, is a
+    WeightsNotFoundError (nothing is downloaded: HF_HUB_OFFLINE=1)."""
+    pytest.importorskip("faster_whisper", reason="needs the audio extra (faster-whisper)")
+    from vista.errors import WeightsNotFoundError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(WeightsNotFoundError, match="'small.en' is not available locally"):
+        tr.load_model("small.en")
+    with pytest.raises(WeightsNotFoundError, match="holds no model.bin"):
+        tr.load_model(tmp_path)
+
+
 def test_missing_audio_is_an_error(tmp_path: Path, fake_asr: FakeWhisper) -> None:
     s = _session(tmp_path)
     (s / "audio" / "2.wav").unlink()
