@@ -1,7 +1,153 @@
-"""CLI commands for this area; see :mod:`vista.cli`."""
+"""``vista metrics``: every metric for one saliency map against one human map."""
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
+from typing import Any
+
 import click
+import numpy as np
+
+from ..metrics import metric_names
 
 COMMANDS: list[click.Command] = []
+
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+
+
+def read_map(path: str | Path, *, name: str = "map") -> np.ndarray:
+    """Read a 2-D map from ``.npy`` or an image file.
+
+    ``.npy`` arrays are returned as stored. Images are read as grayscale float64 with
+    their stored values (0-255 for 8-bit, 0-65535 for 16-bit); colour images are
+    converted to luma (ITU-R 601-2, Pillow's ``"L"`` mode). No rescaling is done:
+    every metric here is invariant to it, or normalises the map itself.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        try:
+            arr = np.load(p, allow_pickle=False)
+        except ValueError as exc:
+            raise ValueError(f"{name} {p}: not a plain numeric .npy array ({exc})") from exc
+        return np.asarray(arr)
+    if suffix in _IMAGE_SUFFIXES:
+        from PIL import Image
+
+        from ..errors import ParseError
+
+        try:
+            with Image.open(p) as im:
+                if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+                    return np.asarray(im, dtype=np.float64)
+                return np.asarray(im.convert("L"), dtype=np.float64)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise ParseError(f"cannot read {name} image: {exc}", path=p) from exc
+    raise ValueError(
+        f"{name} {p}: unsupported file type {suffix or '(none)'}; use .npy, .png or .jpg"
+    )
+
+
+def _fixations_arg(arr: np.ndarray, grid: tuple[int, ...], path: str) -> np.ndarray:
+    """Points (N×2/N×3) as given, or a mask on the human grid turned into its pixels."""
+    if arr.ndim == 2 and arr.shape == grid:
+        from ..metrics.saliency import _mask_indices
+
+        idx, shape = _mask_indices("--fixations", arr)
+        rows, cols = np.divmod(idx, shape[1])
+        return np.column_stack([cols, rows]).astype(np.float64)
+    if arr.ndim == 2 and arr.shape[1] in (2, 3):
+        return arr
+    raise ValueError(
+        f"--fixations {path}: expected a mask with the human map's shape {grid} or an N×3 "
+        f"(x, y, weight) array; got shape {arr.shape}"
+    )
+
+
+def _format(value: float) -> str:
+    return "nan" if math.isnan(value) else f"{value:.6f}"
+
+
+@click.command("metrics")
+@click.argument("saliency", type=click.Path(exists=True, dir_okay=False))
+@click.argument("human", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--fixations",
+    "fixations_path",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Fixations for the fixation-based metrics: a binary mask on the human grid "
+    "(.npy/.png, fixated > 0) or an N×3 .npy of x, y (image pixels), weight. "
+    "Default: none, so only the density metrics are printed.",
+)
+@click.option(
+    "--metric",
+    "metric_list",
+    multiple=True,
+    type=click.Choice(metric_names()),
+    help="Only this metric (repeatable). Default: every metric that the inputs allow.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object. Default: a table.")
+@click.option(
+    "--resize",
+    is_flag=True,
+    help="Resize the saliency map (bilinear) to the human map's grid when their sizes "
+    "differ. Default: off, a size mismatch is an error.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed for the sampling metrics (AUC negatives, positives, jitter).",
+)
+def metrics_command(
+    saliency: str,
+    human: str,
+    fixations_path: str | None,
+    metric_list: tuple[str, ...],
+    as_json: bool,
+    resize: bool,
+    seed: int,
+) -> None:
+    """Score one SALIENCY map against one HUMAN density map (.npy, .png, .jpg).
+
+    Prints every metric that applies: ncc, auc_borji, sim, kld always; with
+    --fixations also auc_borji_mit, auc_judd, nss, info_gain. A NaN comes with a
+    warning on stderr saying why the metric is undefined.
+    """
+    from .. import __version__
+    from ..metrics import compute_all, get_metric
+
+    s = read_map(saliency, name="saliency")
+    h = read_map(human, name="human")
+    fix = None
+    if fixations_path is not None:
+        fix = _fixations_arg(read_map(fixations_path, name="fixations"), h.shape, fixations_path)
+    scores = compute_all(
+        s, h, fixations=fix, metrics=list(metric_list) or None, rng=seed, resize=resize
+    )
+    if as_json:
+        out: dict[str, Any] = {
+            "saliency": saliency,
+            "human": human,
+            "fixations": fixations_path,
+            "seed": seed,
+            "resize": resize,
+            "vista_version": __version__,
+            "metrics": {k: (None if math.isnan(v) else v) for k, v in scores.items()},
+        }
+        click.echo(json.dumps(out, indent=2))
+        return
+    width = max(len(k) for k in scores)
+    for name, value in scores.items():
+        spec = get_metric(name)
+        better = "higher is better" if spec.higher_is_better else "lower is better"
+        click.echo(f"{name:<{width}}  {_format(value):>10}  ({better})")
+
+
+COMMANDS.append(metrics_command)

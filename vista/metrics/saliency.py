@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import as_rng, check_array, check_int, check_positive
-from .registry import _spec_kwargs, get_metric, register
+from .registry import _spec_kwargs, get_metric, metric_names, register
 
 __all__ = [
     "MATLAB_EPS",
@@ -57,6 +57,7 @@ __all__ = [
     "auc_shuffled",
     "center_bias",
     "compute",
+    "compute_all",
     "fixation_mask",
     "info_gain",
     "kld",
@@ -1163,3 +1164,65 @@ def compute(
         return float(spec.func(saliency, mask, **kwargs))
     others = _required_points(name, "other_fixations", other_fixations, shape)
     return float(spec.func(saliency, mask, others, **kwargs))
+
+
+def compute_all(
+    saliency: Any,
+    human: Any,
+    *,
+    fixations: Any = None,
+    other_fixations: Any = None,
+    metrics: list[str] | tuple[str, ...] | None = None,
+    rng: np.random.Generator | int | None = None,
+    resize: bool = False,
+) -> dict[str, float]:
+    """Every applicable metric for one pair of maps, in registry order.
+
+    Density metrics always apply; fixation metrics when ``fixations`` is given;
+    ``auc_shuffled`` when ``other_fixations`` is given too. One Generator made from
+    ``rng`` serves every sampling metric in turn, so a seed fixes the whole table.
+
+    Parameters
+    ----------
+    saliency, human, fixations, other_fixations, rng, resize
+        As in :func:`compute`.
+    metrics : sequence of str, optional
+        Only these metrics (each must apply); default: all that apply.
+
+    Returns
+    -------
+    dict
+        Metric name to value.
+
+    Examples
+    --------
+    >>> h = np.array([[0.0, 0.1], [0.2, 0.7]])
+    >>> sorted(compute_all(h, h, rng=0))
+    ['auc_borji', 'kld', 'ncc', 'sim']
+    """
+    have = {"density"}
+    if fixations is not None:
+        have.add("fixations")
+        if other_fixations is not None:
+            have.add("fixations+others")
+    if metrics is None:
+        names = [n for n in metric_names() if get_metric(n).needs in have]
+    else:
+        names = [get_metric(n).name for n in metrics]
+        for n in names:
+            if get_metric(n).needs not in have:
+                what = "fixations" if get_metric(n).needs == "fixations" else "fixations and other_fixations"
+                raise ValueError(f"metric {n!r} needs {what}")
+    gen = as_rng(rng)
+    return {
+        n: compute(
+            n,
+            saliency,
+            human,
+            fixations=fixations,
+            other_fixations=other_fixations,
+            rng=gen,
+            resize=resize,
+        )
+        for n in names
+    }
