@@ -364,9 +364,9 @@ def test_model_not_available_offline(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    with pytest.raises(WeightsNotFoundError, match="'small.en' is not available locally"):
+    with pytest.raises(WeightsNotFoundError, match=r"'small\.en' is not available locally"):
         tr.load_model("small.en")
-    with pytest.raises(WeightsNotFoundError, match="holds no model.bin"):
+    with pytest.raises(WeightsNotFoundError, match=r"holds no model\.bin"):
         tr.load_model(tmp_path)
 
 
@@ -484,3 +484,50 @@ def test_real_asr_cli_on_session(tmp_path: Path, whisper: Any) -> None:
     assert _similar([w.text for w in t.words], SENTENCE.split()) >= 0.6
     assert all(w.start_ms >= 10040.0 for w in t.words)
     assert not (s / "audio" / "1.wav").exists()
+
+
+@pytest.mark.slow
+@needs_asr
+def test_recorded_speech_lands_on_the_tracker_clock(tmp_path: Path, whisper: Any) -> None:
+    """The whole chain: espeak-ng phrases played as the microphone (4× speed, with a
+    tracker clock running at 4× too) -> AudioRecorder -> session folder -> ``vista
+    transcribe``. Each phrase's first word lands within 300 ms of the tracker time at
+    which its voice was played (recorder start + the phrase's voice onset)."""
+    import time
+
+    from vista.acquisition.audio import AudioRecorder, FileSource
+    from vista.acquisition.tts import compose_speech
+
+    class Clock:
+        def __init__(self) -> None:
+            self.messages: list[str] = []
+
+        def tracker_time_ms(self) -> float:
+            return 4.0 * 1000.0 * time.perf_counter()
+
+        def send_message(self, text: str) -> None:
+            self.messages.append(text)
+
+    speech = tmp_path / "speech.wav"
+    spans = compose_speech([(800.0, "A red bus"), (2600.0, "parked next to the tree.")],
+                           speech, duration_ms=5000, **VOICE)
+    s = tmp_path / "P02"
+    (s / "audio").mkdir(parents=True)
+    clock = Clock()
+    played_from = clock.tracker_time_ms()
+    rec = AudioRecorder(s / "audio" / "1.wav", tracker=clock, source=FileSource(speech, speed=4))
+    rec.start()
+    assert rec.wait(timeout=30)
+    record = rec.stop()
+    assert clock.messages[0].startswith("AUDIO_START ")
+    row = {"trial_id": "1", **record.trial_fields(s)}
+    (s / "trials.jsonl").write_text(json.dumps(row) + "\n")
+    res = CliRunner().invoke(cli, ["transcribe", str(s), "--threads", "2"])
+    assert res.exit_code == 0, res.output
+    words = read_transcript(s / "transcripts" / "1.json").words
+    starts = np.array([w.start_ms for w in words])
+    k = int(np.argmax(starts >= played_from + 0.5 * (spans[0].end_ms + spans[1].start_ms)))
+    assert k > 0, [w.text for w in words]
+    # thread start-up adds a few ms between played_from and the first sample
+    assert abs(starts[0] - (played_from + spans[0].start_ms)) <= 300
+    assert abs(starts[k] - (played_from + spans[1].start_ms)) <= 300
