@@ -370,6 +370,18 @@ def test_model_not_available_offline(tmp_path: Path, monkeypatch: pytest.MonkeyP
         tr.load_model(tmp_path)
 
 
+def test_empty_recording_is_no_audio(tmp_path: Path, fake_asr: FakeWhisper) -> None:
+    """A trial that ended before the first audio block: empty WAV, audio_start_ms null."""
+    s = _session(tmp_path, speech={"1": np.zeros(0, np.int16), "2": np.zeros(100, np.int16)})
+    rows = [json.loads(line) for line in (s / "trials.jsonl").read_text().splitlines()]
+    rows[0]["audio_start_ms"] = rows[1]["audio_start_ms"] = None
+    (s / "trials.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:1]))
+    assert [r.status for r in transcribe_session(s)] == ["no-audio"]
+    (s / "trials.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:2]))
+    with pytest.raises(ParseError, match="trial '2' has audio but no audio_start_ms"):
+        transcribe_session(s)
+
+
 def test_missing_audio_is_an_error(tmp_path: Path, fake_asr: FakeWhisper) -> None:
     s = _session(tmp_path)
     (s / "audio" / "2.wav").unlink()

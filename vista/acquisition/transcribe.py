@@ -608,7 +608,8 @@ class TrialTranscription:
     """What :func:`transcribe_session` did for one trial.
 
     ``status`` is ``"written"`` (a new transcript), ``"exists"`` (kept as it was),
-    or ``"no-audio"`` (the trial recorded no audio).
+    or ``"no-audio"`` (the trial recorded no audio, or an empty WAV without
+    ``audio_start_ms`` because it ended before the first block arrived).
     """
 
     trial_id: str
@@ -772,6 +773,10 @@ def transcribe_session(
             results.append(TrialTranscription(tid, "exists", target, n, deleted))
             continue
         if row.get("audio_start_ms") is None:
+            if not audio.is_file() or audio.stat().st_size <= 44:
+                # the trial ended before the first block of audio arrived: nothing was said
+                results.append(TrialTranscription(tid, "no-audio", None))
+                continue
             raise ParseError(f"trial {tid!r} has audio but no audio_start_ms",
                              path=session / "trials.jsonl", line=row["_line"])
         meta: dict[str, Any]
