@@ -533,8 +533,9 @@ _WS = np.zeros(256, dtype=bool)
 _WS[[9, 10, 13, 32]] = True
 
 
-def _dots_to_nan(buf: bytearray) -> None:
-    """Turn every lone ``.`` field (a missing value) into ``nan``, in place.
+def _dots_to_nan(buf: bytearray) -> bytes | bytearray:
+    """Turn every lone ``.`` field (a missing value) into ``nan`` (in place where it
+    can), and return the buffer.
 
     ``edf2asc`` right-aligns values in fields at least four wide, so a lone dot has
     three blanks before it, which are overwritten; where that is not so, the slower
@@ -545,18 +546,18 @@ def _dots_to_nan(buf: bytearray) -> None:
     dots = dots[(dots >= 1) & (dots < a.size - 1)]
     lone = dots[_WS[a[dots - 1]] & _WS[a[dots + 1]]]
     if lone.size == 0:
-        return
+        return buf
     if lone[0] >= 3 and (_WS[a[lone - 2]] & _WS[a[lone - 3]]).all():
         a[lone - 2] = 110  # n
         a[lone - 1] = 97  # a
         a[lone] = 110  # n
-        return
+        return buf
     data = bytes(buf)
     for _ in range(2):  # twice: replacements of neighbouring dots overlap
         for before in (b" ", b"\t"):
             for after in (b" ", b"\t", b"\n", b"\r"):
                 data = data.replace(before + b"." + after, before + b"nan" + after)
-    buf[:] = data
+    return data
 
 
 def _num(tok: bytes) -> float:
@@ -696,8 +697,7 @@ class _Parser:
             return
         eyes = self.block_eyes or "R"
         need = 1 + 3 * len(eyes)
-        buf = bytearray(b"".join(r[0] for r in runs))
-        _dots_to_nan(buf)
+        buf = _dots_to_nan(bytearray(b"".join(r[0] for r in runs)))
         try:
             vals = np.loadtxt(io.BytesIO(buf), dtype=np.float64, usecols=range(need),
                               comments=None, ndmin=2)
@@ -785,6 +785,8 @@ class _Parser:
                     c[1][e][j] if e in c[1] else np.full(c[0].size, np.nan)
                     for c in self.chunks]))
             out.append(np.stack(cols, axis=1))
+        # edf2asc writes a lost eye's pupil as 0.0: missing, as in the EDF reader
+        out[2][np.isnan(out[0]) | np.isnan(out[1])] = np.nan
         return Samples(times, out[0], out[1], out[2], eyes)
 
 
