@@ -40,6 +40,7 @@ __all__ = [
     "MicrophoneSource",
     "WavWriter",
     "read_wav",
+    "resample",
 ]
 
 _HEADER_BYTES = 44
@@ -193,6 +194,27 @@ def read_wav(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     return arr, rate
 
 
+def resample(samples: np.ndarray, *, rate: int, samplerate: int) -> np.ndarray:
+    """Resample along the first axis from ``rate`` to ``samplerate`` Hz by a polyphase
+    filter (:func:`scipy.signal.resample_poly`); int16 stays int16 (rounded, clipped),
+    other input becomes float64. The input is returned as is when the rates agree.
+
+    Examples
+    --------
+    >>> resample(np.zeros(441, dtype=np.int16), rate=22050, samplerate=16000).shape
+    (320,)
+    """
+    if rate == samplerate:
+        return samples
+    from scipy.signal import resample_poly
+
+    g = math.gcd(int(rate), int(samplerate))
+    out = resample_poly(np.asarray(samples, dtype=np.float64), samplerate // g, rate // g, axis=0)
+    if np.asarray(samples).dtype == np.int16:
+        return np.clip(np.round(out), -32768, 32767).astype(np.int16)
+    return out
+
+
 class AudioSource(Protocol):
     """What feeds an :class:`AudioRecorder`: a microphone, or a file standing in for one.
 
@@ -268,12 +290,7 @@ class FileSource:
 
     def _load(self, samplerate: int, channels: int) -> np.ndarray:
         data, rate = read_wav(self.path)
-        if rate != samplerate:
-            from scipy.signal import resample_poly
-
-            g = math.gcd(rate, samplerate)
-            data = resample_poly(data.astype(np.float64), samplerate // g, rate // g, axis=0)
-            data = np.clip(np.round(data), -32768, 32767).astype(np.int16)
+        data = resample(data, rate=rate, samplerate=samplerate)
         if data.shape[1] != channels:
             if channels == 1:
                 data = np.round(data.astype(np.float64).mean(axis=1, keepdims=True))

@@ -36,7 +36,7 @@ from .._validation import check_int, check_option
 from ..dataset import write_atomic
 from ..errors import ParseError, WeightsNotFoundError
 from ..records import Transcript, Word
-from .audio import read_wav
+from .audio import read_wav, resample
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -316,12 +316,7 @@ def _load_audio(path: Path) -> np.ndarray:
         fw = require("faster_whisper", "audio", "faster-whisper")
         return np.asarray(fw.decode_audio(str(path), sampling_rate=ASR_RATE), dtype=np.float32)
     x = data.astype(np.float64).mean(axis=1) / 32768.0
-    if rate != ASR_RATE:
-        from scipy.signal import resample_poly
-
-        g = math.gcd(rate, ASR_RATE)
-        x = resample_poly(x, ASR_RATE // g, rate // g)
-    return x.astype(np.float32)
+    return resample(x, rate=rate, samplerate=ASR_RATE).astype(np.float32)
 
 
 def trim_to_voice(

@@ -23,7 +23,7 @@ import numpy as np
 from .._validation import check_int, check_positive
 from ..errors import VistaError
 from ..records import Segment
-from .audio import WavWriter, read_wav
+from .audio import WavWriter, read_wav, resample
 
 __all__ = ["EspeakNotFoundError", "compose_speech", "speak", "speak_to_wav", "voiced_span"]
 
@@ -52,16 +52,6 @@ def _known_voices(exe: str) -> frozenset[str]:
         names.update(p.lower() for p in (parts[1], parts[3], parts[4], parts[4].split("/")[-1]))
         names.update(m.split()[0].lower() for m in re.findall(r"\(([^)]*)\)", line) if m.strip())
     return frozenset(names)
-
-
-def _resample(samples: np.ndarray, rate: int, samplerate: int) -> np.ndarray:
-    if rate == samplerate:
-        return samples
-    from scipy.signal import resample_poly
-
-    g = math.gcd(rate, samplerate)
-    out = resample_poly(samples.astype(np.float64), samplerate // g, rate // g, axis=0)
-    return np.clip(np.round(out), -32768, 32767).astype(np.int16)
 
 
 def speak(
@@ -120,7 +110,7 @@ def speak(
             msg = proc.stderr.decode("utf-8", "replace").strip() or f"exit status {proc.returncode}"
             raise ValueError(f"espeak-ng failed for voice={voice!r}: {msg}")
         samples, rate = read_wav(out)
-    return _resample(samples[:, 0], rate, samplerate)
+    return resample(samples[:, 0], rate=rate, samplerate=samplerate)
 
 
 def speak_to_wav(
