@@ -55,7 +55,7 @@ def cached_patch(xs: np.ndarray, ys: np.ndarray, ws: np.ndarray, patch: np.ndarr
     crop to the image and normalise."""
     canvas = np.zeros((H + 2 * half, W + 2 * half))
     for x, y, w in zip(xs, ys, ws, strict=True):
-        cx, cy = int(round(x)), int(round(y))
+        cx, cy = round(float(x)), round(float(y))
         canvas[cy:cy + 2 * half + 1, cx:cx + 2 * half + 1] += w * patch
     out = canvas[half:half + H, half:half + W]
     return out / out.sum()
