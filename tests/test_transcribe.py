@@ -327,6 +327,21 @@ def test_session_corrected_transcript(tmp_path: Path, fake_asr: FakeWhisper) -> 
     assert [w.text for w in t.words] == ["A", "red", "bus"] and t.words[2].start_ms == 10640.0
 
 
+def test_session_corrected_without_prior_transcript(tmp_path: Path,
+                                                   fake_asr: FakeWhisper) -> None:
+    """With no transcript yet, the correction is re-timed onto a fresh recognition."""
+    s = _session(tmp_path)
+    fixed = tmp_path / "fixed.json"
+    fixed.write_text('["a", "bus"]')
+    (r,) = transcribe_session(s, trial_ids=["2"], corrected=fixed)
+    assert r.status == "written" and len(fake_asr.calls) == 1
+    doc = json.loads((s / "transcripts" / "2.json").read_text())
+    assert [(w["text"], w["start_ms"]) for w in doc["words"]] == [("a", 20140.0), ("bus", 20640.0)]
+    assert [w["text"] for w in doc["meta"]["asr"]["words"]] == ["A", "red", "bus."]
+    assert doc["meta"]["corrected_from"] == str(fixed.resolve())
+    assert not (s / "transcripts" / "1.json").exists()
+
+
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
