@@ -148,14 +148,14 @@ def test_images_folder_lookup(tmp_path) -> None:
     assert res.exit_code == 0, res.output
 
 
-def bare_recording(path: Path, *, imgload: bool = True) -> Path:
+def bare_recording(path: Path, *, imgload: bool = True, image: str = "cat.png") -> Path:
     Image.new("RGB", (400, 300)).save(path.parent / "cat.png")
     with AscWriter(path) as w:
         w.display_coords(0, 0, 0, 1279, 1023)
         w.start(0, eyes="LR", rate_hz=500)
         w.message(10, "TRIALID 7")
         if imgload:
-            w.message(12, "!V IMGLOAD CENTER cat.png 640 512")
+            w.message(12, f"!V IMGLOAD CENTER {image} 640 512")
         w.message(20, "SYNCTIME")
         w.fixation("L", 100, 400, 640, 512, 900)
         w.fixation("R", 100, 400, 650, 512, 900)
@@ -181,6 +181,20 @@ def test_bare_recording_needs_screen_geometry(tmp_path) -> None:
     assert t.meta["eye"] == "R" and t.meta["n_dropped_off_image"] == 1
     # CENTER 640 512 for a 400x300 image: left 440, top 362
     fix = read_dataset(tmp_path / "b").load_fixations(t)
+    assert fix is not None
+    np.testing.assert_allclose(fix, [[210, 150, 300]])
+
+
+def test_display_pc_image_path_found_with_images_option(tmp_path) -> None:
+    """IMGLOAD names the image by its path on the display PC: the reader cannot size
+    it, --images finds it by name and the CENTER placement is computed from it."""
+    rec = bare_recording(tmp_path / "run.asc", image="D:/exp/stim/cat.png")
+    out = tmp_path / "ds"
+    res = CliRunner().invoke(cli, ["maps", str(rec), "--out", str(out), "--sigma-px", "9",
+                                   "--images", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    ds = read_dataset(out)
+    fix = ds.load_fixations(ds["run-7-fv"])
     assert fix is not None
     np.testing.assert_allclose(fix, [[210, 150, 300]])
 

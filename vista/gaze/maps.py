@@ -32,6 +32,8 @@ import numpy as np
 from .._validation import check_option, check_positive
 from ..records import Fixations, Placement, Screen, Segment, Trial
 from .align import DEFAULT_LAG_MS, DEFAULT_LEAD_MS, align_all
+from .geometry import screen_to_image
+from .geometry import sigma_px as sigma_deg_to_px
 from .kde import density_map
 from .segments import SEGMENTERS, segment
 
@@ -81,28 +83,6 @@ class MapsSummary:
 
 
 # ----------------------------------------------------------------- geometry helpers
-
-
-def _screen_to_image(
-    fixations: Fixations, placement: Placement, image_shape: tuple[int, int]
-) -> tuple[Fixations, int]:
-    try:
-        from .geometry import screen_to_image
-    except ImportError:  # geometry not there yet: same rule, integer pixel centres
-        h, w = image_shape
-        sx, sy = w / placement.width, h / placement.height
-        xs = (fixations.xs - placement.left + 0.5) * sx - 0.5
-        ys = (fixations.ys - placement.top + 0.5) * sy - 0.5
-        ok = (xs >= -0.5) & (xs < w - 0.5) & (ys >= -0.5) & (ys < h - 0.5)
-        kept = fixations.select(ok)
-        return kept.with_positions(xs[ok], ys[ok]), int((~ok).sum())
-    return screen_to_image(fixations, placement, image_shape)
-
-
-def _placement_scale(placement: Placement, image_shape: tuple[int, int]) -> float:
-    """Image pixels per screen pixel (mean of the two axes)."""
-    h, w = image_shape
-    return 0.5 * (w / placement.width + h / placement.height)
 
 
 def _pick_eye(fixations: Fixations, eye: str | None) -> tuple[Fixations, str]:
@@ -204,8 +184,8 @@ def trial_maps(
         # Times are not used by the mapping: carry each fixation's index in them to
         # know which ones stayed on the image.
         idx = np.arange(len(sel), dtype=np.float64)
-        on_image, n_dropped = _screen_to_image(Fixations(idx, idx, sel.xs, sel.ys, sel.eyes),
-                                               place, image_shape)
+        on_image, n_dropped = screen_to_image(Fixations(idx, idx, sel.xs, sel.ys, sel.eyes),
+                                              place, image_shape)
         if len(on_image) == 0:
             reason = ("no fixation in the window" if len(sel) == 0
                       else f"all {len(sel)} fixations in the window fell off the image")
@@ -318,6 +298,19 @@ def _blank_image(writer: Any, shape: tuple[int, int]) -> str:
         Image.new("RGB", (w, h), (128, 128, 128)).save(buf, format="PNG")
         write_atomic(target, buf.getvalue())
     return rel
+
+
+def _placement_from_messages(trial: Trial, image_file: Path) -> Placement | None:
+    """The placement of a ``!V IMGLOAD CENTER|TOP_LEFT`` whose image the reader could not
+    open (a display-PC path), now that the image was found under ``--images``."""
+    from .recording import _placement, parse_imgload
+
+    for m in trial.messages:
+        parsed = parse_imgload(m.text)
+        if parsed is not None:
+            mode, _, numbers = parsed
+            return _placement(mode, numbers, image_file, None)
+    return None
 
 
 # ----------------------------------------------------------------- the pipeline
@@ -497,7 +490,7 @@ def _write_trial(
             hint = "" if images_dir is not None else "; pass --images DIR"
             raise FileNotFoundError(f"{where}: image {trial.image_path!r} not found{hint}")
         shape = _image_shape(str(image_file))
-        placement = trial.placement
+        placement = trial.placement or _placement_from_messages(trial, image_file)
         if placement is None:
             raise ValueError(f"{where}: the image's placement on the screen is unknown "
                              "(no !V IMGLOAD with a position, no placement in trials.jsonl)")
@@ -513,7 +506,7 @@ def _write_trial(
         sigma = sig_px
     else:
         assert src.screen is not None and sig_deg is not None
-        sigma = sig_deg * src.screen.px_per_degree * _placement_scale(placement, shape)
+        sigma = sigma_deg_to_px(sig_deg, src.screen, placement, shape)
     text = free_viewing_text or (image_file.stem if image_file is not None
                                  else f"trial {trial.trial_id}")
     maps, skipped = trial_maps(trial, image_shape=shape, sigma_px=sigma, placement=placement,
