@@ -80,7 +80,7 @@ def _bootstrap_api() -> Any:
 
 
 def _metric_label(name: str) -> str:
-    return {"ncc": "NCC", "auc_borji": "AUC", "auc_borji_mit": "AUC-MIT",
+    return {"ncc": "NCC", "auc_borji": "AUC-Borji", "auc_borji_mit": "AUC-MIT",
             "auc_judd": "AUC-Judd", "auc_shuffled": "sAUC", "nss": "NSS", "sim": "SIM",
             "kld": "KLD", "info_gain": "IG"}.get(name, name)
 
@@ -181,6 +181,15 @@ def model_names() -> list[str]:
     from .explain import explainer_names
 
     return [*explainer_names(), "center", "uniform", "observers", "external:DIR"]
+
+
+def _check_model_name(name: str) -> None:
+    from .explain import explainer_names
+
+    if name == "external:":
+        raise ValueError("model 'external:DIR' needs a folder after the colon")
+    if not (is_baseline_name(name) or name in explainer_names()):
+        raise ValueError(f"model must be one of {', '.join(model_names())}; got {name!r}")
 
 
 def _make_source(model: Any, *, weights: str | None, device: str | None,
@@ -386,6 +395,24 @@ def _bad_message(bad: Mapping[str, str], *, hint: bool = True) -> str:
 # --------------------------------------------------------------------------- run folder
 
 
+def _incompatible(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Why a run with config ``new`` may not reuse a folder holding ``old`` (empty: it may).
+
+    Everything that changes a number must be equal: dataset, seed, bootstrap settings,
+    the models already scored (ids, revisions, methods, options). New models may follow
+    the old ones and metrics may be added: the old numbers stay exactly as they were.
+    """
+    out = sorted(k for k in set(old) | set(new)
+                 if k not in ("models", "metrics") and old.get(k) != new.get(k))
+    old_models = list(old.get("models", []))
+    if list(new.get("models", []))[:len(old_models)] != old_models:
+        out.append("models (the run's models must come first, in order, with the same ids, "
+                   "revisions, methods and options)")
+    if not set(old.get("metrics", [])) <= set(new.get("metrics", [])):
+        out.append("metrics (a rerun may add metrics, not drop them)")
+    return out
+
+
 def _dataset_fingerprint(root: Path) -> str:
     h = hashlib.sha256()
     for name in ("triplets.jsonl", "dataset.json"):
@@ -396,13 +423,16 @@ def _dataset_fingerprint(root: Path) -> str:
 
 
 class _RunFolder:
-    """OUT: refuses another configuration's results, resumes the same one."""
+    """OUT: resumes the same configuration, extends a run with more models or metrics,
+    refuses anything that would change a number it already holds."""
 
     def __init__(self, out: Path, config: Mapping[str, Any]) -> None:
         self.root = out
         self.config = _jsonable(dict(config))
         run_json = out / "run.json"
         self.rows: dict[tuple[str, str], dict[str, Any]] = {}
+        doc: dict[str, Any] = {"format": RUN_FORMAT, "version": 1, "vista_version": __version__,
+                               "config": self.config, "previous_configs": []}
         if run_json.is_file():
             try:
                 old = json.loads(run_json.read_text(encoding="utf-8"))
@@ -410,14 +440,17 @@ class _RunFolder:
                 raise FileExistsError(f"{run_json} is not valid JSON ({exc}); choose a new "
                                       "output folder") from exc
             old_cfg = old.get("config", {})
-            if old_cfg != self.config:
-                keys = sorted(k for k in set(old_cfg) | set(self.config)
-                              if old_cfg.get(k) != self.config.get(k))
+            blocking = _incompatible(old_cfg, self.config)
+            if blocking:
                 raise FileExistsError(
-                    f"{out} holds a scoring run with a different configuration (differs in: "
-                    f"{', '.join(keys)}); choose another output folder (--out) or rerun the "
-                    "same configuration to resume it. vista never overwrites results."
+                    f"{out} holds a scoring run that this one would change (differs in: "
+                    f"{'; '.join(blocking)}); choose another output folder (--out). A rerun "
+                    "into the same folder may only resume it or add models (after the run's "
+                    "own) and metrics. vista never overwrites results."
                 )
+            if old_cfg != self.config:
+                doc["previous_configs"] = [*old.get("previous_configs", []), old_cfg]
+                write_atomic(run_json, (json.dumps(doc, indent=2) + "\n").encode())
             self._load_partial()
         else:
             if out.exists() and any(out.iterdir()):
@@ -425,9 +458,7 @@ class _RunFolder:
                     raise FileExistsError(f"{out} holds scores without a run.json; choose "
                                           "another output folder")
             out.mkdir(parents=True, exist_ok=True)
-            doc = {"format": RUN_FORMAT, "version": 1, "vista_version": __version__,
-                   "config": self.config}
-            write_atomic(run_json, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
+            write_atomic(run_json, (json.dumps(doc, indent=2) + "\n").encode())
         self._fh = open(out / _PARTIAL, "a", encoding="utf-8")
 
     def _load_partial(self) -> None:
@@ -570,6 +601,10 @@ def format_table(summary: Mapping[str, Any], *, markdown: bool = False) -> str:
         parts.append(f"paired bootstrap differences from {first} (same triplets; "
                      f"{round(100 * boot['confidence'])}% interval, two-sided p):")
         parts.append(render(["models", "n", *header[2:]], comp))
+    if any(isinstance(r.get("mean"), float) and math.isnan(r["mean"])
+           for per in summary["results"].values() for r in per.values()):
+        parts.append("nan: the metric is undefined on every triplet for that model (e.g. the "
+                     "NCC of a constant map); the metric's warnings are in summary.json")
     bad = summary.get("skipped", {}).get("bad", {})
     if bad:
         parts.append(f"skipped {len(bad)} bad triplet(s): " + ", ".join(list(bad)[:20])
@@ -743,9 +778,12 @@ def score(
         raise ValueError(f"confidence must be in (0, 1); got {confidence!r}")
     if not models:
         raise ValueError("models must name at least one model")
-    names = [m if isinstance(m, str) else getattr(m, "name", "?") for m in models]
-    if len(set(names)) != len(names):
-        raise ValueError(f"models must be distinct; got {names}")
+    for m in models:
+        if isinstance(m, str):
+            _check_model_name(m)
+    given = [m if isinstance(m, str) else getattr(m, "name", "?") for m in models]
+    if len(set(given)) != len(given):
+        raise ValueError(f"models must be distinct; got {given}")
     n_explainers = sum(1 for m in models if isinstance(m, str) and not is_baseline_name(m))
     if weights is not None and n_explainers != 1:
         raise ValueError(f"weights applies to exactly one explainer model; got {n_explainers}")
@@ -767,6 +805,9 @@ def score(
     good = [t for t in ds if t.triplet_id not in bad]
 
     sources = [_make_source(m, weights=weights, device=device, method=method) for m in models]
+    names = [str(s.name) for s in sources]
+    if len(set(names)) != len(names):
+        raise ValueError(f"models must have distinct row names; got {names}")
     per_model_skip: dict[str, dict[str, str]] = {s.name: {} for s in sources}
     for s in sources:
         if isinstance(s, InterObserver):
@@ -816,14 +857,18 @@ def score(
         groups.setdefault(t.image_path, []).append(t)
     todo_total = sum(1 for t in good for s in sources
                      if t.triplet_id not in per_model_skip[s.name])
-    n_done = sum(1 for key in done if key[0] in {t.triplet_id for t in good})
-    n_done = min(n_done, todo_total)
+    def complete(key: tuple[str, str]) -> bool:
+        row = done.get(key)
+        return row is not None and all(m in row for m in metric_list)
+
+    good_ids = {t.triplet_id for t in good}
+    n_done = min(sum(1 for key in done if key[0] in good_ids and complete(key)), todo_total)
     if progress is not None:
         progress(n_done, todo_total)
 
     try:
         for image_path, group in groups.items():
-            pending = {s.name: [t for t in group if (t.triplet_id, s.name) not in done
+            pending = {s.name: [t for t in group if not complete((t.triplet_id, s.name))
                                 and t.triplet_id not in per_model_skip[s.name]]
                        for s in sources}
             if not any(pending.values()):
@@ -840,9 +885,14 @@ def score(
                 maps = _model_maps(s, ds, todo, image, image_sha, provenance[s.name],
                                    run.root if (run and cache) else None)
                 for t, sal in zip(todo, maps, strict=True):
+                    old = done.get((t.triplet_id, s.name), {})
+                    wanted = {m: spec for m, spec in specs.items() if m not in old}
                     row = _score_one(t, s.name, sal, humans[t.triplet_id],
-                                     fixes.get(t.triplet_id), specs, seed, sizes,
+                                     fixes.get(t.triplet_id), wanted, seed, sizes,
                                      others_norm, image_path)
+                    if old:  # a run extended with metrics: keep the old values as they are
+                        warned = {**old.get("warnings", {}), **row.get("warnings", {})}
+                        row = {**old, **row, **({"warnings": warned} if warned else {})}
                     if run is not None:
                         run.append(row)
                     done[(t.triplet_id, s.name)] = row

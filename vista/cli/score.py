@@ -96,8 +96,9 @@ class _Progress:
               help="Seed of every random draw (AUC sampling, bootstrap).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run folder (default: vista-out/DATASET_MODELS_HASH, one per "
-                   "configuration). An existing folder of the same configuration is resumed; "
-                   "one of another configuration is refused.")
+                   "configuration). A rerun into a run's folder resumes it, or extends it with "
+                   "more metrics or models (added after its own); anything that would change "
+                   "its numbers is refused.")
 @click.option("--no-cache", is_flag=True,
               help="Neither read nor write cached model maps (default: cache under OUT/maps).")
 @click.option("--skip-bad", is_flag=True,
@@ -128,9 +129,9 @@ def score_command(models: tuple[str, ...], data: Path | None, weights: str | Non
         data = demo_dataset_path()
         click.echo(f"using the shipped demo dataset {data}: SYNTHETIC (simulated observers, "
                    "not human data)", err=True)
-    if out is None:
+    if out is None:  # metrics are left out: adding a metric extends the same run
         key = {"data": str(data.resolve()), "models": models, "weights": weights,
-               "method": method, "metrics": metrics, "n_boot": n_boot, "interval": interval,
+               "method": method, "n_boot": n_boot, "interval": interval,
                "paper": paper, "seed": seed, "skip_bad": skip_bad}
         out = _default_out(data, models, key)
     resumed = (out / "run.json").is_file()

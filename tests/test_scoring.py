@@ -1,0 +1,413 @@
+"""vista.scoring: per-triplet scores, summaries, the map cache, resume and bad datasets."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import vista.scoring as scoring
+from vista.baselines import center_bias_map
+from vista.dataset import DatasetWriter, read_dataset
+from vista.errors import DatasetError
+from vista.records import SaliencyMap, Triplet
+from vista.scoring import DEFAULT_METRICS, demo_dataset_path, format_table, map_cache_key, score
+
+DEMO = demo_dataset_path()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class _BootstrapStandIn:
+    """Used only while vista.metrics.bootstrap is not in the tree: plain percentile
+    bootstrap with the documented signatures."""
+
+    @staticmethod
+    def bootstrap(values: Any, *, mode: str = "ci", n_boot: int | None = None,
+                  interval: str = "percentile", confidence: float = 0.95, rng: Any = None) -> Any:
+        from types import SimpleNamespace
+
+        v = np.asarray(values, float)
+        gen = np.random.default_rng(rng)
+        n = 5 if mode == "paper" else (n_boot or 1000)
+        reps = v[gen.integers(0, v.size, (n, v.size))].mean(axis=1)
+        a = (1 - confidence) / 2
+        return SimpleNamespace(mean=v.mean(), low=np.quantile(reps, a),
+                               high=np.quantile(reps, 1 - a), replicates=reps, n_boot=n,
+                               mode=mode, interval=interval)
+
+    @classmethod
+    def paired_bootstrap(cls, a: Any, b: Any, *, n_boot: int = 1000, confidence: float = 0.95,
+                         rng: Any = None) -> Any:
+        from types import SimpleNamespace
+
+        d = np.asarray(a, float) - np.asarray(b, float)
+        r = cls.bootstrap(d, n_boot=n_boot, confidence=confidence, rng=rng)
+        p = min(1.0, 2 * min(float((r.replicates <= 0).mean()),
+                             float((r.replicates >= 0).mean())))
+        return SimpleNamespace(difference=d.mean(), low=r.low, high=r.high, p_value=p,
+                               replicates=r.replicates)
+
+
+@pytest.fixture(autouse=True)
+def _bootstrap_available(monkeypatch: pytest.MonkeyPatch) -> None:
+    if importlib.util.find_spec("vista.metrics.bootstrap") is None:
+        monkeypatch.setattr(scoring, "_bootstrap_api", lambda: _BootstrapStandIn)
+
+
+class StubSource:
+    """A cacheable model: the human map's square plus noise, counting its batches.
+
+    ``fail_after`` raises KeyboardInterrupt on that batch (0-based), like Ctrl-C.
+    """
+
+    cacheable = True
+
+    def __init__(self, name: str = "stub", *, option: int = 1,
+                 fail_after: int | None = None) -> None:
+        self.name = name
+        self.option = option
+        self.fail_after = fail_after
+        self.batches: list[list[str]] = []
+
+    def provenance(self) -> dict[str, Any]:
+        return {"kind": "explainer", "model": self.name, "model_id": "stub/none",
+                "revision": "r1", "method": "square", "options": {"option": self.option}}
+
+    def predict(self, dataset: Any, triplets: Sequence[Triplet], image: np.ndarray
+                ) -> list[SaliencyMap]:
+        if self.fail_after is not None and len(self.batches) == self.fail_after:
+            raise KeyboardInterrupt
+        self.batches.append([t.triplet_id for t in triplets])
+        out = []
+        for t in triplets:
+            h = dataset.load_map(t).astype(np.float64)
+            noise = np.random.default_rng(len(t.text)).random(h.shape) * h.max() * 0.3
+            out.append(SaliencyMap(h ** 2 + noise, self.name, "square", {"option": self.option}))
+        return out
+
+
+def _n_images(ds: Any) -> int:
+    return len({t.image_path for t in ds})
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def test_demo_center_uniform_in_memory() -> None:
+    """Each row's NCC equals vista.metrics.ncc of the centre map against the human map
+    computed directly (the reference), and a constant map scores AUC exactly 0.5."""
+    from vista.metrics import ncc
+
+    ds = read_dataset(DEMO)
+    res = score(ds, ["center", "uniform"], n_boot=50)
+    assert res.out is None
+    assert len(res.rows) == 2 * len(ds)
+    assert [r["model"] for r in res.rows[:2]] == ["center", "uniform"]
+    for r in res.rows[:6]:
+        if r["model"] != "center":
+            continue
+        t = ds[r["triplet_id"]]
+        human = ds.load_map(t)
+        assert r["ncc"] == pytest.approx(ncc(center_bias_map(human.shape), human), abs=1e-12)
+    uni = [r for r in res.rows if r["model"] == "uniform"]
+    assert all(r["auc_borji"] == 0.5 for r in uni)
+    assert all(math.isnan(r["ncc"]) for r in uni)
+    s = res.summary
+    assert s["dataset"]["synthetic"] is True
+    assert s["results"]["uniform"]["ncc"]["n_nan"] == len(ds)
+    assert s["warnings"]["uniform"]["ncc"]  # the metric's warning is counted, not lost
+    c = s["results"]["center"]["auc_borji"]
+    assert c["low"] <= c["mean"] <= c["high"]
+    assert s["comparisons"]["uniform"]["auc_borji"]["vs"] == "center"
+    assert res.mean("center", "ncc") == pytest.approx(
+        np.mean([r["ncc"] for r in res.rows if r["model"] == "center"]))
+
+
+def test_same_seed_same_numbers_and_shared_draws(tmp_path: Path) -> None:
+    data = _small_dataset(tmp_path)
+    a = score(data, ["center"], n_boot=20, rng=3)
+    b = score(data, ["center"], n_boot=20, rng=3)
+    c = score(data, ["center"], n_boot=20, rng=4)
+    assert a.rows == b.rows and a.summary["results"] == b.summary["results"]
+    assert [r["auc_borji"] for r in a.rows] != [r["auc_borji"] for r in c.rows]
+    # the draws depend on (seed, triplet, metric), not on which other models run
+    d = score(data, ["uniform", "center"], n_boot=20, rng=3)
+    center_d = [r for r in d.rows if r["model"] == "center"]
+    assert center_d == a.rows
+
+
+def test_outputs_written(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    res = score(DEMO, ["center", "uniform"], out=out, n_boot=30, paper=True, metrics=["nss"])
+    assert res.out == out
+    with open(out / "scores.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["triplet_id", "model", *DEFAULT_METRICS, "nss"]
+    assert len(rows) == 1 + 2 * len(read_dataset(DEMO))
+    summary = json.loads((out / "summary.json").read_text())
+    cell = summary["results"]["center"]["ncc"]
+    assert set(cell) >= {"mean", "low", "high", "n", "paper"} and len(cell["paper"]) == 5
+    assert summary["models"]["center"]["options"] == {"sigma_fraction": 0.25}
+    assert summary["seed"] == 0 and summary["vista_version"]
+    assert summary["metrics"]["nss"]["needs"] == "fixations"
+    assert summary["dataset"]["provenance"]["synthetic"] is True
+    md = (out / "summary.md").read_text()
+    assert "SYNTHETIC" in md and "| center |" in md
+    table = format_table(summary)
+    assert "center" in table and "NCC" in table and "paired bootstrap" in table
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    pytest.param({"models": ["center"], "metrics": ["cc"]}, "metric must be one of", id="metric"),
+    pytest.param({"models": ["no-such-model"]}, "model must be one of", id="model"),
+    pytest.param({"models": ["center", "center"]}, "distinct", id="duplicate-model"),
+    pytest.param({"models": []}, "at least one", id="no-model"),
+    pytest.param({"models": ["center"], "weights": "/tmp"}, "weights applies to exactly one",
+                 id="weights"),
+    pytest.param({"models": ["center"], "interval": "bootstrap"}, "interval must be one of",
+                 id="interval"),
+    pytest.param({"models": ["center"], "n_boot": 1}, "n_boot must be >= 2", id="n_boot"),
+    pytest.param({"models": ["center"], "confidence": 1.5}, "confidence", id="confidence"),
+    pytest.param({"models": ["external:"]}, "needs a folder", id="external-empty"),
+])
+def test_bad_options(tmp_path: Path, kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        score(tmp_path, **kwargs)
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def test_cache_hit_and_miss(tmp_path: Path) -> None:
+    ds = read_dataset(_small_dataset(tmp_path))
+    out = tmp_path / "run"
+    stub = StubSource()
+    first = score(ds, [stub], out=out, n_boot=20)
+    # texts of one image are explained in one batch
+    assert len(stub.batches) == _n_images(ds)
+    assert sum(len(b) for b in stub.batches) == len(ds)
+    cached = sorted((out / "maps" / "stub").glob("*.npy"))
+    assert len(cached) == len(ds)
+    mtimes = {p: p.stat().st_mtime_ns for p in cached}
+
+    # rerun of the finished run: nothing to compute, same numbers
+    stub2 = StubSource()
+    again = score(ds, [stub2], out=out, n_boot=20)
+    assert stub2.batches == [] and again.rows == first.rows
+
+    # extend with a metric: the maps come from the cache (hit), old values kept
+    stub3 = StubSource()
+    more = score(ds, [stub3], out=out, n_boot=20, metrics=["sim"])
+    assert stub3.batches == []
+    assert all("sim" in r for r in more.rows)
+    assert [r["ncc"] for r in more.rows] == [r["ncc"] for r in first.rows]
+    assert {p: p.stat().st_mtime_ns for p in cached} == mtimes
+
+    # without the cache the model runs again (miss), and gives the same maps
+    stub4 = StubSource()
+    nocache = score(ds, [stub4], out=out, n_boot=20, metrics=["sim", "kld"], cache=False)
+    assert len(stub4.batches) == _n_images(ds)
+    assert [r["sim"] for r in nocache.rows] == [r["sim"] for r in more.rows]
+
+
+def test_cache_key_changes_with_options(tmp_path: Path) -> None:
+    ds = read_dataset(_small_dataset(tmp_path))
+    score(ds, [StubSource(option=1)], out=tmp_path / "a", n_boot=20)
+    # a model with other options is another model: another run folder, other keys
+    with pytest.raises(FileExistsError, match="models"):
+        score(ds, [StubSource(option=2)], out=tmp_path / "a", n_boot=20)
+    t = ds.triplets[0]
+    sha = scoring._file_sha256(t.image_path)
+    k1 = map_cache_key(sha, t.text, StubSource(option=1).provenance())
+    k2 = map_cache_key(sha, t.text, StubSource(option=2).provenance())
+    assert k1 != k2
+    assert (tmp_path / "a" / "maps" / "stub" / f"{k1}.npy").is_file()
+
+
+def test_unreadable_cache_entry_recomputed(tmp_path: Path) -> None:
+    ds = read_dataset(_small_dataset(tmp_path))
+    score(ds, [StubSource()], out=tmp_path / "a", n_boot=20)
+    victim = sorted((tmp_path / "a" / "maps" / "stub").glob("*.npy"))[0]
+    victim.write_bytes(b"not an npy file")
+    stub = StubSource()
+    score(ds, [stub], out=tmp_path / "a", n_boot=20, metrics=["sim"])
+    assert sum(len(b) for b in stub.batches) == 1
+    assert np.load(victim).ndim == 2
+
+
+# --------------------------------------------------------------------------- resume
+
+
+def test_resume_after_interrupt(tmp_path: Path) -> None:
+    ds = read_dataset(_small_dataset(tmp_path))
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        score(ds, [StubSource(fail_after=2), "center"], out=out, n_boot=20)
+    partial = (out / "scores.partial.jsonl").read_text().splitlines()
+    scored = {(json.loads(x)["triplet_id"], json.loads(x)["model"]) for x in partial}
+    assert len(scored) > 0 and not (out / "summary.json").exists()
+    # a line cut short by a crash is ignored and scored again
+    with open(out / "scores.partial.jsonl", "a") as fh:
+        fh.write('{"triplet_id": "i2-')
+    stub = StubSource()
+    progress: list[tuple[int, int]] = []
+    resumed = score(ds, [stub, "center"], out=out, n_boot=20,
+                    progress=lambda d, n: progress.append((d, n)))
+    # only the images not finished before the interrupt are explained again
+    assert len(stub.batches) == _n_images(ds) - 2
+    assert progress[0][0] == len(scored) and progress[-1] == (2 * len(ds), 2 * len(ds))
+    whole = score(ds, [StubSource(), "center"], out=tmp_path / "whole", n_boot=20)
+    assert resumed.rows == whole.rows
+    assert resumed.summary["results"] == whole.summary["results"]
+
+
+def test_other_configuration_refused(tmp_path: Path) -> None:
+    data = _small_dataset(tmp_path)
+    out = tmp_path / "run"
+    score(data, ["center", "uniform"], out=out, n_boot=20)
+    before = (out / "summary.json").read_bytes()
+    with pytest.raises(FileExistsError, match="seed"):
+        score(data, ["center", "uniform"], out=out, n_boot=20, rng=1)
+    with pytest.raises(FileExistsError, match="models"):
+        score(data, ["uniform"], out=out, n_boot=20)
+    with pytest.raises(FileExistsError, match="n_boot"):
+        score(data, ["center", "uniform"], out=out, n_boot=30)
+    assert (out / "summary.json").read_bytes() == before
+    # adding a model after the run's own extends it; the old numbers stay the same
+    ext = score(data, ["center", "uniform", "observers"], out=out, n_boot=20)
+    old = json.loads(before)
+    assert ext.summary["results"]["center"] == old["results"]["center"]
+    run = json.loads((out / "run.json").read_text())
+    assert len(run["previous_configs"]) == 1
+
+
+def test_folder_with_foreign_scores_refused(tmp_path: Path) -> None:
+    data = _small_dataset(tmp_path)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "scores.csv").write_text("x\n")
+    with pytest.raises(FileExistsError, match="without a run.json"):
+        score(data, ["center"], out=tmp_path / "out", n_boot=20)
+
+
+# --------------------------------------------------------------------------- bad datasets
+
+
+def _small_dataset(root: Path, *, observers: int = 1) -> Path:
+    from PIL import Image
+
+    img_dir = root / "src"
+    img_dir.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    with DatasetWriter(root / "ds", name="small") as w:
+        for i in range(3):
+            path = img_dir / f"img{i}.png"
+            Image.fromarray(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8)).save(path)
+            rel = w.add_image(path)
+            for k in range(2):
+                for o in range(observers):
+                    m = np.zeros((12, 16), np.float32)
+                    m[2 + 3 * k + o, 3 + 4 * i] = 1.0
+                    m = m + 0.01
+                    fix = np.array([[3.0 + 4 * i, 2.0 + 3 * k + o, 250.0]])
+                    w.add(f"i{i}-s{k}" + (f"-o{o}" if observers > 1 else ""), image=rel,
+                          text=f"thing {k}", human_map=m / m.sum(), fixations=fix,
+                          meta={"observer": f"P{o}"})
+    return root / "ds"
+
+
+def _break(ds_dir: Path, how: str) -> None:
+    lines = (ds_dir / "triplets.jsonl").read_text().splitlines()
+    rows = [json.loads(x) for x in lines]
+    if how == "missing-image":
+        rows[1]["image"] = "images/gone.png"
+    elif how == "missing-map":
+        os.remove(ds_dir / rows[1]["map"])
+    elif how == "map-size":
+        np.save(ds_dir / rows[1]["map"], np.ones((5, 5), np.float32) / 25)
+    elif how == "empty-text":
+        rows[1]["text"] = "   "
+    elif how == "duplicate-id":
+        rows.append(dict(rows[1]))
+    (ds_dir / "triplets.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.mark.parametrize("how, message", [
+    pytest.param("missing-image", "image .*gone.png is missing", id="missing-image"),
+    pytest.param("missing-map", "human map .* is missing", id="missing-map"),
+    pytest.param("map-size", r"shape \(5, 5\), the image img0.png is \(12, 16\)", id="map-size"),
+    pytest.param("empty-text", "empty text", id="empty-text"),
+    pytest.param("duplicate-id", "duplicate id", id="duplicate-id"),
+])
+def test_bad_dataset(tmp_path: Path, how: str, message: str) -> None:
+    ds_dir = _small_dataset(tmp_path)
+    _break(ds_dir, how)
+    with pytest.raises(DatasetError, match="i0-s1") as info:
+        score(ds_dir, ["center"], n_boot=20)
+    assert info.match(message)
+    res = score(ds_dir, ["center"], n_boot=20, skip_bad=True, out=tmp_path / "run")
+    assert "i0-s1" in res.skipped
+    assert {r["triplet_id"] for r in res.rows} == {"i0-s0", "i1-s0", "i1-s1", "i2-s0", "i2-s1"}
+    assert "i0-s1" in format_table(res.summary)
+
+
+def test_fixation_metric_needs_fixations(tmp_path: Path) -> None:
+    ds_dir = _small_dataset(tmp_path)
+    rows = [json.loads(x) for x in (ds_dir / "triplets.jsonl").read_text().splitlines()]
+    del rows[0]["fixations"]
+    (ds_dir / "triplets.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(DatasetError, match="i0-s0.*nss need fixations"):
+        score(ds_dir, ["center"], metrics=["nss"], n_boot=20)
+    res = score(ds_dir, ["center"], metrics=["nss", "auc_shuffled"], n_boot=20, skip_bad=True)
+    assert len(res.rows) == 5 and all(np.isfinite(r["nss"]) for r in res.rows)
+
+
+# --------------------------------------------------------------------------- baselines rows
+
+
+def test_external_maps(tmp_path: Path) -> None:
+    ds_dir = _small_dataset(tmp_path)
+    ext = tmp_path / "ext"
+    ext.mkdir()
+    ds = read_dataset(ds_dir)
+    for t in ds.triplets[:-1]:
+        np.save(ext / f"{t.triplet_id}.npy", ds.load_map(t))
+    name = f"external:{ext}"
+    with pytest.raises(FileNotFoundError, match="i2-s1"):
+        score(ds, [name], n_boot=20)
+    res = score(ds, [name], n_boot=20, skip_bad=True)
+    assert len(res.rows) == len(ds) - 1
+    assert all(r["ncc"] == pytest.approx(1.0) for r in res.rows)  # the human maps themselves
+    assert res.summary["skipped"]["per_model"]["external:ext"] == {"i2-s1": "no map file"}
+
+
+def test_inter_observer_ceiling(tmp_path: Path) -> None:
+    """Two observers per image and text: each observer's map is predicted by the other's,
+    so the ceiling's NCC for a triplet is the NCC between the two observers' maps."""
+    from vista.metrics import ncc
+
+    ds_dir = _small_dataset(tmp_path, observers=2)
+    ds = read_dataset(ds_dir)
+    res = score(ds, ["observers", "center"], n_boot=20)
+    assert len(res.rows) == 2 * len(ds)
+    for r in res.rows:
+        if r["model"] == "observers":
+            me = ds[r["triplet_id"]]
+            other = ds[r["triplet_id"][:-1] + ("1" if me.triplet_id.endswith("0") else "0")]
+            assert r["ncc"] == pytest.approx(ncc(ds.load_map(other), ds.load_map(me)))
+
+
+def test_inter_observer_without_observers_skips() -> None:
+    res = score(DEMO, ["center", "observers"], n_boot=20)
+    assert res.summary["results"]["observers"]["ncc"]["n"] == 0
+    assert len(res.summary["skipped"]["per_model"]["observers"]) == len(read_dataset(DEMO))
+    assert "observers" in format_table(res.summary)
