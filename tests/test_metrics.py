@@ -42,7 +42,7 @@ def blobs(shape: tuple[int, int], points: list[tuple[float, float]], sigma: floa
 @pytest.fixture
 def pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A 60×80 human density from 8 fixations, a noisy saliency map and the fixation mask."""
-    pts = [(float(x), float(y)) for x, y in zip(rng.uniform(5, 75, 8), rng.uniform(5, 55, 8))]
+    pts = [(float(x), float(y)) for x, y in zip(rng.uniform(5, 75, 8), rng.uniform(5, 55, 8), strict=True)]
     human = blobs((60, 80), pts, 4.0)
     saliency = human / human.max() + 0.3 * rng.random((60, 80))
     mask = fixation_mask(np.array(pts), (60, 80))
@@ -246,7 +246,7 @@ def test_inputs_are_not_mutated(pair: tuple[np.ndarray, ...]) -> None:
     auc_shuffled(s, mask, others, rng=0)
     info_gain(s, mask, baseline=h)
     compute_all(s[:30, :40], h, fixations=fix, rng=0, resize=True)
-    for a, c in zip((s, h, mask, s32, others), copies):
+    for a, c in zip((s, h, mask, s32, others), copies, strict=True):
         np.testing.assert_array_equal(a, c)
 
 
@@ -311,7 +311,7 @@ NEG[2, 2] = -0.1
         pytest.param(lambda: auc_borji(BAD, BAD, n_pos=0), ValueError, "n_pos must be >= 1", id="n_pos"),
         pytest.param(lambda: auc_borji_mit(BAD, BAD, step=0), ValueError, "step must be a finite number > 0", id="step"),
         pytest.param(lambda: auc_borji_mit(BAD, BAD, step=2), ValueError, "step must be in", id="step-big"),
-        pytest.param(lambda: auc_borji(BAD, BAD, rng="seed"), TypeError, "rng must be", id="rng"),
+        pytest.param(lambda: auc_borji(BAD, BAD, rng="seed"), TypeError, "rng must be", id="rng"),  # type: ignore[arg-type]
         pytest.param(lambda: compute("cc", BAD, BAD), ValueError, "unknown metric 'cc'; known metrics: ncc, auc_borji", id="unknown-metric"),
         pytest.param(lambda: compute("nss", BAD, BAD), ValueError, "metric 'nss' needs fixations", id="no-fixations"),
         pytest.param(lambda: compute("nss", BAD, BAD, fixations=np.zeros((0, 3))), ValueError, "fixations is empty", id="empty-fixations"),
