@@ -295,7 +295,7 @@ def test_folder_with_foreign_scores_refused(tmp_path: Path) -> None:
     data = _small_dataset(tmp_path)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "scores.csv").write_text("x\n")
-    with pytest.raises(FileExistsError, match="without a run.json"):
+    with pytest.raises(FileExistsError, match=r"without a run\.json"):
         score(data, ["center"], out=tmp_path / "out", n_boot=20)
 
 
@@ -365,7 +365,7 @@ def test_fixation_metric_needs_fixations(tmp_path: Path) -> None:
     rows = [json.loads(x) for x in (ds_dir / "triplets.jsonl").read_text().splitlines()]
     del rows[0]["fixations"]
     (ds_dir / "triplets.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    with pytest.raises(DatasetError, match="i0-s0.*nss need fixations"):
+    with pytest.raises(DatasetError, match=r"i0-s0.*nss need fixations"):
         score(ds_dir, ["center"], metrics=["nss"], n_boot=20)
     res = score(ds_dir, ["center"], metrics=["nss", "auc_shuffled"], n_boot=20, skip_bad=True)
     assert len(res.rows) == 5 and all(np.isfinite(r["nss"]) for r in res.rows)
