@@ -143,6 +143,7 @@ def test_images_folder_lookup(tmp_path) -> None:
     session = make_session(tmp_path / "s", image_in_log="C:\\stimuli\\bus.png")
     res = CliRunner().invoke(cli, ["maps", str(session), "--out", str(tmp_path / "a")])
     assert res.exit_code == 1 and "--images" in res.output and "bus.png" in res.output
+    assert not (tmp_path / "a").exists()  # checked before anything is written
     res = CliRunner().invoke(cli, ["maps", str(session), "--out", str(tmp_path / "b"),
                                    "--images", str(tmp_path / "stim")])
     assert res.exit_code == 0, res.output
@@ -245,6 +246,18 @@ def test_missing_inputs(tmp_path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="not a session folder"):
         build_maps([tmp_path / "empty"], tmp_path / "out")
+
+
+def test_same_participant_twice_is_refused(tmp_path) -> None:
+    a = make_session(tmp_path / "a")
+    b = tmp_path / "b"
+    b.mkdir()
+    for f in ("session.json", "trials.jsonl", "recording.asc"):
+        (b / f).write_bytes((a / f).read_bytes())
+    (b / "transcripts").mkdir()
+    (b / "transcripts" / "1.json").write_bytes((a / "transcripts" / "1.json").read_bytes())
+    with pytest.raises(ValueError, match="both give participant 'P01'"):
+        build_maps([a, b], tmp_path / "out")
 
 
 def test_trial_maps_skips_and_counts() -> None:

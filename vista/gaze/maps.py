@@ -430,6 +430,14 @@ def build_maps(
             raise FileNotFoundError(f"no such input: {path}")
         sources.append(_load_source(path, screen_mm=screen_mm, distance_mm=distance_mm,
                                     screen_px=screen_px))
+    owners: dict[str, Path] = {}
+    for s in sources:
+        key = _safe(s.participant)
+        if key in owners:
+            raise ValueError(f"{owners[key]} and {s.path} both give participant "
+                             f"{s.participant!r}: triplet ids would collide; rename one "
+                             "(session.json 'participant', or the recording's file name)")
+        owners[key] = s.path
     if sig_deg is not None:
         for s in sources:
             if s.screen is None:
@@ -458,15 +466,15 @@ def build_maps(
         "eye": eye or "right eye of binocular data, else the recorded eye",
         "images": "copied" if copy_images else "referenced",
     }
-    summary = MapsSummary(out=out_path, n_inputs=len(sources))
+    plans = [_plan_trial(src, trial, sig_deg=sig_deg, sig_px=sig_px, images_dir=img_dir,
+                         free_viewing_text=free_viewing_text)
+             for src in sources for trial in src.trials]
+    summary = MapsSummary(out=out_path, n_inputs=len(sources), n_trials=len(plans))
     with DatasetWriter(out_path, name=name, provenance=provenance) as writer:
-        for src in sources:
-            for trial in src.trials:
-                summary.n_trials += 1
-                _write_trial(writer, src, trial, summary, sig_deg=sig_deg, sig_px=sig_px,
-                             lead_ms=lead_ms, lag_ms=lag_ms, segmenter=segmenter,
-                             segmenter_params=segmenter_params, images_dir=img_dir, eye=eye,
-                             free_viewing_text=free_viewing_text, copy_images=copy_images)
+        for plan in plans:
+            _write_trial(writer, plan, summary, sig_deg=sig_deg, lead_ms=lead_ms,
+                         lag_ms=lag_ms, segmenter=segmenter, segmenter_params=segmenter_params,
+                         eye=eye, copy_images=copy_images)
         provenance["counts"] = {"trials": summary.n_trials, "triplets": summary.n_triplets,
                                 "free_viewing": summary.n_free_viewing,
                                 "trials_without_image": summary.n_no_image,
@@ -476,12 +484,24 @@ def build_maps(
     return summary
 
 
-def _write_trial(
-    writer: Any, src: _Source, trial: Trial, summary: MapsSummary, *, sig_deg: float | None,
-    sig_px: float | None, lead_ms: float, lag_ms: float, segmenter: str,
-    segmenter_params: Mapping[str, Any] | None, images_dir: Path | None, eye: str | None,
-    free_viewing_text: str | None, copy_images: bool,
-) -> None:
+@dataclass(frozen=True)
+class _Plan:
+    """Everything a trial needs before its maps are computed, checked up front so a
+    bad trial stops the run before anything is written."""
+
+    src: _Source
+    trial: Trial
+    image_file: Path | None
+    shape: tuple[int, int]
+    placement: Placement
+    sigma_px: float
+    text: str
+
+
+def _plan_trial(
+    src: _Source, trial: Trial, *, sig_deg: float | None, sig_px: float | None,
+    images_dir: Path | None, free_viewing_text: str | None,
+) -> _Plan:
     where = f"{src.path}, trial {trial.trial_id!r}"
     image_file: Path | None = None
     if trial.image_path:
@@ -501,7 +521,6 @@ def _write_trial(
         w, h = src.screen_px
         shape = (h, w)
         placement = Placement(0.0, 0.0, float(w), float(h))
-        summary.n_no_image += 1
     if sig_px is not None:
         sigma = sig_px
     else:
@@ -509,9 +528,21 @@ def _write_trial(
         sigma = sigma_deg_to_px(sig_deg, src.screen, placement, shape)
     text = free_viewing_text or (image_file.stem if image_file is not None
                                  else f"trial {trial.trial_id}")
-    maps, skipped = trial_maps(trial, image_shape=shape, sigma_px=sigma, placement=placement,
-                               segmenter=segmenter, segmenter_params=segmenter_params,
-                               lead_ms=lead_ms, lag_ms=lag_ms, eye=eye, free_viewing_text=text)
+    return _Plan(src, trial, image_file, shape, placement, sigma, text)
+
+
+def _write_trial(
+    writer: Any, plan: _Plan, summary: MapsSummary, *, sig_deg: float | None, lead_ms: float,
+    lag_ms: float, segmenter: str, segmenter_params: Mapping[str, Any] | None,
+    eye: str | None, copy_images: bool,
+) -> None:
+    src, trial, image_file, shape = plan.src, plan.trial, plan.image_file, plan.shape
+    if image_file is None:
+        summary.n_no_image += 1
+    maps, skipped = trial_maps(trial, image_shape=shape, sigma_px=plan.sigma_px,
+                               placement=plan.placement, segmenter=segmenter,
+                               segmenter_params=segmenter_params, lead_ms=lead_ms,
+                               lag_ms=lag_ms, eye=eye, free_viewing_text=plan.text)
     for s in skipped:
         summary.skipped.append({"participant": src.participant, **s})
     if not maps:
@@ -533,7 +564,7 @@ def _write_trial(
             "segment_end_ms": m.segment.end_ms, "window_start_ms": m.window_ms[0],
             "window_end_ms": m.window_ms[1], "n_fixations": int(m.fixations.shape[0]),
             "n_in_window": m.n_in_window, "n_dropped_off_image": m.n_dropped,
-            "fixation_ms": float(m.fixations[:, 2].sum()), "sigma_px": sigma,
+            "fixation_ms": float(m.fixations[:, 2].sum()), "sigma_px": plan.sigma_px,
             "sigma_deg": sig_deg, "eye": eye_used, "free_viewing": m.index is None,
             "image_missing": image_file is None,
             "image_source": None if image_file is None else str(image_file),
