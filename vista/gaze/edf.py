@@ -57,10 +57,7 @@ _MISSING_FLOAT = 1e8 - 1
 def _quiet_stdout() -> Iterator[None]:
     """Silence the EDF API's C-level prints to file descriptor 1 (``loadEvents = 1``),
     which would otherwise end up in a command's ``--json`` output."""
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, ValueError, OSError):
-        fd = 1
+    fd = 1  # C's stdout, whatever Python's sys.stdout is at the moment
     try:
         sys.stdout.flush()
         saved = os.dup(fd)
@@ -72,8 +69,16 @@ def _quiet_stdout() -> Iterator[None]:
             os.dup2(null.fileno(), fd)
         yield
     finally:
+        _c_flush()  # C stdio buffers the prints: flush them into /dev/null first
         os.dup2(saved, fd)
         os.close(saved)
+
+
+def _c_flush() -> None:
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # pragma: no cover - no C library handle (Windows)
+        pass
 
 
 def _api() -> Any:
