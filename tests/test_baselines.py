@@ -1,0 +1,160 @@
+"""vista.baselines: centre bias, uniform, external maps, inter-observer ceiling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from vista.baselines import (
+    CenterBias,
+    External,
+    InterObserver,
+    Uniform,
+    baseline_from_name,
+    baseline_from_provenance,
+    center_bias_map,
+    is_baseline_name,
+    observer_groups,
+)
+from vista.records import Triplet
+
+
+def test_center_bias_moments() -> None:
+    """Reference: a Gaussian sampled at pixel centres on a grid many sigmas wide has its
+    mean at the grid centre and standard deviation sigma (in pixels): here sigma is
+    0.1 * H = 20 px vertically and 0.1 * W = 30 px horizontally."""
+    m = center_bias_map((200, 300), sigma=0.1).astype(np.float64)
+    assert m.sum() == pytest.approx(1.0)
+    ys = np.arange(200) + 0.5
+    xs = np.arange(300) + 0.5
+    py, px = m.sum(axis=1), m.sum(axis=0)
+    assert (py * ys).sum() == pytest.approx(100.0)
+    assert (px * xs).sum() == pytest.approx(150.0)
+    assert np.sqrt((py * (ys - 100) ** 2).sum()) == pytest.approx(20.0, rel=1e-3)
+    assert np.sqrt((px * (xs - 150) ** 2).sum()) == pytest.approx(30.0, rel=1e-3)
+    np.testing.assert_allclose(m, m[::-1, ::-1], rtol=1e-6)  # symmetric about the centre
+
+
+def test_center_bias_default_and_dtype() -> None:
+    m = center_bias_map((3, 4))
+    assert m.dtype == np.float32 and m.shape == (3, 4)
+    assert float(m.sum()) == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("shape, sigma, message", [
+    pytest.param((0, 4), 0.25, "shape must be positive", id="zero-height"),
+    pytest.param((4,), 0.25, r"shape must be \(H, W\)", id="one-dim"),
+    pytest.param((4, 4), 0.0, "sigma must be a finite number > 0", id="sigma-zero"),
+    pytest.param((4, 4), float("nan"), "sigma must be a finite number > 0", id="sigma-nan"),
+])
+def test_center_bias_errors(shape: Any, sigma: float, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        center_bias_map(shape, sigma=sigma)
+
+
+def test_sources_do_not_depend_on_image_content() -> None:
+    img = np.random.default_rng(0).integers(0, 255, (6, 9, 3), dtype=np.uint8)
+    before = img.copy()
+    ts = [Triplet("a", "x.png", "t", "m.npy"), Triplet("b", "x.png", "u", "m.npy")]
+    (c1, c2) = CenterBias().predict(None, ts, img)
+    (u1, _) = Uniform().predict(None, ts, img)
+    np.testing.assert_array_equal(img, before)  # inputs are never mutated
+    assert c1.shape == (6, 9) and np.array_equal(c1, c2)
+    assert np.all(u1 == np.float32(1 / 54))
+
+
+def _save_png(path: Path, arr: np.ndarray, mode: str) -> None:
+    from PIL import Image
+
+    Image.fromarray(arr).convert(mode).save(path)
+
+
+def test_external_reads_npy_and_png(tmp_path: Path) -> None:
+    np.save(tmp_path / "t1.npy", np.arange(12, dtype=np.float64).reshape(3, 4))
+    _save_png(tmp_path / "t2.png", np.arange(12, dtype=np.uint8).reshape(3, 4) * 20, "L")
+    _save_png(tmp_path / "t3.png", np.zeros((3, 4, 3), np.uint8), "RGB")
+    ext = External(tmp_path)
+    assert ext.name == f"external:{tmp_path.name}"
+    assert ext.load("t1").dtype == np.float32 and ext.load("t1")[2, 3] == 11
+    assert ext.load("t2")[0, 1] == 20
+    with pytest.raises(ValueError, match="grayscale PNG"):
+        ext.load("t3")
+    with pytest.raises(FileNotFoundError, match=r"'t9'.*t9\.npy or \.png"):
+        ext.load("t9")
+    assert ext.missing(["t1", "t2", "t9", "t8"]) == ["t9", "t8"]
+    # another grid is resized onto the image's, and counted
+    maps = ext.predict(None, [Triplet("t1", "x.png", "a", "m.npy")], np.zeros((6, 8, 3)))
+    assert maps[0].shape == (6, 8) and ext.provenance()["n_resized"] == 1
+
+
+def test_external_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        External(tmp_path / "nope")
+    np.save(tmp_path / "bad.npy", np.ones((2, 2, 2)))
+    with pytest.raises(ValueError, match="2-D"):
+        External(tmp_path).load("bad")
+
+
+def _t(tid: str, image: str, text: str, observer: str | None) -> Triplet:
+    return Triplet(tid, image, text, f"{tid}.npy", {} if observer is None else
+                   {"observer": observer})
+
+
+def test_observer_groups_modes() -> None:
+    ts = [_t("a1", "a.png", "a cat", "P1"), _t("a2", "a.png", "a cat", "P2"),
+          _t("a3", "a.png", "the mat", "P3"), _t("b1", "b.png", "a dog", "P1"),
+          _t("n1", "a.png", "a cat", None)]
+
+    def ids(groups: dict[str, list[Triplet]]) -> dict[str, list[str]]:
+        return {k: [t.triplet_id for t in v] for k, v in groups.items()}
+
+    auto = ids(observer_groups(ts))
+    assert auto["a1"] == ["a2"]          # same text from another observer
+    assert auto["a3"] == ["a1", "a2"]    # nobody else said it: the image's other observers
+    assert auto["b1"] == [] and auto["n1"] == []
+    assert ids(observer_groups(ts, by="image+text"))["a3"] == []
+    assert ids(observer_groups(ts, by="image"))["a1"] == ["a2", "a3"]
+    with pytest.raises(ValueError, match="by must be one of"):
+        observer_groups(ts, by="text")
+
+
+def test_inter_observer_mean_of_others() -> None:
+    """Each other observer's map is normalised to sum 1 first, then averaged."""
+    maps = {"a1": np.array([[1.0, 0.0], [0.0, 0.0]]), "a2": np.array([[0.0, 4.0], [0.0, 0.0]]),
+            "a3": np.array([[0.0, 0.0], [2.0, 0.0]])}
+
+    triplets = [_t(k, "a.png", "a cat", f"P{k[-1]}") for k in maps]
+
+    class DS:
+        def __iter__(self) -> Any:
+            return iter(triplets)
+
+        def load_map(self, t: Triplet) -> np.ndarray:
+            return maps[t.triplet_id]
+
+    src = InterObserver()
+    assert src.prepare(triplets) == {}
+    (pred,) = src.predict(DS(), [triplets[0]], np.zeros((2, 2, 3)))
+    np.testing.assert_allclose(pred, [[0.0, 0.5], [0.5, 0.0]])
+
+
+@pytest.mark.parametrize("name, message", [
+    pytest.param("centre", "model must be one of", id="spelling"),
+    pytest.param("external:", "needs a folder", id="no-folder"),
+])
+def test_baseline_from_name_errors(name: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        baseline_from_name(name)
+
+
+def test_names_and_provenance_round_trip(tmp_path: Path) -> None:
+    assert all(is_baseline_name(n) for n in ("center", "uniform", "observers", "external:x"))
+    assert not is_baseline_name("clip")
+    for src in (CenterBias(sigma=0.3), Uniform(), InterObserver(by="image"), External(tmp_path)):
+        again = baseline_from_provenance(src.provenance())
+        assert type(again) is type(src) and again.provenance() == src.provenance()
+    with pytest.raises(ValueError, match="does not describe a baseline"):
+        baseline_from_provenance({"model": "clip", "kind": "explainer"})
