@@ -10,7 +10,8 @@ NaN handling: a triplet whose score is NaN (a metric undefined for it, see
 :class:`DroppedValuesWarning` that counts the dropped triplets; the count is kept in
 the result (``n_dropped``). In :func:`paired_bootstrap` a triplet is dropped when
 either model's score is NaN, so both models are compared on the same triplets. inf
-raises a ValueError (it is never a legitimate score), as does an empty input.
+raises a ValueError (it is never a legitimate score), as does an empty input or one
+that holds only NaN.
 """
 
 from __future__ import annotations
@@ -165,11 +166,13 @@ def _check_confidence(confidence: float) -> float:
     return c
 
 
-def _drop_nan(name: str, mask: np.ndarray, what: str) -> int:
+def _drop_nan(mask: np.ndarray, what: str, why: str) -> int:
     n_dropped = int(mask.sum())
+    if n_dropped == mask.size:
+        raise ValueError(f"no {what} left to resample: all {mask.size} are NaN ({why})")
     if n_dropped:
         warnings.warn(
-            f"{n_dropped} of {mask.size} {what} dropped because {name} is NaN there",
+            f"{n_dropped} of {mask.size} {what} dropped ({why})",
             DroppedValuesWarning,
             stacklevel=3,
         )
@@ -273,11 +276,11 @@ def bootstrap(
         n_boot = 1000
     n_boot = check_int("n_boot", n_boot, minimum=1)
     arr = _values("values", values)
-    nan = np.isnan(arr)
-    n_dropped = _drop_nan("the value", nan, "values")
-    arr = arr[~nan]
     if arr.size == 0:
-        raise ValueError("values must hold at least one non-NaN score")
+        raise ValueError("values must hold at least one score; got an empty array")
+    nan = np.isnan(arr)
+    n_dropped = _drop_nan(nan, "values", "their score is NaN")
+    arr = arr[~nan]
     reps = _resample_means(arr, n_boot, as_rng(rng))
     mean = float(arr.mean())
     std = float(reps.std(ddof=1)) if reps.size > 1 else math.nan
@@ -349,11 +352,11 @@ def paired_bootstrap(
         raise ValueError(
             f"a and b must score the same triplets; got {x.size} and {y.size} values"
         )
+    if x.size == 0:
+        raise ValueError("a and b must hold at least one score; got empty arrays")
     nan = np.isnan(x) | np.isnan(y)
-    n_dropped = _drop_nan("a or b", nan, "triplets")
+    n_dropped = _drop_nan(nan, "triplets", "a or b is NaN there")
     d = x[~nan] - y[~nan]
-    if d.size == 0:
-        raise ValueError("a and b must share at least one triplet where both are defined")
     reps = _resample_means(d, n_boot, as_rng(rng))
     diff = float(d.mean())
     low, high = _percentile(reps, confidence)
