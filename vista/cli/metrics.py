@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -128,9 +129,13 @@ def metrics_command(
     fix = None
     if fixations_path is not None:
         fix = _fixations_arg(read_map(fixations_path, name="fixations"), h.shape, fixations_path)
-    scores = compute_all(
-        s, h, fixations=fix, metrics=list(metric_list) or None, rng=seed, resize=resize
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores = compute_all(
+            s, h, fixations=fix, metrics=list(metric_list) or None, rng=seed, resize=resize
+        )
+    for w in caught:  # why a metric is NaN, or which fixations were ignored: one line each
+        click.echo(f"warning: {w.message}", err=True)
     if as_json:
         out: dict[str, Any] = {
             "saliency": saliency,
