@@ -196,3 +196,13 @@ def test_offline_and_not_cached_says_how_to_get_weights(
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
     with pytest.raises(WeightsNotFoundError, match="57c216476eefef5ab752ec549e440a49ae4ae5f3"):
         load_explainer("clip", device="cpu")
+
+
+def test_long_text_split_into_pieces(clip_folder: Path) -> None:
+    exp = load_explainer("clip", weights=str(clip_folder), device="cpu", overflow="split")
+    long = " ".join(["the cat"] * 40)
+    maps = exp.explain(tiny_image(), [long, "dog"])
+    assert maps[0].params["n_pieces"] > 1 and maps[0].params["truncated"] is False
+    assert isinstance(maps[0].params["score"], list)
+    assert maps[1].params["n_pieces"] == 1
+    assert np.isfinite(maps[0].values).all()

@@ -171,3 +171,11 @@ def test_gradcam_matches_manual_computation(folders: dict[str, Path]) -> None:
     from vista.explain.base import resize_to_image
 
     np.testing.assert_allclose(got.values, resize_to_image(cam, (32, 32)), rtol=1e-4, atol=1e-7)
+
+
+def test_long_text_split_into_pieces(folders: dict[str, Path]) -> None:
+    exp = load_explainer("clipseg", weights=str(folders["clipseg"]), device="cpu",
+                         overflow="split")
+    maps = exp.explain(tiny_image(), [" ".join(["the cat"] * 40), "dog"])
+    assert maps[0].params["n_pieces"] > 1 and maps[0].params["truncated"] is False
+    assert 0.0 <= maps[0].values.min() and maps[0].values.max() <= 1.0

@@ -174,3 +174,13 @@ def test_gradcam_matches_manual_computation(explainer: Any) -> None:
 def test_load_errors(vilt_folder: Path, kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         load_explainer("vilt", weights=str(vilt_folder), device="cpu", **kwargs)
+
+
+def test_long_text_split_into_pieces(vilt_folder: Path) -> None:
+    exp = load_explainer("vilt", weights=str(vilt_folder), device="cpu", overflow="split")
+    long = " ".join(["the cat sits on the mat"] * 10)
+    maps = exp.explain(tiny_image(), [long, "dog"])
+    assert maps[0].params["n_pieces"] > 1 and maps[0].params["truncated"] is False
+    assert isinstance(maps[0].params["score"], list)
+    assert maps[1].params["n_pieces"] == 1
+    assert np.isfinite(maps[0].values).all()

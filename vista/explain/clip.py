@@ -21,43 +21,45 @@ The per-text gradients come from one vectorised backward pass
 the captured tensors only, through the blocks from the explained one upwards: the
 cost is one vision forward plus ``T`` backward passes batched together (for
 ``"relevance"`` through all blocks from ``start_block``, for ``"gradcam"`` through
-the last block only). Parameters are frozen; the graph starts at the captured
-tensor, so nothing below it is differentiated.
+the last block only). The authors' notebook instead repeats the image ``T`` times
+and runs ``T`` vision forwards. Parameters are frozen; the graph starts at the
+captured tensor, so nothing below it is differentiated.
 
-The model helpers at the bottom (:func:`load_frozen`, :func:`weights_and_revision`,
-:func:`tokenize_limited`, :func:`leaf_hook`) are shared with the ViLT and CLIPSeg
-modules.
+The whole image is resized to the square model input (no centre crop, aspect not
+kept) so that the map covers every pixel; CLIP's own preprocessing crops the
+centre square.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._validation import check_int, check_option, require
-from .base import Explainer, pick_device, resolve_weights, torch_call_scope
+from .._validation import check_option, require
+from .base import (
+    OVERFLOW_CHOICES,
+    Explainer,
+    capture_hook,
+    check_options,
+    combine_pieces,
+    leaf_hook,
+    load_frozen,
+    pick_device,
+    remove_hooks,
+    resolve_block,
+    text_token_mask,
+    tokenize_texts,
+    torch_call_scope,
+    weights_and_revision,
+)
 from .cam import gradcam_tokens
-from .registry import register
+from .registry import explainer_spec, register
 from .relevance import cls_relevance_map
 
-__all__ = ["METHODS", "PINNED_REVISIONS", "ClipExplainer", "load_clip"]
-
-DEFAULT_WEIGHTS = "openai/clip-vit-base-patch16"
-
-#: Hub commits the default weights are loaded at. ``None``: no commit could be
-#: verified offline; the Hub's ``main`` is used and recorded as ``None``.
-PINNED_REVISIONS: dict[str, str | None] = {
-    "openai/clip-vit-base-patch16": "57c216476eefef5ab752ec549e440a49ae4ae5f3",
-    "CIDAS/clipseg-rd64-refined": "999e0328d9e10b484360c477313983f9afdd7050",
-    "CIDAS/clipseg-rd16": None,
-    "dandelin/vilt-b32-finetuned-coco": None,
-}
+__all__ = ["METHODS", "ClipExplainer", "load_clip"]
 
 METHODS = ("gradcam", "relevance")
-INPUT_FIT = "squash"  # the whole image resized to the square model input, no crop
 
 
 class ClipExplainer(Explainer):
@@ -79,6 +81,7 @@ class ClipExplainer(Explainer):
         method: str,
         block: int,
         start_block: int,
+        overflow: str,
         device: str,
     ) -> None:
         self.name = name
@@ -89,6 +92,7 @@ class ClipExplainer(Explainer):
         self.revision = revision
         self.method = method
         self.device = device
+        self.overflow = overflow
         vcfg = model.config.vision_config
         self.input_size = int(vcfg.image_size)
         side = self.input_size // int(vcfg.patch_size)
@@ -98,9 +102,8 @@ class ClipExplainer(Explainer):
         self.start_block = start_block
         common = {
             "score": "logits_per_image (logit_scale * cosine of projected embeddings)",
-            "token_limit": self.token_limit,
             "input_size": [self.input_size, self.input_size],
-            "input_fit": INPUT_FIT,
+            "input_fit": "squash",
             "grid": list(self.grid),
         }
         if method == "gradcam":
@@ -111,8 +114,8 @@ class ClipExplainer(Explainer):
                 **common,
             }
         else:
-            self.options = {"start_block": start_block, "clamp": "product", "head_reduce": "mean",
-                            **common}
+            self.options = {"start_block": start_block, "clamp": "product",
+                            "head_reduce": "mean", **common}
 
     def _explain_batch(
         self, image: np.ndarray, texts: list[str]
@@ -128,9 +131,14 @@ class ClipExplainer(Explainer):
                 do_center_crop=False,
                 size={"height": self.input_size, "width": self.input_size},
             )["pixel_values"].to(self.device)
-            enc, infos = tokenize_limited(self.tokenizer, texts, self.token_limit, self.device)
+            enc, owners, infos = tokenize_texts(
+                self.tokenizer, texts, limit=self.token_limit, overflow=self.overflow
+            )
             with torch.no_grad():
-                text = model.get_text_features(**enc).pooler_output
+                text = model.get_text_features(
+                    input_ids=enc["input_ids"].to(self.device),
+                    attention_mask=enc["attention_mask"].to(self.device),
+                ).pooler_output
                 text = text / text.norm(dim=-1, keepdim=True)
 
             layers = model.vision_model.encoder.layers
@@ -140,42 +148,33 @@ class ClipExplainer(Explainer):
             handles = [layers[first].layer_norm1.register_forward_hook(leaf_hook(leaves))]
             try:
                 if self.method == "relevance":
-                    for layer in layers[first:]:
-                        handles.append(
-                            layer.self_attn.register_forward_hook(_attention_hook(attentions))
-                        )
+                    handles += [
+                        layer.self_attn.register_forward_hook(capture_hook(attentions, 1))
+                        for layer in layers[first:]
+                    ]
                 emb = model.get_image_features(pixel_values=pixels).pooler_output
             finally:
-                for handle in handles:
-                    handle.remove()
+                remove_hooks(handles)
             emb = emb / emb.norm(dim=-1, keepdim=True)
-            scores = model.logit_scale.exp() * (text @ emb[0])  # (T,)
-            n = len(texts)
-            eye = torch.eye(n, dtype=scores.dtype, device=scores.device)
+            scores = model.logit_scale.exp() * (text @ emb[0])  # (rows,)
+            rows = scores.shape[0]
+            eye = torch.eye(rows, dtype=scores.dtype, device=scores.device)
             targets = leaves if self.method == "gradcam" else attentions
             grads = torch.autograd.grad(scores, targets, grad_outputs=eye, is_grads_batched=True)
             if self.method == "gradcam":
-                act = leaves[0].detach().expand(n, -1, -1)
+                act = leaves[0].detach().expand(rows, -1, -1)
                 maps = gradcam_tokens(act, grads[0][:, 0], relu=True, grid=self.grid)
             else:
-                attn = [a.detach().expand(n, -1, -1, -1) for a in attentions]
+                attn = [a.detach().expand(rows, -1, -1, -1) for a in attentions]
                 maps = cls_relevance_map(attn, [g[:, 0] for g in grads], grid=self.grid)
-        values = scores.detach().cpu().tolist()
-        for info, score in zip(infos, values, strict=True):
-            info["score"] = float(score)
-        return list(maps), infos
-
-
-def _attention_hook(store: list[Any]) -> Callable[..., None]:
-    """A forward hook that keeps a CLIP attention module's probabilities."""
-
-    def hook(module: Any, args: Any, output: Any) -> None:
-        if output[1] is None:
-            raise RuntimeError("attention probabilities are not returned; load the model "
-                               "with attn_implementation='eager'")
-        store.append(output[1])
-
-    return hook
+        weights = text_token_mask(enc).sum(dim=1).tolist()
+        out = combine_pieces(maps, owners, weights, len(texts))
+        values = scores.detach().cpu().double().numpy()
+        owner_arr = np.asarray(owners)
+        for i, info in enumerate(infos):
+            mine = values[owner_arr == i]
+            info["score"] = float(mine[0]) if mine.size == 1 else [float(v) for v in mine]
+        return out, infos
 
 
 @register("clip")
@@ -195,8 +194,8 @@ def load_clip(
         Registry name (``"clip"``).
     weights : str, optional
         Hugging Face id or local folder in Hugging Face layout (model, tokenizer and
-        image processor). Default ``openai/clip-vit-base-patch16`` at the commit in
-        :data:`PINNED_REVISIONS`.
+        image processor). Default ``openai/clip-vit-base-patch16`` at the registry's
+        pinned commit.
     device : str, optional
         Torch device; cuda when available.
     method : {"gradcam", "relevance"}, optional
@@ -205,8 +204,11 @@ def load_clip(
         ``block`` (gradcam): 0-based vision block whose ``layer_norm1`` output is
         explained, negative counts from the end; default -1 (the last block).
         ``start_block`` (relevance): first block the relevance is propagated
-        through; default 0 (all blocks, as in the paper). ``revision``: Hub commit
-        for a Hub id (default: the pinned one).
+        through; default 0 (all blocks, as in the paper). ``overflow``:
+        ``"truncate"`` (default) or ``"split"`` a text longer than the 77-token
+        limit (see :func:`vista.explain.base.tokenize_texts`; split pieces are
+        explained separately and their maps averaged, weighted by text tokens).
+        ``revision``: Hub commit for a Hub id (default: the pinned one).
 
     Returns
     -------
@@ -219,15 +221,18 @@ def load_clip(
     """
     transformers = require("transformers", "explain")
     method = check_option("method", "gradcam" if method is None else method, METHODS)
-    allowed = {"gradcam": ("block", "revision"), "relevance": ("start_block", "revision")}
+    allowed = {"gradcam": ("block", "overflow", "revision"),
+               "relevance": ("start_block", "overflow", "revision")}
     check_options(options, allowed[method], context=f"clip with method={method!r}")
-    model_id, revision, folder = weights_and_revision(weights, DEFAULT_WEIGHTS, options)
+    overflow = check_option("overflow", options.get("overflow", "truncate"), OVERFLOW_CHOICES)
+    spec = explainer_spec(name)
+    model_id, revision, folder = weights_and_revision(
+        weights, spec.default_weights, options.get("revision"), pinned=spec.revision
+    )
     dev = pick_device(device)
     impl = "eager" if method == "relevance" else None
     model = load_frozen(transformers.CLIPModel, folder, device=dev, attn_implementation=impl)
     n_layers = int(model.config.vision_config.num_hidden_layers)
-    block = resolve_block("block", options.get("block", -1), n_layers)
-    start_block = resolve_block("start_block", options.get("start_block", 0), n_layers)
     return ClipExplainer(
         name=name,
         model=model,
@@ -236,106 +241,8 @@ def load_clip(
         model_id=model_id,
         revision=revision,
         method=method,
-        block=block,
-        start_block=start_block,
+        block=resolve_block("block", options.get("block", -1), n_layers),
+        start_block=resolve_block("start_block", options.get("start_block", 0), n_layers),
+        overflow=overflow,
         device=dev,
     )
-
-
-# --- helpers shared by the CLIP, CLIPSeg and ViLT modules -------------------------
-
-
-def check_options(options: dict[str, Any], allowed: tuple[str, ...], *, context: str) -> None:
-    """Raise a ValueError naming any option not in ``allowed``.
-
-    Examples
-    --------
-    >>> check_options({"block": 3}, ("block",), context="clip")
-    >>> check_options({"blok": 3}, ("block",), context="clip")
-    Traceback (most recent call last):
-    ...
-    ValueError: unknown option(s) 'blok' for clip; allowed: 'block'
-    """
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        names = ", ".join(repr(u) for u in unknown)
-        known = ", ".join(repr(a) for a in allowed) or "none"
-        raise ValueError(f"unknown option(s) {names} for {context}; allowed: {known}")
-
-
-def resolve_block(name: str, value: Any, n_layers: int) -> int:
-    """A 0-based block index (negative counts from the end) as a non-negative int.
-
-    Examples
-    --------
-    >>> resolve_block("block", -1, 12)
-    11
-    >>> resolve_block("block", 12, 12)
-    Traceback (most recent call last):
-    ...
-    ValueError: block must be in [-12, 11] for a model with 12 blocks; got 12
-    """
-    index = check_int(name, value)
-    if not -n_layers <= index < n_layers:
-        raise ValueError(
-            f"{name} must be in [{-n_layers}, {n_layers - 1}] for a model with "
-            f"{n_layers} blocks; got {index}"
-        )
-    return index % n_layers
-
-
-def weights_and_revision(
-    weights: str | None, default: str, options: dict[str, Any]
-) -> tuple[str, str | None, str]:
-    """``(model_id, revision, local_folder)`` for ``weights`` (default ``default``).
-
-    A local folder has revision ``None``; a Hub id is loaded at ``options["revision"]``
-    or its pinned commit (:data:`PINNED_REVISIONS`).
-    """
-    model_id = default if weights is None else str(weights)
-    local = Path(model_id).expanduser().exists()
-    revision = None if local else options.get("revision", PINNED_REVISIONS.get(model_id))
-    folder = resolve_weights(str(Path(model_id).expanduser()) if local else model_id, revision)
-    return model_id, revision, folder
-
-
-def load_frozen(
-    model_cls: Any, folder: str, *, device: str, attn_implementation: str | None = None
-) -> Any:
-    """``model_cls.from_pretrained(folder)`` in eval mode, parameters frozen, on ``device``."""
-    kwargs = {} if attn_implementation is None else {"attn_implementation": attn_implementation}
-    model = model_cls.from_pretrained(folder, **kwargs)
-    model.eval()
-    model.requires_grad_(False)
-    return model.to(device)
-
-
-def tokenize_limited(
-    tokenizer: Any, texts: list[str], limit: int, device: str
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Tokenize ``texts`` as one padded batch, truncated to ``limit`` tokens.
-
-    Truncation keeps the special tokens (start and end) and drops the text tokens
-    past the limit. Each text's info records ``n_tokens`` (its length with special
-    tokens before truncation) and ``truncated``.
-    """
-    full = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)
-    infos = []
-    for ids in full["input_ids"]:
-        infos.append({"n_tokens": len(ids), "truncated": len(ids) > limit})
-    enc = tokenizer(
-        texts, padding=True, truncation=True, max_length=limit, return_tensors="pt"
-    )
-    return {k: v.to(device) for k, v in enc.items()}, infos
-
-
-def leaf_hook(store: list[Any]) -> Callable[..., Any]:
-    """A forward hook that replaces a module's output by a detached copy that
-    requires grad, and keeps it: the backward pass starts there and goes no lower."""
-
-    def hook(module: Any, args: Any, output: Any) -> Any:
-        leaf = output.detach().requires_grad_(True)
-        store.append(leaf)
-        return leaf
-
-    return hook

@@ -32,21 +32,26 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_option, require
-from .base import Explainer, pick_device, torch_call_scope
-from .cam import gradcam_tokens
-from .clip import (
+from .base import (
+    OVERFLOW_CHOICES,
+    Explainer,
     check_options,
+    combine_pieces,
     leaf_hook,
     load_frozen,
+    pick_device,
+    remove_hooks,
     resolve_block,
-    tokenize_limited,
+    text_token_mask,
+    tokenize_texts,
+    torch_call_scope,
     weights_and_revision,
 )
-from .registry import register
+from .cam import gradcam_tokens
+from .registry import explainer_spec, register
 
 __all__ = ["METHODS", "ClipSegExplainer", "load_clipseg"]
 
-DEFAULT_WEIGHTS = {"clipseg": "CIDAS/clipseg-rd64-refined", "clipseg-rd16": "CIDAS/clipseg-rd16"}
 METHODS = ("sigmoid", "gradcam")
 
 
@@ -64,6 +69,7 @@ class ClipSegExplainer(Explainer):
         revision: str | None,
         method: str,
         block: int,
+        overflow: str,
         device: str,
     ) -> None:
         self.name = name
@@ -75,9 +81,9 @@ class ClipSegExplainer(Explainer):
         self.method = method
         self.device = device
         self.block = block
+        self.overflow = overflow
         self.token_limit = int(model.config.text_config.max_position_embeddings)
         common = {
-            "token_limit": self.token_limit,
             "extract_layers": list(model.config.extract_layers),
             "input_fit": "squash",
         }
@@ -99,12 +105,14 @@ class ClipSegExplainer(Explainer):
         from PIL import Image
 
         model = self.model
-        n = len(texts)
         with torch_call_scope():
             pixels = self.image_processor(images=Image.fromarray(image), return_tensors="pt")[
                 "pixel_values"
             ].to(self.device)
-            enc, infos = tokenize_limited(self.tokenizer, texts, self.token_limit, self.device)
+            enc, owners, infos = tokenize_texts(
+                self.tokenizer, texts, limit=self.token_limit, overflow=self.overflow
+            )
+            n = enc["input_ids"].shape[0]  # rows: texts, or pieces of split texts
             with torch.no_grad():
                 vision = model.clip.get_image_features(
                     pixel_values=pixels, output_hidden_states=True
@@ -112,7 +120,10 @@ class ClipSegExplainer(Explainer):
                 activations = [
                     vision.hidden_states[i + 1].expand(n, -1, -1) for i in model.extract_layers
                 ]
-                conditional = model.clip.get_text_features(**enc).pooler_output
+                conditional = model.clip.get_text_features(
+                    input_ids=enc["input_ids"].to(self.device),
+                    attention_mask=enc["attention_mask"].to(self.device),
+                ).pooler_output
             if self.method == "sigmoid":
                 with torch.no_grad():
                     logits = model.decoder(activations, conditional).logits
@@ -124,17 +135,18 @@ class ClipSegExplainer(Explainer):
                 try:
                     logits = model.decoder(activations, conditional).logits
                 finally:
-                    handle.remove()
+                    remove_hooks([handle])
                 logits = logits.reshape(n, *logits.shape[-2:])
                 # Each text is its own batch row, so d(sum)/d(tokens) is per text.
                 (grad,) = torch.autograd.grad(logits.sum(), leaves)
                 side = math.isqrt(leaves[0].shape[1] - 1)
                 maps = gradcam_tokens(leaves[0].detach(), grad, relu=True, grid=(side, side))
             grid = list(maps.shape[-2:])
+        out = combine_pieces(maps, owners, text_token_mask(enc).sum(dim=1).tolist(), len(texts))
         for info in infos:
             info["grid"] = grid
             info["input_size"] = list(pixels.shape[-2:])
-        return [np.asarray(m, dtype=np.float32) for m in maps], infos
+        return out, infos
 
 
 @register("clipseg")
@@ -163,8 +175,10 @@ def load_clipseg(
         Default ``"sigmoid"``.
     **options
         ``block`` (gradcam): 0-based decoder block whose output tokens are
-        explained, negative counts from the end; default 0. ``revision``: Hub commit
-        for a Hub id.
+        explained, negative counts from the end; default 0. ``overflow``:
+        ``"truncate"`` (default) or ``"split"`` a text longer than the 77-token
+        limit (split pieces are segmented separately and their maps averaged,
+        weighted by text tokens). ``revision``: Hub commit for a Hub id.
 
     Returns
     -------
@@ -177,9 +191,13 @@ def load_clipseg(
     """
     transformers = require("transformers", "explain")
     method = check_option("method", "sigmoid" if method is None else method, METHODS)
-    allowed = {"sigmoid": ("revision",), "gradcam": ("block", "revision")}
+    allowed = {"sigmoid": ("overflow", "revision"), "gradcam": ("block", "overflow", "revision")}
     check_options(options, allowed[method], context=f"{name} with method={method!r}")
-    model_id, revision, folder = weights_and_revision(weights, DEFAULT_WEIGHTS[name], options)
+    overflow = check_option("overflow", options.get("overflow", "truncate"), OVERFLOW_CHOICES)
+    spec = explainer_spec(name)
+    model_id, revision, folder = weights_and_revision(
+        weights, spec.default_weights, options.get("revision"), pinned=spec.revision
+    )
     dev = pick_device(device)
     model = load_frozen(transformers.CLIPSegForImageSegmentation, folder, device=dev)
     block = resolve_block("block", options.get("block", 0), len(model.decoder.layers))
@@ -192,5 +210,6 @@ def load_clipseg(
         revision=revision,
         method=method,
         block=block,
+        overflow=overflow,
         device=dev,
     )

@@ -31,22 +31,24 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_option, require
-from .base import Explainer, pick_device, torch_call_scope
-from .cam import CLAMP_CHOICES, gradcam_attention
-from .clip import (
+from .base import (
+    OVERFLOW_CHOICES,
+    Explainer,
+    attention_gradcam,
     check_options,
-    leaf_hook,
+    combine_pieces,
     load_frozen,
+    pick_device,
     resolve_block,
-    tokenize_limited,
+    text_token_mask,
+    tokenize_texts,
+    torch_call_scope,
     weights_and_revision,
 )
-from .registry import register
+from .cam import CLAMP_CHOICES
+from .registry import explainer_spec, register
 
 __all__ = ["ViltExplainer", "load_vilt"]
-
-DEFAULT_WEIGHTS = "dandelin/vilt-b32-finetuned-coco"
-
 
 class ViltExplainer(Explainer):
     """Grad-CAM on ViLT's text-to-patch attention; built by :func:`load_vilt`."""
@@ -62,6 +64,7 @@ class ViltExplainer(Explainer):
         revision: str | None,
         block: int,
         clamp: str,
+        overflow: str,
         device: str,
     ) -> None:
         self.name = name
@@ -74,6 +77,7 @@ class ViltExplainer(Explainer):
         self.device = device
         self.block = block
         self.clamp = clamp
+        self.overflow = overflow
         self.token_limit = int(model.config.max_position_embeddings)
         self.options = {
             "block": block,
@@ -83,7 +87,6 @@ class ViltExplainer(Explainer):
             "clamp": clamp,
             "head_reduce": "mean",
             "token_reduce": "mean over word tokens ([CLS], [SEP], padding excluded)",
-            "token_limit": self.token_limit,
             "patches": "all valid patches (max_image_length=-1), raster order",
         }
 
@@ -94,54 +97,51 @@ class ViltExplainer(Explainer):
         from PIL import Image
 
         model = self.model
-        n = len(texts)
         with torch_call_scope():
             img = self.image_processor(images=Image.fromarray(image), return_tensors="pt")
             pixels = img["pixel_values"].to(self.device)
             pixel_mask = img["pixel_mask"].to(self.device)
-            embeds, token_mask, rows, cols, grid = self._image_tokens(pixels, pixel_mask)
-            enc, infos = tokenize_limited(self.tokenizer, texts, self.token_limit, self.device)
-            n_text = enc["input_ids"].shape[1]
+            embeds, image_mask, rows, cols, grid = self._image_tokens(pixels, pixel_mask)
+            enc, owners, infos = tokenize_texts(
+                self.tokenizer, texts, limit=self.token_limit, overflow=self.overflow
+            )
+            n_rows, n_text = enc["input_ids"].shape
+            input_ids = enc["input_ids"].to(self.device)
+            attention_mask = enc["attention_mask"].to(self.device)
+            attention = model.vilt.encoder.layer[self.block].attention.attention
 
-            leaves: list[Any] = []
-            layer = model.vilt.encoder.layer[self.block]
-            handle = layer.layernorm_before.register_forward_hook(leaf_hook(leaves))
-            try:
-                out = model(
-                    input_ids=enc["input_ids"],
-                    attention_mask=enc["attention_mask"],
-                    token_type_ids=enc.get("token_type_ids"),
-                    image_embeds=embeds.expand(n, -1, -1),
-                    pixel_mask=token_mask.expand(n, -1),
-                    output_attentions=True,
-                )
-            finally:
-                handle.remove()
-            attention = out.attentions[self.block]  # (T, H, Lt + 1 + Np, same)
-            scores = out.logits[:, 0]
-            del out
-            # Rows are independent (one text each): d(sum)/d(attention) is per text.
-            (grad,) = torch.autograd.grad(scores.sum(), [attention])
-            words = enc["attention_mask"].clone()
-            words[:, 0] = 0  # [CLS]
-            words[torch.arange(n), enc["attention_mask"].sum(dim=1) - 1] = 0  # [SEP]
-            cam = gradcam_attention(
-                attention[:, :, :n_text, n_text:].detach(),
-                grad[:, :, :n_text, n_text:],
-                token_mask=words,
+            def forward() -> Any:
+                return model(
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    image_embeds=embeds.expand(n_rows, -1, -1),
+                    pixel_mask=image_mask.expand(n_rows, -1),
+                    output_attentions=True,  # the probabilities are the module's output[1]
+                ).logits[:, 0]
+
+            # queries: the word tokens only (image rows get weight 0); keys: the
+            # patches (text columns and the image CLS dropped as prefix)
+            words = text_token_mask(enc)
+            token_mask = torch.cat([words, torch.zeros(n_rows, embeds.shape[1])], dim=1)
+            cam, logit_rows = attention_gradcam(
+                forward,
+                block=attention,
+                attention=attention,
+                token_mask=token_mask,
                 clamp=self.clamp,
-                n_prefix=1,
+                n_prefix=n_text + 1,
                 grid=(1, rows.numel()),
-            )[:, 0, :]  # (T, Np) in the token order of `rows`, `cols`
-        maps = []
-        for t in range(n):
-            values = np.zeros(grid, dtype=np.float32)
-            values[rows.cpu().numpy(), cols.cpu().numpy()] = cam[t]
-            maps.append(values)
-        for info, score in zip(infos, scores.detach().cpu().tolist(), strict=True):
-            info["score"] = float(score)
+            )
+        r, c = rows.cpu().numpy(), cols.cpu().numpy()
+        piece_maps = np.zeros((n_rows, *grid), dtype=np.float32)
+        piece_maps[:, r, c] = cam[:, 0, :]
+        out = combine_pieces(piece_maps, owners, words.sum(dim=1).tolist(), len(texts))
+        owner_arr = np.asarray(owners)
+        for i, info in enumerate(infos):
+            mine = logit_rows[owner_arr == i]
+            info["score"] = float(mine[0]) if mine.size == 1 else [float(v) for v in mine]
             info["grid"] = list(grid)
-        return maps, infos
+        return out, infos
 
     def _image_tokens(self, pixels: Any, pixel_mask: Any) -> tuple[Any, ...]:
         """Patch embeddings of one image in raster order: ``(embeds (1, 1+Np, D),
@@ -189,7 +189,10 @@ def load_vilt(
         ``block``: 0-based block whose attention is explained, negative counts from
         the end; default ``L - 2`` (10 for ViLT-B/32; see the module docstring).
         ``clamp``: ``"gradient"`` (default, LAVIS), ``"product"`` (Chefer et al.) or
-        ``"none"``. ``revision``: Hub commit for a Hub id.
+        ``"none"``. ``overflow``: ``"truncate"`` (default) or ``"split"`` a text
+        longer than the 40-token limit (split pieces are explained separately and
+        their maps averaged, weighted by word tokens, which equals the mean over all
+        the text's word rows). ``revision``: Hub commit for a Hub id.
 
     Returns
     -------
@@ -202,9 +205,13 @@ def load_vilt(
     """
     transformers = require("transformers", "explain")
     check_option("method", "gradcam" if method is None else method, ("gradcam",))
-    check_options(options, ("block", "clamp", "revision"), context="vilt")
+    check_options(options, ("block", "clamp", "overflow", "revision"), context="vilt")
     clamp = check_option("clamp", options.get("clamp", "gradient"), CLAMP_CHOICES)
-    model_id, revision, folder = weights_and_revision(weights, DEFAULT_WEIGHTS, options)
+    overflow = check_option("overflow", options.get("overflow", "truncate"), OVERFLOW_CHOICES)
+    spec = explainer_spec(name)
+    model_id, revision, folder = weights_and_revision(
+        weights, spec.default_weights, options.get("revision"), pinned=spec.revision
+    )
     dev = pick_device(device)
     model = load_frozen(transformers.ViltForImageAndTextRetrieval, folder, device=dev)
     n_layers = int(model.config.num_hidden_layers)
@@ -218,5 +225,6 @@ def load_vilt(
         revision=revision,
         block=block,
         clamp=clamp,
+        overflow=overflow,
         device=dev,
     )
