@@ -314,8 +314,8 @@ def leaderboard(
         ax = fig.add_subplot(1, 1, 1)
     ypos = np.arange(len(names))[::-1]
     err = np.vstack([np.nan_to_num(means - lows), np.nan_to_num(highs - means)])
-    ax.barh(ypos, np.nan_to_num(means), xerr=err, color=color, ecolor="black", capsize=3,
-            height=0.6)
+    ax.barh(ypos, np.nan_to_num(means), color=color, height=0.6)
+    ax.errorbar(np.nan_to_num(means), ypos, xerr=err, fmt="none", ecolor="black", capsize=3)
     for y, m in zip(ypos, means, strict=True):
         if not np.isfinite(m):
             ax.text(0, y, " undefined (nan)", va="center", fontsize=8, color="gray")
