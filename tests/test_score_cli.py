@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from test_scoring import _bootstrap_available, _break, _small_dataset  # noqa: F401
 
 import vista.scoring
@@ -15,7 +15,7 @@ from vista.dataset import read_dataset
 from vista.scoring import demo_dataset_path
 
 
-def _invoke(*args: str) -> object:
+def _invoke(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
