@@ -1,0 +1,125 @@
+"""vista.viz: figures return a Figure, draw into a given Axes, never mutate inputs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib", reason="the viz extra (matplotlib) is not installed")
+
+from matplotlib.figure import Figure
+
+from vista.viz import image_panel, leaderboard, overlay, save_figure, triplet_figure
+
+pytestmark = pytest.mark.viz
+
+RNG = np.random.default_rng(0)
+IMAGE = RNG.integers(0, 255, (30, 40, 3), dtype=np.uint8)
+HUMAN = RNG.random((30, 40))
+MODEL = RNG.random((30, 40))
+
+
+def _summary(means: dict[str, float], *, metric: str = "ncc", higher: bool = True,
+             synthetic: bool = False) -> dict[str, Any]:
+    return {
+        "dataset": {"name": "toy", "n_scored": 10, "synthetic": synthetic},
+        "bootstrap": {"confidence": 0.95},
+        "metrics": {metric: {"higher_is_better": higher}},
+        "results": {m: {metric: {"mean": v, "low": v - 0.1, "high": v + 0.05}}
+                    for m, v in means.items()},
+    }
+
+
+def test_overlay_new_figure_and_given_axes() -> None:
+    img, sal = IMAGE.copy(), MODEL.copy()
+    fig = overlay(img, sal, title="a cat")
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    assert fig.axes[0].get_title() == "a cat"
+    np.testing.assert_array_equal(img, IMAGE)
+    np.testing.assert_array_equal(sal, MODEL)
+    host = Figure()
+    axes = host.subplots(1, 2)
+    assert overlay(img, sal, ax=axes[1]) is host
+    assert len(axes[1].images) == 2 and len(axes[0].images) == 0
+
+
+def test_overlay_alpha_follows_the_map() -> None:
+    """The map's peak is drawn at opacity alpha, its floor fully transparent."""
+    sal = np.zeros((30, 40))
+    sal[10, 10] = 1.0
+    fig = overlay(IMAGE, sal, alpha=0.6)
+    rgba = fig.axes[0].images[1].get_array()
+    assert rgba[10, 10, 3] == pytest.approx(0.6) and rgba[0, 0, 3] == 0.0
+    const = overlay(IMAGE, np.ones((30, 40)))
+    assert any("constant map" in t.get_text() for t in const.axes[0].texts)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    pytest.param({"saliency": np.ones((3, 3))}, ValueError, "on the image grid", id="shape"),
+    pytest.param({"alpha": 1.5}, ValueError, r"alpha must be in \[0, 1\]", id="alpha"),
+    pytest.param({"cmap": "nope"}, ValueError, "cmap must be a matplotlib colormap", id="cmap"),
+])
+def test_overlay_errors(kwargs: dict[str, Any], error: type, message: str) -> None:
+    args: dict[str, Any] = {"saliency": MODEL, **kwargs}
+    with pytest.raises(error, match=message):
+        overlay(IMAGE, **args)
+
+
+def test_triplet_figure_layout() -> None:
+    fig = triplet_figure(IMAGE, HUMAN, {"center": MODEL, "blip": None}, text="a red car",
+                         scores={"center": {"ncc": 0.25, "auc_borji": 0.7}})
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:2] == ["image", "human"]
+    assert titles[2] == "center\nNCC 0.25  AUC-Borji 0.70"
+    assert "(no map)" in titles[3]
+    assert "a red car" in fig.get_suptitle()
+
+
+def test_image_panel_one_row_per_segment() -> None:
+    rows = [{"text": f"segment {i}", "human": HUMAN, "maps": {"center": MODEL, "uniform": MODEL}}
+            for i in range(3)]
+    fig = image_panel(IMAGE, rows, title="toy")
+    assert len(fig.axes) == 9
+    assert [fig.axes[3 * i].get_ylabel() for i in range(3)] == [f"segment {i}" for i in range(3)]
+    with pytest.raises(ValueError, match="at least one segment"):
+        image_panel(IMAGE, [])
+
+
+def test_leaderboard_order_and_labels() -> None:
+    fig = leaderboard(_summary({"a": 0.1, "b": 0.4, "c": float("nan")}, synthetic=True))
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    # best first, at the top (largest y)
+    ys = {t.get_text(): t.get_position()[1] for t in ax.get_yticklabels()}
+    assert ys["b"] > ys["a"] > ys["c"] and set(labels) == {"a", "b", "c"}
+    assert "SYNTHETIC" in ax.get_title()
+    assert any("undefined" in t.get_text() for t in ax.texts)
+    low = leaderboard(_summary({"a": 0.1, "b": 0.4}, metric="kld", higher=False), metric="kld")
+    ys = {t.get_text(): t.get_position()[1] for t in low.axes[0].get_yticklabels()}
+    assert ys["a"] > ys["b"]  # lower is better for KLD
+    assert "lower is better" in low.axes[0].get_xlabel()
+    with pytest.raises(ValueError, match="metric must be one of"):
+        leaderboard(_summary({"a": 0.1}), metric="nss")
+
+
+def test_save_figure_formats(tmp_path: Path) -> None:
+    from PIL import Image
+
+    paths = save_figure(overlay(IMAGE, MODEL), tmp_path / "sub" / "fig", formats=("png", "pdf"),
+                        dpi=50)
+    assert [p.suffix for p in paths] == [".png", ".pdf"]
+    with Image.open(paths[0]) as im:
+        arr = np.asarray(im.convert("RGB"))
+    assert arr.std() > 10  # not blank
+    assert paths[1].read_bytes().startswith(b"%PDF")
+
+
+def test_import_does_not_load_matplotlib() -> None:
+    code = "import sys, vista.viz, vista.report; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
