@@ -26,21 +26,15 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("report")
     data = _small_dataset(root)
     out = root / "run"
-    # module-scoped: the autouse bootstrap stand-in is function-scoped, so patch here too
+    # module-scoped, so the function-scoped bootstrap stand-in is applied here
     import importlib.util
 
     import vista.scoring as scoring
+    from test_scoring import _BootstrapStandIn
 
-    if importlib.util.find_spec("vista.metrics.bootstrap") is None:
-        from test_scoring import _BootstrapStandIn
-
-        saved = scoring._bootstrap_api
-        scoring._bootstrap_api = lambda: _BootstrapStandIn  # type: ignore[assignment]
-        try:
-            score(data, ["center", "uniform", "observers"], out=out, n_boot=20)
-        finally:
-            scoring._bootstrap_api = saved  # type: ignore[assignment]
-    else:
+    with pytest.MonkeyPatch.context() as mp:
+        if importlib.util.find_spec("vista.metrics.bootstrap") is None:
+            mp.setattr(scoring, "_bootstrap_api", lambda: _BootstrapStandIn)
         score(data, ["center", "uniform", "observers"], out=out, n_boot=20)
     return out
 
