@@ -29,8 +29,9 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # module-scoped, so the function-scoped bootstrap stand-in is applied here
     import importlib.util
 
-    import vista.scoring as scoring
     from test_scoring import _BootstrapStandIn
+
+    import vista.scoring as scoring
 
     with pytest.MonkeyPatch.context() as mp:
         if importlib.util.find_spec("vista.metrics.bootstrap") is None:
