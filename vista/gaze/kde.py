@@ -25,6 +25,10 @@ from .._validation import check_array, check_int, check_positive
 
 __all__ = ["density_map", "gaussian_1d"]
 
+_SERIAL_GEMM_SIZE = 250_000
+"""Largest m·n·k of one matrix product: OpenBLAS runs products below 4·65536 on one
+thread. See the Notes of :func:`density_map`."""
+
 
 def gaussian_1d(centres: np.ndarray, n: int, sigma_px: float) -> np.ndarray:
     """Unnormalised 1-D Gaussians ``exp(-(k - c)^2 / (2 sigma^2))`` for ``k = 0..n-1``.
@@ -104,6 +108,12 @@ def density_map(
     to about 1e-15 of the peak. Callers that store float32 (the dataset folder)
     cast once at the end.
 
+    Threads: the product is computed in row blocks small enough (m·n·k below
+    OpenBLAS's threshold) that BLAS runs each on one thread. On a busy machine a
+    single 768×1024 product with 2 BLAS threads ran 5-10 times slower than with one
+    (``benchmarks/gaze.py``); maps are independent, so parallelism belongs across
+    maps, not inside one.
+
     The normalising constant is the analytic total ``sum_i w_i (sum gy_i)(sum gx_i)``,
     so the map is normalised without a second pass over it.
 
@@ -138,4 +148,9 @@ def density_map(
             "no density falls on the image grid: every fixation is too far off the image"
         )
     gy *= (wt / total)[:, None]  # fold weights and normalisation into the shorter side
-    return gy.T @ gx
+    out = np.empty((h, w))
+    gyt = gy.T
+    step = max(1, _SERIAL_GEMM_SIZE // (x.size * w))
+    for r in range(0, h, step):
+        np.matmul(gyt[r:r + step], gx, out=out[r:r + step])
+    return out
