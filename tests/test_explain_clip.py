@@ -89,19 +89,26 @@ def test_maps_shape_finite_params(explainer: Any) -> None:
         assert maps[0].params["start_block"] == 0
 
 
-def test_deterministic_and_batched_equals_unbatched(explainer: Any) -> None:
+def check_deterministic_and_batched(
+    explainer: Any, texts: list[str], value_key: str | None = None
+) -> None:
+    """Same maps twice; each text alone gives its map (and ``params[value_key]``)
+    from the batch."""
     image = tiny_image(24, 40)
-    batch = explainer.explain(image, TEXTS)
-    again = explainer.explain(image, TEXTS)
+    batch = explainer.explain(image, texts)
+    again = explainer.explain(image, texts)
     for a, b in zip(batch, again, strict=True):
         np.testing.assert_array_equal(a.values, b.values)
-    for text, m in zip(TEXTS, batch, strict=True):
+    for text, m in zip(texts, batch, strict=True):
         (single,) = explainer.explain(image, [text])
         np.testing.assert_allclose(single.values, m.values, rtol=1e-4, atol=1e-6)
-        assert single.params["score"] == pytest.approx(m.params["score"], rel=1e-5)
+        if value_key is not None:
+            expected = pytest.approx(m.params[value_key], rel=1e-5, abs=1e-6)
+            assert single.params[value_key] == expected
 
 
-def test_no_hooks_grad_mode_restored_params_frozen(explainer: Any) -> None:
+def check_call_is_clean(explainer: Any) -> None:
+    """No hook left, the caller's grad mode kept, parameters frozen without grads."""
     model = explainer.model
     before = count_hooks(model)
     with torch.no_grad():
@@ -113,14 +120,25 @@ def test_no_hooks_grad_mode_restored_params_frozen(explainer: Any) -> None:
     assert all(p.grad is None for p in model.parameters())
 
 
-def test_long_text_truncated_not_crash(explainer: Any) -> None:
-    long = " ".join(["the cat"] * 40)
+def check_long_text_truncated(explainer: Any, long: str) -> None:
     maps = explainer.explain(tiny_image(), [long, "dog"])
     assert maps[0].params["truncated"] is True
     assert maps[0].params["n_tokens"] > TOKEN_LIMIT
     assert maps[0].params["token_limit"] == TOKEN_LIMIT
     assert maps[1].params["truncated"] is False
     assert np.isfinite(maps[0].values).all()
+
+
+def test_deterministic_and_batched_equals_unbatched(explainer: Any) -> None:
+    check_deterministic_and_batched(explainer, TEXTS, "similarity")
+
+
+def test_no_hooks_grad_mode_restored_params_frozen(explainer: Any) -> None:
+    check_call_is_clean(explainer)
+
+
+def test_long_text_truncated_not_crash(explainer: Any) -> None:
+    check_long_text_truncated(explainer, " ".join(["the cat"] * 40))
 
 
 def test_input_not_mutated(explainer: Any) -> None:
@@ -162,7 +180,7 @@ def test_gradcam_matches_manual_computation(clip_folder: Path) -> None:
     from vista.explain.base import resize_to_image
 
     np.testing.assert_allclose(got.values, resize_to_image(cam, (32, 32)), rtol=1e-4, atol=1e-7)
-    assert got.params["score"] == pytest.approx(float(out.logits_per_image[0, 0].detach()), rel=1e-5)
+    assert got.params["similarity"] == pytest.approx(float(out.logits_per_image[0, 0].detach()), rel=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -203,6 +221,6 @@ def test_long_text_split_into_pieces(clip_folder: Path) -> None:
     long = " ".join(["the cat"] * 40)
     maps = exp.explain(tiny_image(), [long, "dog"])
     assert maps[0].params["n_pieces"] > 1 and maps[0].params["truncated"] is False
-    assert isinstance(maps[0].params["score"], list)
+    assert isinstance(maps[0].params["similarity"], list)
     assert maps[1].params["n_pieces"] == 1
     assert np.isfinite(maps[0].values).all()

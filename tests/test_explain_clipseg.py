@@ -11,8 +11,14 @@ import pytest
 torch = pytest.importorskip("torch", reason="needs the explain extra (torch)")
 transformers = pytest.importorskip("transformers", reason="needs the explain extra (transformers)")
 
-from explain_fixtures import count_hooks, tiny_image  # noqa: E402
-from test_explain_clip import TOKEN_LIMIT, tiny_clip_config, write_clip_tokenizer  # noqa: E402
+from explain_fixtures import tiny_image  # noqa: E402
+from test_explain_clip import (  # noqa: E402
+    check_call_is_clean,
+    check_deterministic_and_batched,
+    check_long_text_truncated,
+    tiny_clip_config,
+    write_clip_tokenizer,
+)
 
 from vista.explain import load_explainer  # noqa: E402
 
@@ -80,14 +86,7 @@ def test_maps_shape_finite_params(explainer: Any) -> None:
 
 
 def test_deterministic_and_batched_equals_unbatched(explainer: Any) -> None:
-    image = tiny_image(24, 40)
-    batch = explainer.explain(image, TEXTS)
-    again = explainer.explain(image, TEXTS)
-    for a, b in zip(batch, again, strict=True):
-        np.testing.assert_array_equal(a.values, b.values)
-    for text, m in zip(TEXTS, batch, strict=True):
-        (single,) = explainer.explain(image, [text])
-        np.testing.assert_allclose(single.values, m.values, rtol=1e-4, atol=1e-6)
+    check_deterministic_and_batched(explainer, TEXTS)
 
 
 def test_sigmoid_equals_model_forward(folders: dict[str, Path]) -> None:
@@ -108,22 +107,11 @@ def test_sigmoid_equals_model_forward(folders: dict[str, Path]) -> None:
 
 
 def test_no_hooks_grad_mode_restored_params_frozen(explainer: Any) -> None:
-    model = explainer.model
-    before = count_hooks(model)
-    with torch.no_grad():
-        explainer.explain(tiny_image(), ["the cat"])
-    assert torch.is_grad_enabled()
-    assert count_hooks(model) == before
-    assert not any(p.requires_grad for p in model.parameters())
-    assert all(p.grad is None for p in model.parameters())
+    check_call_is_clean(explainer)
 
 
 def test_long_text_truncated_not_crash(explainer: Any) -> None:
-    maps = explainer.explain(tiny_image(), [" ".join(["the cat"] * 40), "dog"])
-    assert maps[0].params["truncated"] is True
-    assert maps[0].params["n_tokens"] > TOKEN_LIMIT
-    assert maps[1].params["truncated"] is False
-    assert np.isfinite(maps[0].values).all()
+    check_long_text_truncated(explainer, " ".join(["the cat"] * 40))
 
 
 @pytest.mark.parametrize(

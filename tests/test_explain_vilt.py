@@ -11,18 +11,18 @@ import pytest
 torch = pytest.importorskip("torch", reason="needs the explain extra (torch)")
 transformers = pytest.importorskip("transformers", reason="needs the explain extra (transformers)")
 
-from explain_fixtures import (  # noqa: E402
-    count_hooks,
-    make_bert_tokenizer,
-    make_image_processor,
-    tiny_image,
+from explain_fixtures import make_bert_tokenizer, make_image_processor, tiny_image  # noqa: E402
+from test_explain_clip import (  # noqa: E402
+    TOKEN_LIMIT,
+    check_call_is_clean,
+    check_deterministic_and_batched,
+    check_long_text_truncated,
 )
 
 from vista.explain import load_explainer  # noqa: E402
 
 pytestmark = pytest.mark.explain
 
-TOKEN_LIMIT = 16
 TEXTS = ["a cat on the mat", "two dogs", "the red car near a tree"]
 
 
@@ -61,19 +61,12 @@ def test_maps_shape_finite_params(explainer: Any) -> None:
 
 
 def test_deterministic_batched_equals_unbatched_rng_untouched(explainer: Any) -> None:
-    image = tiny_image(24, 40)
     torch.manual_seed(123)
-    batch = explainer.explain(image, TEXTS)
+    explainer.explain(tiny_image(24, 40), TEXTS)
     after = torch.rand(1)
     torch.manual_seed(123)
     assert torch.equal(torch.rand(1), after)  # caller's random state untouched
-    again = explainer.explain(image, TEXTS)
-    for a, b in zip(batch, again, strict=True):
-        np.testing.assert_array_equal(a.values, b.values)
-    for text, m in zip(TEXTS, batch, strict=True):
-        (single,) = explainer.explain(image, [text])
-        np.testing.assert_allclose(single.values, m.values, rtol=1e-4, atol=1e-8)
-        assert single.params["score"] == pytest.approx(m.params["score"], rel=1e-5, abs=1e-6)
+    check_deterministic_and_batched(explainer, TEXTS, "itm_logit")
 
 
 def test_score_matches_model_own_forward(explainer: Any) -> None:
@@ -85,27 +78,15 @@ def test_score_matches_model_own_forward(explainer: Any) -> None:
     text = explainer.tokenizer(["a cat on the mat"], return_tensors="pt")
     with torch.no_grad():
         logit = explainer.model(**text, **inputs).logits[0, 0].item()
-    assert m.params["score"] == pytest.approx(logit, rel=1e-4, abs=1e-5)
+    assert m.params["itm_logit"] == pytest.approx(logit, rel=1e-4, abs=1e-5)
 
 
 def test_no_hooks_grad_mode_restored_params_frozen(explainer: Any) -> None:
-    model = explainer.model
-    before = count_hooks(model)
-    with torch.no_grad():
-        explainer.explain(tiny_image(), ["a cat"])
-    assert torch.is_grad_enabled()
-    assert count_hooks(model) == before
-    assert not any(p.requires_grad for p in model.parameters())
-    assert all(p.grad is None for p in model.parameters())
+    check_call_is_clean(explainer)
 
 
 def test_long_text_truncated_not_crash(explainer: Any) -> None:
-    long = " ".join(["the cat sits on the mat"] * 20)
-    maps = explainer.explain(tiny_image(), [long, "dog"])
-    assert maps[0].params["truncated"] is True
-    assert maps[0].params["n_tokens"] > TOKEN_LIMIT
-    assert maps[1].params["truncated"] is False
-    assert np.isfinite(maps[0].values).all()
+    check_long_text_truncated(explainer, " ".join(["the cat sits on the mat"] * 20))
 
 
 def test_last_block_gives_zero_map(vilt_folder: Path) -> None:
@@ -181,6 +162,6 @@ def test_long_text_split_into_pieces(vilt_folder: Path) -> None:
     long = " ".join(["the cat sits on the mat"] * 10)
     maps = exp.explain(tiny_image(), [long, "dog"])
     assert maps[0].params["n_pieces"] > 1 and maps[0].params["truncated"] is False
-    assert isinstance(maps[0].params["score"], list)
+    assert isinstance(maps[0].params["itm_logit"], list)
     assert maps[1].params["n_pieces"] == 1
     assert np.isfinite(maps[0].values).all()

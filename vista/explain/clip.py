@@ -173,7 +173,7 @@ class ClipExplainer(Explainer):
         owner_arr = np.asarray(owners)
         for i, info in enumerate(infos):
             mine = values[owner_arr == i]
-            info["score"] = float(mine[0]) if mine.size == 1 else [float(v) for v in mine]
+            info["similarity"] = float(mine[0]) if mine.size == 1 else [float(v) for v in mine]
         return out, infos
 
 

@@ -139,7 +139,7 @@ class ViltExplainer(Explainer):
         owner_arr = np.asarray(owners)
         for i, info in enumerate(infos):
             mine = logit_rows[owner_arr == i]
-            info["score"] = float(mine[0]) if mine.size == 1 else [float(v) for v in mine]
+            info["itm_logit"] = float(mine[0]) if mine.size == 1 else [float(v) for v in mine]
             info["grid"] = list(grid)
         return out, infos
 
