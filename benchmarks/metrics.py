@@ -1,0 +1,161 @@
+"""Speed of vista's metrics on VISTA-sized data, against baselines timed in the same run.
+
+    python benchmarks/metrics.py              # 508 pairs of 768×1024 maps
+    python benchmarks/metrics.py --pairs 64   # a quick look
+
+Synthetic, seeded data: each pair is a human density map (Gaussian blobs, sigma 30 px,
+at about 30 fixations) and a model-like saliency map (smooth noise plus part of the
+human map, min-max normalised), both float32 like the maps vista stores; pairs are
+made in chunks of 32 so memory stays under half a gigabyte.
+
+Timed on the same pairs:
+
+* vista: ``ncc``, ``auc_borji`` (1000 + 1000 samples), ``auc_borji_mit`` (100 splits),
+  and a 1000-iteration ``bootstrap`` of the 508 NCC values;
+* pysaliency (if installed): ``metrics.CC`` and the uniform-negatives AUC, i.e. the
+  per-image ``roc.general_roc(map[fixations], map.flatten())`` that
+  ``SaliencyMapModel.AUC(..., nonfixations="uniform")`` runs;
+* a plain numpy script written the way a lab would: ``np.corrcoef`` and the MIT
+  AUC-Borji as a loop over splits and thresholds;
+* the memory floor: one dot product of the two maps per pair.
+
+Generation time is excluded. Prints each time and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from vista.metrics import auc_borji, auc_borji_mit, fixation_mask, ncc
+from vista.metrics.bootstrap import bootstrap
+
+H, W = 768, 1024
+CHUNK = 32
+
+
+def make_pairs(n: int, seed: int) -> Iterator[list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """Chunks of (saliency, human, fixations N×3) triplets."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    ys, xs = np.arange(H, dtype=np.float32), np.arange(W, dtype=np.float32)
+    for start in range(0, n, CHUNK):
+        chunk = []
+        for _ in range(min(CHUNK, n - start)):
+            k = int(rng.integers(25, 36))
+            fx, fy = rng.uniform(0, W - 1, k), rng.uniform(0, H - 1, k)
+            dur = rng.uniform(100, 600, k)
+            sigma = 30.0
+            gy = np.exp(-((ys[None, :] - fy[:, None]) ** 2) / (2 * sigma**2)).astype(np.float32)
+            gx = np.exp(-((xs[None, :] - fx[:, None]) ** 2) / (2 * sigma**2)).astype(np.float32)
+            human = (gy.T * dur.astype(np.float32)) @ gx
+            human /= human.sum()
+            noise = cv2.resize(rng.random((12, 16), dtype=np.float32), (W, H), interpolation=cv2.INTER_CUBIC)
+            sal = noise + 0.6 * human / human.max()
+            sal = (sal - sal.min()) / (sal.max() - sal.min())
+            chunk.append((sal.astype(np.float32), human.astype(np.float32), np.column_stack([fx, fy, dur])))
+        yield chunk
+
+
+def lab_auc_borji(sal: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> float:
+    """MIT AUC_Borji as a lab would port it: normalise, loop over splits and thresholds."""
+    s = sal.astype(np.float64).ravel()
+    s = (s - s.min()) / (s.max() - s.min())
+    sth = s[mask.ravel() > 0]
+    n = sth.size
+    r = rng.integers(0, s.size, size=(n, 100))
+    rand = s[r]
+    auc = np.empty(100)
+    for k in range(100):
+        cur = rand[:, k]
+        th = np.arange(0, max(sth.max(), cur.max()) + 1e-12, 0.1)[::-1]
+        tp = np.zeros(th.size + 2)
+        fp = np.zeros(th.size + 2)
+        tp[-1] = fp[-1] = 1
+        for i, t in enumerate(th):
+            tp[i + 1] = np.sum(sth >= t) / n
+            fp[i + 1] = np.sum(cur >= t) / n
+        auc[k] = np.trapezoid(tp, fp)
+    return float(auc.mean())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pairs", type=int, default=508, help="number of pairs (default 508)")
+    parser.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
+    parser.add_argument("--no-pysaliency", action="store_true", help="skip pysaliency")
+    args = parser.parse_args()
+
+    pysal = None
+    if not args.no_pysaliency:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                import pysaliency as pysal
+        except ImportError:
+            print("pysaliency not installed: its row is skipped")
+
+    times: dict[str, float] = defaultdict(float)
+    ncc_values: list[float] = []
+    rng = np.random.default_rng(1)
+
+    def timed(key: str, fn: Callable[[], object]) -> object:
+        t0 = time.perf_counter()
+        out = fn()
+        times[key] += time.perf_counter() - t0
+        return out
+
+    if pysal is not None:  # compile numba kernels before timing
+        pysal.roc.general_roc(np.random.rand(50), np.random.rand(80))
+    np.seterr(all="ignore")
+    warnings.simplefilter("ignore", DeprecationWarning)
+    t_start = time.perf_counter()
+    for chunk in make_pairs(args.pairs, args.seed):
+        masks = [fixation_mask(f, (H, W)) for _, _, f in chunk]
+        for (sal, hum, fix), mask in zip(chunk, masks, strict=True):
+            ncc_values.append(float(timed("vista ncc", lambda: ncc(sal, hum))))  # noqa: B023
+            timed("vista auc_borji", lambda: auc_borji(sal, hum, rng=rng))  # noqa: B023
+            timed("vista auc_borji_mit", lambda: auc_borji_mit(sal, mask, rng=rng))  # noqa: B023
+            timed("floor dot", lambda: float(np.dot(sal.ravel(), hum.ravel())))  # noqa: B023
+            timed("lab corrcoef", lambda: np.corrcoef(sal.ravel(), hum.ravel())[0, 1])  # noqa: B023
+            timed("lab mit auc loop", lambda: lab_auc_borji(sal, mask, rng))  # noqa: B023
+            if pysal is not None:
+                timed("pysaliency CC", lambda: pysal.metrics.CC(sal, hum))  # noqa: B023
+                ys_, xs_ = np.nonzero(mask)
+
+                def uniform_auc() -> float:
+                    out = sal  # noqa: B023
+                    pos = np.asarray(out[ys_, xs_]).astype(float)  # noqa: B023
+                    neg = out.flatten().astype(float)
+                    return float(pysal.roc.general_roc(pos, neg)[0])
+
+                timed("pysaliency AUC uniform", uniform_auc)
+    wall = time.perf_counter() - t_start
+    timed("vista bootstrap 1000", lambda: bootstrap(ncc_values, n_boot=1000, rng=0))
+
+    vista_core = times["vista ncc"] + times["vista auc_borji"] + times["vista auc_borji_mit"]
+    lab = times["lab corrcoef"] + times["lab mit auc loop"]
+    print(f"{args.pairs} pairs of {H}x{W} float32 maps, ~30 fixations each (wall {wall:.1f} s)")
+    print()
+    for key in sorted(times):
+        print(f"  {key:<26} {times[key]:8.3f} s")
+    print()
+    print(f"  vista ncc + auc_borji + auc_borji_mit  {vista_core:8.3f} s")
+    print(f"  lab script (corrcoef + MIT loop)       {lab:8.3f} s   ratio {lab / vista_core:5.1f}x")
+    if pysal is not None:
+        ps = times["pysaliency CC"] + times["pysaliency AUC uniform"]
+        print(f"  pysaliency (CC + uniform AUC)          {ps:8.3f} s   ratio {ps / vista_core:5.1f}x")
+        print(f"    CC only: pysaliency / vista ncc       {times['pysaliency CC'] / times['vista ncc']:5.1f}x")
+    floor = times["floor dot"]
+    print(f"  memory floor (one dot per pair)        {floor:8.3f} s   vista = {vista_core / floor:4.1f} passes")
+    print(f"  bootstrap, 1000 iterations over {len(ncc_values)} values: {times['vista bootstrap 1000'] * 1e3:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
