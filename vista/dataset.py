@@ -74,6 +74,37 @@ def save_npy_atomic(path: str | os.PathLike[str], array: np.ndarray) -> None:
     write_atomic(path, buf.getvalue())
 
 
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """A JSON file's content; invalid JSON or text raises ParseError naming the file."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParseError(f"invalid JSON: {exc}", path=path) from exc
+
+
+def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line of a JSON-lines file.
+
+    A line that is not a JSON object, or text that is not UTF-8, raises ParseError
+    naming the file and line.
+    """
+    lineno = 0  # lines already read when a decoding error stops the file
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ParseError(f"invalid JSON: {exc.msg}", path=path, line=lineno) from exc
+                if not isinstance(row, dict):
+                    raise ParseError("each line must be a JSON object", path=path, line=lineno)
+                yield lineno, row
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"not UTF-8 text after line {lineno}: {exc.reason}", path=path) from exc
+
+
 def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an image file as an H×W×3 uint8 RGB array."""
     from PIL import Image
@@ -186,46 +217,34 @@ def read_dataset(path: str | os.PathLike[str]) -> Dataset:
     info: dict[str, Any] = {}
     info_path = root / "dataset.json"
     if info_path.is_file():
-        try:
-            info = json.loads(info_path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ParseError(f"invalid JSON: {exc}", path=info_path) from exc
+        info = read_json(info_path)
     triplets: list[Triplet] = []
     seen: dict[str, int] = {}
-    with open(index, encoding="utf-8", errors="strict") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ParseError(f"invalid JSON: {exc.msg}", path=index, line=lineno) from exc
-            if not isinstance(row, dict):
-                raise ParseError("each line must be a JSON object", path=index, line=lineno)
-            missing = [k for k in ("triplet_id", "image", "text", "map") if k not in row]
-            if missing:
-                raise ParseError(f"missing field(s) {', '.join(missing)}", path=index, line=lineno)
-            tid = str(row["triplet_id"])
-            if tid in seen:
-                raise DatasetError(
-                    f"duplicate id in {index} (lines {seen[tid]} and {lineno})", triplet_id=tid
+    for lineno, row in iter_jsonl(index):
+        missing = [k for k in ("triplet_id", "image", "text", "map") if k not in row]
+        if missing:
+            raise ParseError(f"missing field(s) {', '.join(missing)}", path=index, line=lineno)
+        tid = str(row["triplet_id"])
+        if tid in seen:
+            raise DatasetError(
+                f"duplicate id in {index} (lines {seen[tid]} and {lineno})", triplet_id=tid
+            )
+        seen[tid] = lineno
+        try:
+            triplets.append(
+                Triplet(
+                    triplet_id=tid,
+                    image_path=_resolve(root, str(row["image"])),
+                    text=str(row["text"]),
+                    human_map_path=_resolve(root, str(row["map"])),
+                    meta=row.get("meta") or {},
+                    fixations_path=(
+                        _resolve(root, str(row["fixations"])) if row.get("fixations") else None
+                    ),
                 )
-            seen[tid] = lineno
-            try:
-                triplets.append(
-                    Triplet(
-                        triplet_id=tid,
-                        image_path=_resolve(root, str(row["image"])),
-                        text=str(row["text"]),
-                        human_map_path=_resolve(root, str(row["map"])),
-                        meta=row.get("meta") or {},
-                        fixations_path=(
-                            _resolve(root, str(row["fixations"])) if row.get("fixations") else None
-                        ),
-                    )
-                )
-            except (TypeError, ValueError) as exc:
-                raise ParseError(str(exc), path=index, line=lineno) from exc
+            )
+        except (TypeError, ValueError) as exc:
+            raise ParseError(str(exc), path=index, line=lineno) from exc
     return Dataset(root=root, triplets=triplets, info=info)
 
 
@@ -380,38 +399,26 @@ first the canonical one. ``image`` and ``text`` are required; ``id`` defaults to
 def _import_rows(texts: Path) -> list[tuple[int, dict[str, Any]]]:
     """(line, row) pairs of a CSV/TSV or JSONL texts file."""
     suffix = texts.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return list(iter_jsonl(texts))
+    if suffix not in (".csv", ".tsv"):
+        raise ParseError(f"unknown texts format {texts.suffix!r}; expected .csv, .tsv or .jsonl",
+                         path=texts)
+    import csv
+
     rows: list[tuple[int, dict[str, Any]]] = []
     try:
         with open(texts, encoding="utf-8-sig", newline="") as fh:
-            if suffix in (".jsonl", ".ndjson"):
-                for lineno, line in enumerate(fh, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise ParseError(f"invalid JSON: {exc.msg}", path=texts,
-                                         line=lineno) from exc
-                    if not isinstance(row, dict):
-                        raise ParseError("each line must be a JSON object", path=texts,
-                                         line=lineno)
-                    rows.append((lineno, row))
-            elif suffix in (".csv", ".tsv"):
-                import csv
-
-                reader = csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ",")
-                for row in reader:
-                    if None in row:
-                        raise ParseError("more fields than the header has", path=texts,
-                                         line=reader.line_num)
-                    if not any((v or "").strip() for v in row.values()):
-                        continue
-                    rows.append((reader.line_num, dict(row)))
-            else:
-                raise ParseError(f"unknown texts format {texts.suffix!r}; expected .csv, .tsv "
-                                 "or .jsonl", path=texts)
+            reader = csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ",")
+            for row in reader:
+                if None in row:
+                    raise ParseError("more fields than the header has", path=texts,
+                                     line=reader.line_num)
+                if not any((v or "").strip() for v in row.values()):
+                    continue
+                rows.append((reader.line_num, dict(row)))
     except UnicodeDecodeError as exc:
-        raise ParseError(f"not UTF-8 text: {exc}", path=texts) from exc
+        raise ParseError(f"not UTF-8 text: {exc.reason}", path=texts) from exc
     return rows
 
 

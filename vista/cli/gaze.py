@@ -44,7 +44,8 @@ from ..gaze.segments import SEGMENTERS
               help="Eye whose fixations are used [default: right eye of binocular data].")
 @click.option("--free-viewing-text", default=None,
               help="Text of the one map of a trial without transcript "
-                   "[default: the image file's name without extension].")
+                   "[default: the image file's name without extension; 'trial ID' without "
+                   "image].")
 @click.option("--reference-images", is_flag=True, default=False,
               help="Store absolute image paths instead of copying images into the dataset "
                    "[default: copy].")

@@ -98,6 +98,24 @@ def _join(words: list[Word]) -> list[Segment]:
     return [Segment(text, words[0].start_ms, words[-1].end_ms)]
 
 
+def _split(transcript: Transcript, ends: re.Pattern[str], breaks: set[str]) -> list[Segment]:
+    """Close a segment after a word matching ``ends``; a word in ``breaks`` closes the
+    current segment and belongs to none."""
+    out: list[Segment] = []
+    current: list[Word] = []
+    for w in transcript.words:
+        if _clean(w.text).lower() in breaks:
+            out.extend(_join(current))
+            current = []
+            continue
+        current.append(w)
+        if ends.search(w.text.strip()):
+            out.extend(_join(current))
+            current = []
+    out.extend(_join(current))
+    return out
+
+
 @register("word")
 def word_segments(transcript: Transcript) -> list[Segment]:
     """One segment per word (punctuation stripped; punctuation-only words dropped).
@@ -125,15 +143,7 @@ def sentence_segments(transcript: Transcript) -> list[Segment]:
     >>> [(s.text, s.start_ms, s.end_ms) for s in sentence_segments(t)]
     [('A dog', 0, 400), ('It sleeps', 900, 1400)]
     """
-    out: list[Segment] = []
-    current: list[Word] = []
-    for w in transcript.words:
-        current.append(w)
-        if _SENTENCE_END.search(w.text.strip()):
-            out.extend(_join(current))
-            current = []
-    out.extend(_join(current))
-    return out
+    return _split(transcript, _SENTENCE_END, set())
 
 
 @register("phrase")
@@ -157,19 +167,7 @@ def phrase_segments(
     ['A red bus', 'parked there', 'a man']
     """
     stop = {b.lower() for b in (PHRASE_BREAKS if breaks is None else breaks)}
-    out: list[Segment] = []
-    current: list[Word] = []
-    for w in transcript.words:
-        if _clean(w.text).lower() in stop:
-            out.extend(_join(current))
-            current = []
-            continue
-        current.append(w)
-        if _PHRASE_PUNCT.search(w.text.strip()):
-            out.extend(_join(current))
-            current = []
-    out.extend(_join(current))
-    return out
+    return _split(transcript, _PHRASE_PUNCT, stop)
 
 
 @register("window")

@@ -8,7 +8,6 @@ recording, read with :func:`vista.gaze.recording.read_recording`.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..dataset import iter_jsonl, read_json
 from ..errors import ParseError
 from ..records import Placement, Screen, Transcript, Trial
 
@@ -58,15 +58,6 @@ def is_session_dir(path: str | os.PathLike[str]) -> bool:
     """True if ``path`` is a folder holding ``session.json``."""
     p = Path(path)
     return p.is_dir() and (p / "session.json").is_file()
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParseError(f"invalid JSON: {exc}", path=path) from exc
 
 
 def _screen(info: dict[str, Any], path: Path) -> Screen | None:
@@ -151,7 +142,7 @@ def read_session(path: str | os.PathLike[str]) -> Session:
     info_path = root / "session.json"
     if not info_path.is_file():
         raise FileNotFoundError(f"{info_path} is missing: not a session folder")
-    info = _read_json(info_path)
+    info = read_json(info_path)
     if not isinstance(info, dict):
         raise ParseError("session.json must hold a JSON object", path=info_path)
     screen = _screen(info, info_path)
@@ -163,56 +154,50 @@ def read_session(path: str | os.PathLike[str]) -> Session:
     starts = recording.fixations.starts_ms
     images_dir = info.get("images_dir")
     trials: list[Trial] = []
-    with open(journal, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
+    for lineno, row in iter_jsonl(journal):
+        try:
+            tid = str(row["trial_id"])
+            t0 = None if row.get("start_ms") is None else float(row["start_ms"])
+            t1 = None if row.get("end_ms") is None else float(row["end_ms"])
+            pl = row.get("placement")
+            placement = None if pl is None else Placement(
+                float(pl["left"]), float(pl["top"]), float(pl["width"]), float(pl["height"]))
+        except KeyError as exc:
+            raise ParseError(f"invalid trial: missing field {exc.args[0]!r}", path=journal,
+                             line=lineno) from exc
+        except (TypeError, ValueError) as exc:
+            raise ParseError(f"invalid trial: {exc}", path=journal, line=lineno) from exc
+        transcript = None
+        if row.get("transcript"):
+            tp = Path(str(row["transcript"]))
+            tp = tp if tp.is_absolute() else root / tp
+            if not tp.is_file():
+                raise FileNotFoundError(
+                    f"{journal}:{lineno}: transcript {tp} of trial {tid!r} is missing")
+            data = read_json(tp)
             try:
-                row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise ValueError("each line must be a JSON object")
-                tid = str(row["trial_id"])
-                t0 = None if row.get("start_ms") is None else float(row["start_ms"])
-                t1 = None if row.get("end_ms") is None else float(row["end_ms"])
-                pl = row.get("placement")
-                placement = None if pl is None else Placement(
-                    float(pl["left"]), float(pl["top"]), float(pl["width"]), float(pl["height"]))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-                if isinstance(exc, KeyError):
-                    msg = f"missing field {exc.args[0]!r}"
-                raise ParseError(f"invalid trial: {msg}", path=journal, line=lineno) from exc
-            transcript = None
-            if row.get("transcript"):
-                tp = Path(str(row["transcript"]))
-                tp = tp if tp.is_absolute() else root / tp
-                if not tp.is_file():
-                    raise FileNotFoundError(
-                        f"{journal}:{lineno}: transcript {tp} of trial {tid!r} is missing")
-                data = _read_json(tp)
-                try:
-                    transcript = Transcript.from_dict(data)
-                except (KeyError, TypeError, ValueError) as exc:
-                    raise ParseError(f"invalid transcript: {exc}", path=tp) from exc
-            if t0 is not None and t1 is not None:
-                mask = (starts >= t0) & (starts <= t1)
-            else:
-                mask = np.ones(starts.size, dtype=bool)
-            rec_trial = by_id.get(tid)
-            msgs = () if rec_trial is None else rec_trial.messages
-            variables = {} if rec_trial is None else dict(rec_trial.variables)
-            trials.append(Trial(
-                trial_id=tid,
-                image_path=_resolve_image(row.get("image"), root, images_dir),
-                placement=placement,
-                screen=screen,
-                fixations=recording.fixations.select(mask),
-                transcript=transcript,
-                messages=msgs,
-                variables=variables,
-                start_ms=t0,
-                end_ms=t1,
-            ))
+                transcript = Transcript.from_dict(data)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ParseError(f"invalid transcript: {exc}", path=tp) from exc
+        if t0 is not None and t1 is not None:
+            mask = (starts >= t0) & (starts < t1)  # half-open, as in read_recording
+        else:
+            mask = np.ones(starts.size, dtype=bool)
+        rec_trial = by_id.get(tid)
+        msgs = () if rec_trial is None else rec_trial.messages
+        variables = {} if rec_trial is None else dict(rec_trial.variables)
+        trials.append(Trial(
+            trial_id=tid,
+            image_path=_resolve_image(row.get("image"), root, images_dir),
+            placement=placement,
+            screen=screen,
+            fixations=recording.fixations.select(mask),
+            transcript=transcript,
+            messages=msgs,
+            variables=variables,
+            start_ms=t0,
+            end_ms=t1,
+        ))
     participant = str(info.get("participant") or root.name)
     return Session(root=root, participant=participant, screen=screen, trials=trials,
                    recording=Path(recording.path or ""), eyes=recording.eyes, info=info)
