@@ -112,6 +112,14 @@ def test_bad_texts(tmp_path, content, suffix, message) -> None:
         import_dataset(images=p["images"], maps=p["maps"], texts=texts, out=tmp_path / "ds")
 
 
+def test_not_utf8(tmp_path) -> None:
+    p = make_inputs(tmp_path)
+    texts = tmp_path / "t.jsonl"
+    texts.write_bytes(b'{"image": "a.jpg", "text": "a", "map": "a_dog.png"}\n{"text": "\xff"}\n')
+    with pytest.raises(ParseError, match=r"t.jsonl: not UTF-8 text after line"):
+        import_dataset(images=p["images"], maps=p["maps"], texts=texts, out=tmp_path / "ds")
+
+
 def test_bad_maps_and_files(tmp_path) -> None:
     p = make_inputs(tmp_path)
     Image.new("RGB", (8, 6), (255, 0, 0)).save(p["maps"] / "red.png")

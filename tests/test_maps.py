@@ -73,6 +73,40 @@ def test_read_session(tmp_path) -> None:
     assert s.trials[1].placement == Placement(560.0, 240.0, 800.0, 600.0)
 
 
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        pytest.param('{"start_ms": 0}', r"trials.jsonl:2: invalid trial: missing field 'trial_id'",
+                     id="no-id"),
+        pytest.param('{"trial_id": "3", "start_ms": "soon"}', r"trials.jsonl:2: invalid trial",
+                     id="bad-time"),
+        pytest.param('{"trial_id": "3", "placement": {"left": 0}}', "missing field 'top'",
+                     id="bad-placement"),
+        pytest.param("{oops", r"trials.jsonl:2: invalid JSON", id="bad-json"),
+    ],
+)
+def test_read_session_bad_journal(tmp_path, line, message) -> None:
+    from vista.errors import ParseError
+
+    root = make_session(tmp_path / "s")
+    first = (root / "trials.jsonl").read_text().splitlines()[0]
+    (root / "trials.jsonl").write_text(first + "\n" + line + "\n")
+    with pytest.raises(ParseError, match=message):
+        read_session(root)
+
+
+def test_read_session_missing_parts(tmp_path) -> None:
+    root = make_session(tmp_path / "s")
+    (root / "transcripts" / "1.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"trials.jsonl:1: transcript .*1.json"):
+        read_session(root)
+    (root / "recording.asc").unlink()
+    with pytest.raises(FileNotFoundError, match="recording"):
+        read_session(root)
+    with pytest.raises(FileNotFoundError, match="not a session folder"):
+        read_session(tmp_path)
+
+
 def test_maps_on_a_session_folder(tmp_path) -> None:
     session = make_session(tmp_path / "s")
     out = tmp_path / "ds"
