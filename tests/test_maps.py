@@ -172,6 +172,21 @@ def test_options_reach_the_maps(tmp_path) -> None:
     assert os.path.isabs(first.image_path) and not any((out / "images").iterdir())
 
 
+def test_window_segmenter_option(tmp_path) -> None:
+    session = make_session(tmp_path / "s")
+    res = CliRunner().invoke(cli, ["maps", str(session), "--out", str(tmp_path / "a"),
+                                   "--window-ms", "1000"])
+    assert res.exit_code == 2 and "--segmenter window" in res.output
+    res = CliRunner().invoke(cli, ["maps", str(session), "--out", str(tmp_path / "b"),
+                                   "--segmenter", "window", "--window-ms", "1000"])
+    assert res.exit_code == 0, res.output
+    ds = read_dataset(tmp_path / "b")
+    assert [t.text for t in ds][:2] == ["a red bus", "and a man"]
+    assert ds["P01-1-001"].meta["segment_start_ms"] == 4000.0
+    info = json.loads((tmp_path / "b" / "dataset.json").read_text())["provenance"]
+    assert info["segmenter"] == {"name": "window", "params": {"window_ms": 1000.0}}
+
+
 def test_images_folder_lookup(tmp_path) -> None:
     """A log naming images by their display-PC path finds them by name in --images."""
     session = make_session(tmp_path / "s", image_in_log="C:\\stimuli\\bus.png")
