@@ -214,7 +214,7 @@ def test_same_seed_same_number(pair: tuple[np.ndarray, ...]) -> None:
 def test_sampler_follows_the_density() -> None:
     """Positives of auc_borji are drawn ∝ the human map: check the frequencies (chi-square).
 
-    A 3×70 map (210 pixels: several 64-pixel blocks and a short last block) with weights
+    A 3×70 map (210 pixels: several 32-pixel blocks and a short last block) with weights
     1..210 except some zeros; 200 000 draws; zero-weight pixels are never drawn.
     """
     from scipy import stats

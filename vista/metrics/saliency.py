@@ -75,7 +75,7 @@ MATLAB_EPS: float = float(np.finfo(np.float64).eps)
 # more than 10 000 elements to its thread pool, and on a busy machine each hand-off can
 # cost milliseconds.
 _CHUNK = 32768
-_BLOCK = 64  # pixels per block in the sampler of auc_borji
+_BLOCK = 32  # pixels per block in the sampler of auc_borji
 
 
 class UndefinedMetricWarning(RuntimeWarning):
@@ -413,21 +413,24 @@ def _sample_density(
     if not total > 0.0:
         return None
     size = flat.size
-    steps = np.arange(_BLOCK)
+    steps = np.arange(_BLOCK, dtype=np.intp)
     out = np.empty(n, dtype=np.intp)
     filled = 0
     while filled < n:
         u = rng.random(n - filled) * total
+        u.sort()  # the draws form a set; sorted, the look-ups below walk memory in order
         blocks = np.minimum(np.searchsorted(cum, u, side="right"), cum.size - 1)
         residual = u - (cum[blocks] - bound[blocks])
-        cols = blocks[:, None] * _BLOCK + steps
-        if cols[:, -1].max() >= size:  # the short last block: pad with zeros
+        # one column per draw (block pixels down the rows), so the cumulative sum runs
+        # along axis 0 as whole-row vector additions
+        cols = steps[:, None] + blocks * _BLOCK
+        if int(cols[-1].max()) >= size:  # the short last block: pad with zeros
             values = np.where(cols < size, flat[np.minimum(cols, size - 1)], 0).astype(np.float64)
         else:
             values = flat[cols].astype(np.float64)
-        within = np.cumsum(values, axis=1)
-        keep = (residual >= 0) & (residual < within[:, -1])
-        k = (within[keep] <= residual[keep, None]).sum(axis=1)
+        within = np.cumsum(values, axis=0)
+        keep = (residual >= 0) & (residual < within[-1])
+        k = (within[:, keep] <= residual[keep]).sum(axis=0)
         got = blocks[keep] * _BLOCK + k
         out[filled : filled + got.size] = got
         filled += got.size
