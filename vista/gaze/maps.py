@@ -82,7 +82,7 @@ class MapsSummary:
     skipped: list[dict[str, Any]] = field(default_factory=list)
 
 
-# ----------------------------------------------------------------- geometry helpers
+# ----------------------------------------------------------------- eyes
 
 
 def _pick_eye(fixations: Fixations, eye: str | None) -> tuple[Fixations, str]:
