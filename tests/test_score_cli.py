@@ -116,6 +116,7 @@ def test_figure_needs_a_finished_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.explain
+@pytest.mark.slow
 def test_tiny_blip_end_to_end(tmp_path: Path) -> None:
     """A tiny random BLIP-ITM saved to a folder (the explain tests' builder) scored on
     the demo dataset through ``--weights``; the rerun reads its maps from the cache."""
