@@ -762,9 +762,13 @@ def score(
 
     Examples
     --------
-    >>> from vista.scoring import score
-    >>> result = score(demo_path, ["center"], n_boot=100)  # doctest: +SKIP
-    >>> round(result.mean("center", "ncc"), 3)  # doctest: +SKIP
+    >>> result = score(demo_dataset_path(), ["center", "uniform"], n_boot=100)
+    >>> len(result.rows), result.rows[0]["model"], result.mean("uniform", "auc_borji")
+    (48, 'center', 0.5)
+    >>> print(result.table())  # doctest: +ELLIPSIS
+    SYNTHETIC dataset: ...
+    model    n   NCC                   AUC-Borji...
+    center   24  0.129 [...
     """
     metric_list = list(dict.fromkeys([*DEFAULT_METRICS, *metrics]))
     mapi = _metrics()
