@@ -82,8 +82,9 @@ class _Progress:
 @click.option("--method", default=None,
               help="Saliency method of the explainer models (default: each model's default).")
 @click.option("--metric", "metrics", multiple=True, metavar="NAME",
-              help="Extra metric from the metrics registry (repeatable); NCC and AUC-Borji "
-                   "are always computed.")
+              help="Extra metric from the metrics registry (repeatable): auc_borji_mit, "
+                   "auc_judd, auc_shuffled, nss, sim, kld, info_gain. NCC and AUC-Borji are "
+                   "always computed.")
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=2), default=1000,
               show_default=True, help="Bootstrap resamples of the triplets for the intervals "
                                       "and the paired differences.")
@@ -183,7 +184,7 @@ def figure_command(run_dir: Path, triplets: tuple[str, ...], all_triplets: bool,
     \b
     Examples:
       vista figure vista-out/demo_center_1a2b3c4d
-      vista figure RUN --triplet astronaut-1 --cmap viridis --alpha 0.6 --format pdf
+      vista figure RUN --triplet sim01-1-000 --cmap viridis --alpha 0.6 --format pdf
     """
     from ..viz import save_run_figures
 
