@@ -186,7 +186,7 @@ class ReplayTracker:
             return
         while True:
             ahead = (t_ms - self.tracker_time_ms()) / self.speed / 1000.0
-            if ahead <= 0:
+            if ahead <= 1e-6:  # within a microsecond of wall time: on time
                 return
             self._sleep(ahead)
 
