@@ -154,7 +154,11 @@ def test_outputs_written(tmp_path: Path) -> None:
         rows = list(csv.reader(fh))
     assert rows[0] == ["triplet_id", "model", *DEFAULT_METRICS, "nss"]
     assert len(rows) == 1 + 2 * len(read_dataset(DEMO))
-    summary = json.loads((out / "summary.json").read_text())
+    def no_constants(name: str) -> None:
+        raise AssertionError(f"summary.json holds {name}: not strict JSON")
+
+    summary = json.loads((out / "summary.json").read_text(), parse_constant=no_constants)
+    assert summary["results"]["uniform"]["ncc"]["mean"] is None  # undefined: null
     cell = summary["results"]["center"]["ncc"]
     assert set(cell) >= {"mean", "low", "high", "n", "paper"} and len(cell["paper"]) == 5
     assert summary["models"]["center"]["options"] == {"sigma_fraction": 0.25}

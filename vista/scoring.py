@@ -520,7 +520,8 @@ class ScoreResult:
 
     def mean(self, model: str, metric: str) -> float:
         """The mean of ``metric`` over the triplets scored for ``model``."""
-        return float(self.summary["results"][model][metric]["mean"])
+        v = self.summary["results"][model][metric]["mean"]
+        return math.nan if v is None else float(v)
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
@@ -601,7 +602,7 @@ def format_table(summary: Mapping[str, Any], *, markdown: bool = False) -> str:
         parts.append(f"paired bootstrap differences from {first} (same triplets; "
                      f"{round(100 * boot['confidence'])}% interval, two-sided p):")
         parts.append(render(["models", "n", *header[2:]], comp))
-    if any(isinstance(r.get("mean"), float) and math.isnan(r["mean"])
+    if any(r.get("mean") is None or (isinstance(r["mean"], float) and math.isnan(r["mean"]))
            for per in summary["results"].values() for r in per.values()):
         parts.append("nan: the metric is undefined on every triplet for that model (e.g. the "
                      "NCC of a constant map); the metric's warnings are in summary.json")
@@ -1023,9 +1024,20 @@ def _write_outputs(out: Path, rows: Sequence[Mapping[str, Any]], metrics: Sequen
         w.writerow([r["triplet_id"], r["model"],
                     *("" if r.get(m) is None else repr(float(r[m])) for m in metrics)])
     write_atomic(out / "scores.csv", buf.getvalue().encode())
-    text = json.dumps(summary, indent=2, sort_keys=False, allow_nan=True) + "\n"
+    # strict JSON: an undefined value is null (NaN is not JSON)
+    text = json.dumps(_nan_to_null(summary), indent=2, allow_nan=False) + "\n"
     write_atomic(out / "summary.json", text.encode())
     write_atomic(out / "summary.md", _markdown(summary).encode())
+
+
+def _nan_to_null(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _nan_to_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_nan_to_null(v) for v in value]
+    return value
 
 
 def _markdown(summary: Mapping[str, Any]) -> str:

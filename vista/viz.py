@@ -13,6 +13,7 @@ leaves the image visible.
 
 from __future__ import annotations
 
+import math
 import os
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -302,13 +303,16 @@ def leaderboard(
         raise ValueError(f"metric must be one of the run's metrics {known}; got {metric!r}")
     info = summary.get("metrics", {}).get(metric, {})
     higher = bool(info.get("higher_is_better", True))
+    def num(v: Any) -> float:  # summary.json stores an undefined value as null
+        return math.nan if v is None else float(v)
+
     items = [(m, r[metric]) for m, r in results.items()]
-    items.sort(key=lambda mr: (-np.nan_to_num(mr[1]["mean"], nan=-np.inf) if higher
-                               else np.nan_to_num(mr[1]["mean"], nan=np.inf)))
+    items.sort(key=lambda mr: (-np.nan_to_num(num(mr[1]["mean"]), nan=-np.inf) if higher
+                               else np.nan_to_num(num(mr[1]["mean"]), nan=np.inf)))
     names = [m for m, _ in items]
-    means = np.array([r["mean"] for _, r in items], dtype=float)
-    lows = np.array([r.get("low", np.nan) for _, r in items], dtype=float)
-    highs = np.array([r.get("high", np.nan) for _, r in items], dtype=float)
+    means = np.array([num(r["mean"]) for _, r in items], dtype=float)
+    lows = np.array([num(r.get("low")) for _, r in items], dtype=float)
+    highs = np.array([num(r.get("high")) for _, r in items], dtype=float)
     if ax is None:
         fig = _figure(figsize=(6, 0.45 * len(names) + 1.4), layout="constrained")
         ax = fig.add_subplot(1, 1, 1)
