@@ -51,6 +51,7 @@ def test_page_is_self_contained(run_dir: Path) -> None:
     assert not re.search(r"""(src|href)=["'](?!data:)""", page)
     assert "http://" not in page and "https://" not in page
     assert "observers" in page and "no other observer" in page  # skipped rows listed
+    assert "Per-triplet scores (12 rows" in page and "thing 1" in page
 
 
 def test_write_report_default_path(run_dir: Path, tmp_path: Path) -> None:

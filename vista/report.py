@@ -11,6 +11,7 @@ import base64
 import html
 import io
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,16 @@ def render_report(
         parts.append("<h2>Skipped triplets</h2>")
         parts.append(_table(["triplet", "model", "reason"], rows, numeric_from=99))
 
+    texts = {t.triplet_id: t.text for t in run.dataset}
+    per_triplet = [[tid, model, texts.get(tid, ""),
+                    *("nan" if v != v else f"{v:.4f}" for v in (vals.get(m, math.nan)
+                                                                  for m in run.metrics))]
+                   for (tid, model), vals in run.scores.items()]
+    parts.append(f"<details><summary>Per-triplet scores ({len(per_triplet)} rows, as in "
+                 "scores.csv)</summary>")
+    parts.append(_table(["triplet", "model", "text", *run.metrics], per_triplet,
+                        numeric_from=3))
+    parts.append("</details>")
     parts.append("<h2>Leaderboards</h2>")
     for metric in run.metrics:
         parts.append(_img(leaderboard(s, metric=metric), f"leaderboard {metric}", dpi=dpi))
