@@ -293,6 +293,11 @@ def test_other_configuration_refused(tmp_path: Path) -> None:
     assert ext.summary["results"]["center"] == old["results"]["center"]
     run = json.loads((out / "run.json").read_text())
     assert len(run["previous_configs"]) == 1
+    # a map rewritten under the run: its numbers would no longer match the dataset
+    victim = read_dataset(data).triplets[0].human_map_path
+    np.save(victim, np.load(victim) * 2)
+    with pytest.raises(FileExistsError, match="dataset_fingerprint"):
+        score(data, ["center", "uniform", "observers"], out=out, n_boot=20)
 
 
 def test_folder_with_foreign_scores_refused(tmp_path: Path) -> None:

@@ -413,12 +413,26 @@ def _incompatible(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _dataset_fingerprint(root: Path) -> str:
+def _dataset_fingerprint(ds: Dataset) -> str:
+    """A hash of the dataset's index files and of the size and modification time of
+    every file its triplets name, so a run notices a dataset changed under it."""
+    root = Path(ds.root)
     h = hashlib.sha256()
     for name in ("triplets.jsonl", "dataset.json"):
         p = root / name
         if p.is_file():
             h.update(name.encode() + b"\0" + p.read_bytes())
+    seen: set[str] = set()
+    for t in ds:
+        for f in (t.image_path, t.human_map_path, t.fixations_path):
+            if f is None or f in seen:
+                continue
+            seen.add(f)
+            try:
+                st = os.stat(f)
+                h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            except OSError:
+                h.update(f"{f}\0missing\n".encode())
     return h.hexdigest()[:16]
 
 
@@ -835,7 +849,7 @@ def score(
                        "options": _metric_options(specs[m])} for m in metric_list}
     config = {
         "dataset": str(ds_root),
-        "dataset_fingerprint": _dataset_fingerprint(ds_root),
+        "dataset_fingerprint": _dataset_fingerprint(ds),
         "models": [{k: v for k, v in provenance[n].items() if k != "n_resized"} for n in names],
         "metrics": metric_list,
         "seed": seed,
@@ -843,7 +857,6 @@ def score(
         "paper": bool(paper),
         "interval": interval,
         "confidence": float(confidence),
-        "skip_bad": bool(skip_bad),
     }
     run = _RunFolder(Path(out), config) if out is not None else None
     done: dict[tuple[str, str], dict[str, Any]] = dict(run.rows) if run else {}

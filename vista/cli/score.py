@@ -133,7 +133,7 @@ def score_command(models: tuple[str, ...], data: Path | None, weights: str | Non
     if out is None:  # metrics are left out: adding a metric extends the same run
         key = {"data": str(data.resolve()), "models": models, "weights": weights,
                "method": method, "n_boot": n_boot, "interval": interval,
-               "paper": paper, "seed": seed, "skip_bad": skip_bad}
+               "paper": paper, "seed": seed}
         out = _default_out(data, models, key)
     resumed = (out / "run.json").is_file()
     if resumed:
