@@ -125,9 +125,16 @@ def get_metric(name: str) -> MetricSpec:
         raise ValueError(f"unknown metric {name!r}; known metrics: {known}") from None
 
 
-def _spec_kwargs(spec: MetricSpec) -> set[str]:
-    """Keyword parameters the metric function accepts (for :func:`compute`)."""
-    import inspect
+_KWARGS: dict[str, frozenset[str]] = {}
 
-    params = inspect.signature(spec.func).parameters
-    return {n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+def _spec_kwargs(spec: MetricSpec) -> frozenset[str]:
+    """Keyword-only parameters the metric function accepts (for ``compute``), cached."""
+    names = _KWARGS.get(spec.name)
+    if names is None:
+        import inspect
+
+        params = inspect.signature(spec.func).parameters
+        names = frozenset(n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY)
+        _KWARGS[spec.name] = names
+    return names

@@ -70,11 +70,12 @@ __all__ = [
 MATLAB_EPS: float = float(np.finfo(np.float64).eps)
 """MATLAB's ``eps`` (2.2204e-16), the regulariser of the MIT KLD and information gain."""
 
-# Elements per block of the one-pass moment kernel: small enough to stay in cache as
-# float64. The reductions use einsum rather than BLAS: OpenBLAS hands dot products of
-# more than 10 000 elements to its thread pool, and on a busy machine each hand-off can
-# cost milliseconds.
+# The one-pass moment kernel converts blocks of _CHUNK elements to float64 (small enough
+# to stay in cache) and takes dot products over sub-blocks of _DOT elements: OpenBLAS
+# hands dot products of more than 10 000 elements to its thread pool, and on a busy
+# machine each hand-off can cost milliseconds.
 _CHUNK = 32768
+_DOT = 8192
 _BLOCK = 32  # pixels per block in the sampler of auc_borji
 
 
@@ -122,11 +123,9 @@ def _fast_finite(name: str, arr: np.ndarray) -> None:
     """Raise unless ``arr`` is finite; one fast pass (NaN and inf propagate into sums)."""
     if arr.dtype.kind != "f":
         return
-    flat = arr.reshape(-1)
-    if flat.dtype in (np.float32, np.float64):
-        if np.isfinite(_block_sums(flat)).all():
-            return
-    _require_finite(name, arr)  # exact check; sums may also overflow for huge finite values
+    if arr.dtype in (np.float32, np.float64) and np.isfinite(np.einsum("ij->", arr)):
+        return
+    _require_finite(name, arr)  # exact check; the sum may also overflow for huge finite values
 
 
 def _density(name: str, value: Any) -> tuple[np.ndarray, float, float]:
@@ -262,8 +261,8 @@ def _moments(a: np.ndarray, b: np.ndarray, shift_a: float, shift_b: float) -> np
     size = min(_CHUNK, n)
     bx = np.empty(size)
     by = np.empty(size)
-    acc = np.zeros(5)
-    ein = np.einsum
+    sx = sy = sxx = syy = sxy = 0.0
+    dot, ein = np.dot, np.einsum
     for i in range(0, n, size):
         j = min(i + size, n)
         x, y = bx[: j - i], by[: j - i]
@@ -273,8 +272,14 @@ def _moments(a: np.ndarray, b: np.ndarray, shift_a: float, shift_b: float) -> np
             np.subtract(x, shift_a, out=x)
         if shift_b:
             np.subtract(y, shift_b, out=y)
-        acc += (ein("i->", x), ein("i->", y), ein("i,i->", x, x), ein("i,i->", y, y), ein("i,i->", x, y))
-    return acc
+        sx += float(ein("i->", x))
+        sy += float(ein("i->", y))
+        for k in range(0, j - i, _DOT):
+            xs, ys = x[k : k + _DOT], y[k : k + _DOT]
+            sxx += float(dot(xs, xs))
+            syy += float(dot(ys, ys))
+            sxy += float(dot(xs, ys))
+    return np.array([sx, sy, sxx, syy, sxy])
 
 
 def _centred_moments(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
@@ -733,10 +738,12 @@ def auc_shuffled(
     flat = s.reshape(-1)
     gen = as_rng(rng)
     m = min(idx.size, other.size)
+    # each split: the first m of a random permutation of the other-image pixels
     keys = gen.random((n_splits, other.size))
-    chosen = other[np.argpartition(keys, m - 1, axis=1)[:, :m]] if m < other.size else (
-        np.broadcast_to(other, (n_splits, other.size))
-    )
+    if m < other.size:
+        chosen = other[np.argpartition(keys, m - 1, axis=1)[:, :m]]
+    else:
+        chosen = np.broadcast_to(other, (n_splits, other.size))
     return _sweep_auc(_normalised(flat, idx, mn, mx), _normalised(flat, chosen, mn, mx), step)
 
 
