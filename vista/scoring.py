@@ -37,7 +37,8 @@ import numpy as np
 from . import __version__
 from ._validation import as_rng, check_int, check_option
 from .baselines import InterObserver, baseline_from_name, is_baseline_name
-from .dataset import Dataset, read_dataset, save_npy_atomic, write_atomic
+from .dataset import Dataset, read_dataset, save_npy_atomic
+from .dataset import write_atomic as _write_private
 from .errors import DatasetError
 from .records import SaliencyMap, Triplet
 
@@ -262,6 +263,15 @@ def _file_sha256(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
+def _write_shared(path: str | os.PathLike[str], data: bytes) -> None:
+    """:func:`vista.dataset.write_atomic`, then the usual permissions (0666 less the
+    umask) instead of the temporary file's 0600, so results can be shared."""
+    _write_private(path, data)
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
 def _stable_int(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
@@ -464,7 +474,7 @@ class _RunFolder:
                 )
             if old_cfg != self.config:
                 doc["previous_configs"] = [*old.get("previous_configs", []), old_cfg]
-                write_atomic(run_json, (json.dumps(doc, indent=2) + "\n").encode())
+                _write_shared(run_json, (json.dumps(doc, indent=2) + "\n").encode())
             self._load_partial()
         else:
             if out.exists() and any(out.iterdir()):
@@ -472,7 +482,7 @@ class _RunFolder:
                     raise FileExistsError(f"{out} holds scores without a run.json; choose "
                                           "another output folder")
             out.mkdir(parents=True, exist_ok=True)
-            write_atomic(run_json, (json.dumps(doc, indent=2) + "\n").encode())
+            _write_shared(run_json, (json.dumps(doc, indent=2) + "\n").encode())
         self._fh = open(out / _PARTIAL, "a", encoding="utf-8")
 
     def _load_partial(self) -> None:
@@ -990,7 +1000,7 @@ def _model_maps(source: Any, ds: Dataset, todo: list[Triplet], image: np.ndarray
                 params = m.params if isinstance(m, SaliencyMap) else {}
                 meta = {"triplet_id": todo[i].triplet_id, "text": todo[i].text,
                         "image_sha256": image_sha, "model": dict(prov), "params": dict(params)}
-                write_atomic(folder / f"{keys[i]}.json",
+                _write_shared(folder / f"{keys[i]}.json",
                              json.dumps(meta, sort_keys=True, default=_json_default).encode())
                 save_npy_atomic(folder / f"{keys[i]}.npy", np.asarray(values, dtype=np.float32))
     return [np.asarray(r, dtype=np.float32) for r in result if r is not None]
@@ -1036,11 +1046,11 @@ def _write_outputs(out: Path, rows: Sequence[Mapping[str, Any]], metrics: Sequen
     for r in rows:
         w.writerow([r["triplet_id"], r["model"],
                     *("" if r.get(m) is None else repr(float(r[m])) for m in metrics)])
-    write_atomic(out / "scores.csv", buf.getvalue().encode())
+    _write_shared(out / "scores.csv", buf.getvalue().encode())
     # strict JSON: an undefined value is null (NaN is not JSON)
     text = json.dumps(_nan_to_null(summary), indent=2, allow_nan=False) + "\n"
-    write_atomic(out / "summary.json", text.encode())
-    write_atomic(out / "summary.md", _markdown(summary).encode())
+    _write_shared(out / "summary.json", text.encode())
+    _write_shared(out / "summary.md", _markdown(summary).encode())
 
 
 def _nan_to_null(value: Any) -> Any:
