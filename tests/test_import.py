@@ -66,6 +66,19 @@ def test_jsonl_with_column_variants_and_defaults(tmp_path) -> None:
     assert ds["row-1"].image_path == str((p["images"] / "a.jpg").resolve())
 
 
+def test_images_in_sub_folders_keep_their_paths(tmp_path) -> None:
+    p = make_inputs(tmp_path)
+    for sub, colour in (("x", (1, 1, 1)), ("y", (9, 9, 9))):
+        (p["images"] / sub).mkdir()
+        Image.new("RGB", (8, 6), colour).save(p["images"] / sub / "same.png")
+    texts = tmp_path / "t.csv"
+    texts.write_text("id,image,text,map\n1,x/same.png,a,a_dog.png\n2,y/same.png,b,a_dog.png\n")
+    import_dataset(images=p["images"], maps=p["maps"], texts=texts, out=tmp_path / "ds")
+    ds = read_dataset(tmp_path / "ds")
+    assert ds.load_image(ds["1"])[0, 0, 0] == 1 and ds.load_image(ds["2"])[0, 0, 0] == 9
+    assert ds["2"].image_path.endswith("images/y/same.png")
+
+
 def test_resize(tmp_path) -> None:
     p = make_inputs(tmp_path)
     texts = tmp_path / "t.csv"

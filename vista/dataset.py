@@ -322,21 +322,27 @@ class DatasetWriter:
         info["provenance"] = dict(provenance)
         write_atomic(info_path, (json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
 
-    def add_image(self, source: str | os.PathLike[str]) -> str:
+    def add_image(self, source: str | os.PathLike[str], *, name: str | None = None) -> str:
         """Copy an image into ``images/`` (once) and return its path relative to the root.
 
-        A different file already stored under the same name raises FileExistsError.
+        ``name`` is the path under ``images/`` (sub-folders allowed, no ``..``);
+        default the file's name. A different file already stored under the same name
+        raises FileExistsError.
         """
         import shutil
 
         src = Path(source)
-        dst = self.root / "images" / src.name
+        rel = Path(name) if name is not None else Path(src.name)
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+            raise ValueError(f"image name must be a relative path inside images/; got {name!r}")
+        dst = self.root / "images" / rel
         if dst.exists():
             if dst.read_bytes() != src.read_bytes():
                 raise FileExistsError(f"{dst} exists and differs from {src}")
         else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dst)
-        return f"images/{src.name}"
+        return f"images/{rel.as_posix()}"
 
     def add(
         self,
@@ -647,7 +653,12 @@ def import_dataset(
                 shape = shapes[image_file]
                 human, was_resized = _normalised_map(map_file, shape, resize=resize)
                 resized += int(was_resized)
-                ref = writer.add_image(image_file) if copy_images else str(image_file.resolve())
+                if copy_images:  # keep the layout of --images: a/1.jpg and b/1.jpg may differ
+                    rel = os.path.relpath(os.path.normpath(image_file), images_dir)
+                    ref = writer.add_image(image_file, name=None if rel.startswith("..")
+                                           else Path(rel).as_posix())
+                else:
+                    ref = str(image_file.resolve())
                 meta = {"source": "vista import", "line": line, "image_source": str(image_file),
                         "map_source": str(map_file), **extra}
                 writer.add(tid, image=ref, text=text, human_map=human, meta=meta)
