@@ -143,3 +143,16 @@ def test_tiny_blip_end_to_end(tmp_path: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["models"]["blip-itm-base"]["kind"] == "explainer"
     assert summary["results"]["blip-itm-base"]["sim"]["n"] == n
+
+
+def test_missing_weights_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offline with an empty Hugging Face cache: one line naming the weights, and no run
+    folder left behind (the dataset is checked and the model loaded before any file is
+    written)."""
+    pytest.importorskip("huggingface_hub", reason="the explain extra is not installed")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    out = tmp_path / "run"
+    res = CliRunner().invoke(cli, ["score", "--model", "clip", "--out", str(out)])
+    assert res.exit_code == 1 and "openai/clip-vit-base-patch16" in res.output
+    assert not out.exists()
