@@ -542,9 +542,9 @@ def _dots_to_nan(buf: bytearray) -> bytes | bytearray:
     byte replacement inserts the text instead.
     """
     a = np.frombuffer(buf, dtype=np.uint8)
-    dots = np.flatnonzero(a == 46)
-    dots = dots[(dots >= 1) & (dots < a.size - 1)]
-    lone = dots[_WS[a[dots - 1]] & _WS[a[dots + 1]]]
+    # the buffer holds no control characters but tab, CR and LF (checked on reading),
+    # so a byte <= 32 is whitespace
+    lone = np.flatnonzero((a[1:-1] == 46) & (a[2:] <= 32) & (a[:-2] <= 32)) + 1
     if lone.size == 0:
         return buf
     if lone[0] >= 3 and (_WS[a[lone - 2]] & _WS[a[lone - 3]]).all():
@@ -604,24 +604,36 @@ class _Parser:
     ) -> tuple[str, list[float]]:
         if len(parts) < n + 2:
             raise self.err(f"malformed {kind}: expected '{usage}'", line)
-        eye = self._eye(parts[1], line, kind)
-        try:
-            vals = [_num(t) for t in parts[2:n + 2]]
+        eye_b = parts[1]
+        if eye_b == b"R":
+            eye = "R"
+        elif eye_b == b"L":
+            eye = "L"
+        else:
+            eye = self._eye(eye_b, line, kind)  # raises
+        try:  # fast path: all numbers, none missing
+            vals = [float(t) for t in parts[2:n + 2]]
+            if not math.isfinite(math.fsum(vals)):
+                raise ValueError
         except ValueError:
-            raise self.err(f"malformed {kind}: expected numbers in '{usage}'", line) from None
+            try:
+                vals = [_num(t) for t in parts[2:n + 2]]
+            except ValueError:
+                raise self.err(
+                    f"malformed {kind}: expected numbers in '{usage}'", line) from None
         if not (math.isfinite(vals[0]) and (n < 2 or math.isfinite(vals[1]))):
             raise self.err(f"malformed {kind}: times must be numbers", line)
         if n >= 2 and vals[1] < vals[0]:
             raise self.err(f"{kind} ends ({vals[1]:g}) before it starts ({vals[0]:g})", line)
-        key = (kind[1:], eye)
-        prev = self.last_start.get(key)
-        if kind[0] == "E" and prev is not None and vals[0] < prev:
-            raise self.err(
-                f"{kind} out of order: starts at {vals[0]:g}, before the previous one "
-                f"({prev:g})", line)
         if kind[0] == "E":
+            key = (kind, eye)
+            prev = self.last_start.get(key)
+            if prev is not None and vals[0] < prev:
+                raise self.err(
+                    f"{kind} out of order: starts at {vals[0]:g}, before the previous one "
+                    f"({prev:g})", line)
             self.last_start[key] = vals[0]
-        self.all_eyes.add(eye)
+            self.all_eyes.add(eye)
         return eye, vals
 
     def handle(self, ln: bytes, line: int) -> None:
