@@ -297,6 +297,20 @@ def test_missing_inputs(tmp_path) -> None:
         build_maps([tmp_path / "empty"], tmp_path / "out")
 
 
+def test_images_with_the_same_name_are_kept_apart(tmp_path) -> None:
+    a = make_session(tmp_path / "a")
+    other = tmp_path / "other"
+    other.mkdir()
+    Image.new("RGB", (400, 300), (0, 0, 250)).save(other / "bus.png")
+    b = make_session(tmp_path / "b", image_in_log=str(other / "bus.png"))
+    info = json.loads((b / "session.json").read_text())
+    (b / "session.json").write_text(json.dumps({**info, "participant": "P02"}))
+    build_maps([a, b], tmp_path / "ds")
+    ds = read_dataset(tmp_path / "ds")
+    assert ds.load_image(ds["P01-2-fv"])[0, 0, 2] == 30
+    assert ds.load_image(ds["P02-2-fv"])[0, 0, 2] == 250
+
+
 def test_same_participant_twice_is_refused(tmp_path) -> None:
     a = make_session(tmp_path / "a")
     b = tmp_path / "b"

@@ -550,7 +550,14 @@ def _write_trial(
     if image_file is None:
         image_ref = _blank_image(writer, shape)
     elif copy_images:
-        image_ref = writer.add_image(image_file)
+        try:
+            image_ref = writer.add_image(image_file)
+        except FileExistsError:  # another image of the same name: tell them apart by content
+            import hashlib
+
+            digest = hashlib.sha1(image_file.read_bytes()).hexdigest()[:10]
+            image_ref = writer.add_image(
+                image_file, name=f"{image_file.stem}-{digest}{image_file.suffix}")
     else:
         image_ref = str(image_file.resolve())
     _, eye_used = _pick_eye(trial.fixations, eye)
