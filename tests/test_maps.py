@@ -73,6 +73,17 @@ def test_read_session(tmp_path) -> None:
     assert s.trials[1].placement == Placement(560.0, 240.0, 800.0, 600.0)
 
 
+def test_read_session_finds_transcripts_written_later(tmp_path) -> None:
+    """`vista transcribe` writes transcripts/ID.json without rewriting the journal,
+    whose `transcript` field stays null: the file is found all the same."""
+    root = make_session(tmp_path / "s")
+    src = root / "transcripts" / "1.json"
+    (root / "transcripts" / "2.json").write_bytes(src.read_bytes())
+    s = read_session(root)
+    assert s.trials[1].transcript is not None
+    assert s.trials[1].transcript.words == s.trials[0].transcript.words
+
+
 @pytest.mark.parametrize(
     "line, message",
     [

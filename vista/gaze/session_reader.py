@@ -168,12 +168,16 @@ def read_session(path: str | os.PathLike[str]) -> Session:
         except (TypeError, ValueError) as exc:
             raise ParseError(f"invalid trial: {exc}", path=journal, line=lineno) from exc
         transcript = None
+        # trials.jsonl is append-only: `vista transcribe` writes transcripts/ID.json
+        # afterwards without touching the journal, so that file counts when present.
+        tp = root / "transcripts" / f"{tid}.json"
         if row.get("transcript"):
             tp = Path(str(row["transcript"]))
             tp = tp if tp.is_absolute() else root / tp
             if not tp.is_file():
                 raise FileNotFoundError(
                     f"{journal}:{lineno}: transcript {tp} of trial {tid!r} is missing")
+        if tp.is_file():
             data = read_json(tp)
             try:
                 transcript = Transcript.from_dict(data)
