@@ -246,6 +246,17 @@ def _mask_indices(name: str, mask: Any) -> tuple[np.ndarray, tuple[int, int]]:
     return np.flatnonzero(arr), (arr.shape[0], arr.shape[1])
 
 
+def _on_mask(
+    saliency: Any, fixation_mask: Any, resize: bool
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int], float, float]:
+    """The checked saliency map on the mask's grid, the fixated pixels, the grid, and
+    the map's minimum and maximum (the shared first step of the fixation metrics)."""
+    idx, shape = _mask_indices("fixation_mask", fixation_mask)
+    s = _on_grid(_as_map("saliency", saliency), shape, resize, "fixation_mask")
+    mn, mx = _finite_range("saliency", s)
+    return s, idx, shape, mn, mx
+
+
 # --------------------------------------------------------------------------- NCC
 
 
@@ -651,9 +662,7 @@ def auc_borji_mit(
     """
     n_splits = check_int("n_splits", n_splits, minimum=1)
     step = _check_step(step)
-    idx, shape = _mask_indices("fixation_mask", fixation_mask)
-    s = _on_grid(_as_map("saliency", saliency), shape, resize, "fixation_mask")
-    mn, mx = _finite_range("saliency", s)
+    s, idx, _, mn, mx = _on_mask(saliency, fixation_mask, resize)
     if idx.size <= 1:
         return _undefined(
             "auc_borji_mit", f"it needs at least 2 fixated pixels (got {idx.size}), as in the MIT code"
@@ -721,14 +730,12 @@ def auc_shuffled(
     """
     n_splits = check_int("n_splits", n_splits, minimum=1)
     step = _check_step(step)
-    idx, shape = _mask_indices("fixation_mask", fixation_mask)
+    s, idx, shape, mn, mx = _on_mask(saliency, fixation_mask, resize)
     other, other_shape = _mask_indices("other_mask", other_mask)
     if other_shape != shape:
         raise ValueError(
             f"other_mask has shape {other_shape} but fixation_mask has shape {shape}"
         )
-    s = _on_grid(_as_map("saliency", saliency), shape, resize, "fixation_mask")
-    mn, mx = _finite_range("saliency", s)
     if idx.size == 0:
         return _undefined("auc_shuffled", "fixation_mask has no fixated pixel")
     if other.size == 0:
@@ -798,9 +805,7 @@ def auc_judd(
     >>> round(auc_judd(s, mask, jitter=False), 6)
     0.833333
     """
-    idx, shape = _mask_indices("fixation_mask", fixation_mask)
-    s = _on_grid(_as_map("saliency", saliency), shape, resize, "fixation_mask")
-    _finite_range("saliency", s)
+    s, idx, _, _, _ = _on_mask(saliency, fixation_mask, resize)
     n, p = idx.size, s.size
     if n == 0:
         return _undefined("auc_judd", "fixation_mask has no fixated pixel")
@@ -862,9 +867,7 @@ def nss(saliency: Any, fixation_mask: Any, *, resize: bool = False) -> float:
     >>> round(nss([[1, 2], [3, 4]], mask), 6)
     1.161895
     """
-    idx, shape = _mask_indices("fixation_mask", fixation_mask)
-    s = _on_grid(_as_map("saliency", saliency), shape, resize, "fixation_mask")
-    _finite_range("saliency", s)
+    s, idx, _, _, _ = _on_mask(saliency, fixation_mask, resize)
     if idx.size == 0:
         return _undefined("nss", "fixation_mask has no fixated pixel")
     if s.size < 2:
@@ -1068,9 +1071,7 @@ def info_gain(
     >>> info_gain(s, mask)
     0.0
     """
-    idx, shape = _mask_indices("fixation_mask", fixation_mask)
-    s = _on_grid(_as_map("saliency", saliency), shape, resize, "fixation_mask")
-    _finite_range("saliency", s)
+    s, idx, shape, _, _ = _on_mask(saliency, fixation_mask, resize)
     if baseline is None:
         b = center_bias(shape)
     else:
