@@ -320,9 +320,12 @@ def leaderboard(
     err = np.vstack([np.nan_to_num(means - lows), np.nan_to_num(highs - means)])
     ax.barh(ypos, np.nan_to_num(means), color=color, height=0.6)
     ax.errorbar(np.nan_to_num(means), ypos, xerr=err, fmt="none", ecolor="black", capsize=3)
-    for y, m in zip(ypos, means, strict=True):
+    for y, m, hi in zip(ypos, means, highs, strict=True):
         if not np.isfinite(m):
             ax.text(0, y, " undefined (nan)", va="center", fontsize=8, color="gray")
+        else:
+            ax.annotate(f"{m:.3f}", (max(m, hi) if np.isfinite(hi) else m, y),
+                        xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
     ax.set_yticks(ypos, names)
     label = _LABELS.get(metric, metric)
     boot = summary.get("bootstrap", {})
