@@ -53,7 +53,8 @@ def center_bias_map(shape: tuple[int, int], *, sigma: float = DEFAULT_CENTER_SIG
     The Gaussian is centred on the image centre and stretched to the image's aspect
     ratio: its standard deviation is ``sigma * H`` vertically and ``sigma * W``
     horizontally (an anisotropic Gaussian, as the MIT saliency benchmark's centre
-    baseline; Judd et al. 2009 and later work use such a prior).
+    baseline; Judd et al. 2009 and later work use such a prior). It is
+    :func:`vista.metrics.center_bias` (the information-gain baseline) as float32.
 
     Parameters
     ----------
@@ -73,12 +74,10 @@ def center_bias_map(shape: tuple[int, int], *, sigma: float = DEFAULT_CENTER_SIG
     >>> m.shape, bool(m.argmax() == 7), round(float(m.sum()), 6)
     ((3, 5), True, 1.0)
     """
+    from .metrics import center_bias  # the same map the metrics use as a baseline
+
     h, w = _check_shape(shape)
-    s = check_positive("sigma", sigma)
-    ys = (np.arange(h, dtype=np.float64) + 0.5 - h / 2.0) / (s * h)
-    xs = (np.arange(w, dtype=np.float64) + 0.5 - w / 2.0) / (s * w)
-    g = np.exp(-0.5 * ys[:, None] ** 2) * np.exp(-0.5 * xs[None, :] ** 2)
-    return (g / g.sum()).astype(np.float32)
+    return center_bias((h, w), sigma=check_positive("sigma", sigma)).astype(np.float32)
 
 
 def _check_shape(shape: Any) -> tuple[int, int]:
