@@ -117,7 +117,8 @@ def test_protocol_methods(recording: Path, tmp_path: Path) -> None:
     assert sent.text == "TRIALID 2" and sent.time_ms == pytest.approx(1510.5)
     tracker.stop_recording()
     tracker.close_data_file()
-    out = tracker.receive_data_file(tmp_path / "copy.asc")
+    out = tracker.receive_data_file(tmp_path / "copy.edf")
+    assert out == tmp_path / "copy.asc"  # the copy keeps the recording's own suffix
     assert out.read_bytes() == recording.read_bytes()
     (tmp_path / "dest").mkdir()
     assert tracker.receive_data_file(tmp_path / "dest") == tmp_path / "dest" / "run.asc"
@@ -125,6 +126,46 @@ def test_protocol_methods(recording: Path, tmp_path: Path) -> None:
         tracker.receive_data_file(tmp_path / "copy.asc")
     tracker.close()
     tracker.close()
+
+
+def test_sleep(recording: Path) -> None:
+    clock = FakeClock()
+    paced = ReplayTracker(recording, speed=4, clock=clock, sleep=clock.sleep)
+    paced.sleep(100)
+    assert clock.slept == [0.025]
+    fast = ReplayTracker(recording, speed=math.inf)
+    fast.connect()
+    fast.sleep(250)
+    assert fast.tracker_time_ms() == 1150.0
+    with pytest.raises(ValueError, match="ms must be >= 0"):
+        fast.sleep(-1)
+
+
+def test_session_runs_on_a_replay(recording: Path, tmp_path: Path) -> None:
+    """The acquisition layer's session loop, end to end, with the replay as its tracker."""
+    from PIL import Image
+
+    from vista.acquisition.session import run_session
+    from vista.records import Screen
+
+    images = tmp_path / "stim"
+    images.mkdir()
+    for i in range(2):
+        Image.new("RGB", (64, 48), (80 * i, 0, 0)).save(images / f"{i}.png")
+    tracker = ReplayTracker(recording, speed=math.inf)
+    summary = run_session(images, participant="P01", screen=Screen(1920, 1080, 531, 299, 700),
+                          tracker=tracker, out=tmp_path / "session", time_limit_s=0.3,
+                          display=False)
+    assert summary.status == "complete" and summary.completed == 2
+    sent = [m.text.split()[0] for m in tracker.sent_messages]
+    assert sent.count("TRIALID") == 2 and sent.count("TRIAL_RESULT") == 2
+    starts = [m.time_ms for m in tracker.sent_messages if m.text == "SYNCTIME"]
+    ends = [m.time_ms for m in tracker.sent_messages if m.text.startswith("TRIAL_RESULT")]
+    assert [e - s for s, e in zip(starts, ends, strict=True)] == [300.0, 300.0]
+    assert (tmp_path / "session" / "recording.asc").read_bytes() == recording.read_bytes()
+    meta = json.loads((tmp_path / "session" / "session.json").read_text())
+    assert meta["tracker"]["kind"] == "replay"
+    assert meta["calibration"] == {"avg_error_deg": 0.52, "max_error_deg": 1.1}
 
 
 def test_newest_sample_from_fixations_without_samples(recording: Path) -> None:

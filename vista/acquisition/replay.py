@@ -129,6 +129,9 @@ class ReplayTracker:
     1400.0
     """
 
+    kind = "replay"
+    """What the session log records as the tracker kind."""
+
     def __init__(
         self,
         recording: object,
@@ -179,6 +182,17 @@ class ReplayTracker:
         if not ms >= 0:
             raise ValueError(f"ms must be >= 0; got {ms!r}")
         self._manual_ms += float(ms)
+
+    def sleep(self, ms: float) -> None:
+        """Let ``ms`` of tracker time pass: ``ms / speed`` of wall time, or at
+        ``speed=inf`` an :meth:`advance` of the clock (what the session loop calls while
+        it waits, so a session runs on a replay without waiting)."""
+        if not ms >= 0:
+            raise ValueError(f"ms must be >= 0; got {ms!r}")
+        if math.isinf(self.speed):
+            self.advance(ms)
+        else:
+            self._sleep(ms / self.speed / 1000.0)
 
     def _wait_until(self, t_ms: float) -> None:
         if math.isinf(self.speed):
@@ -253,14 +267,18 @@ class ReplayTracker:
         return ReplaySample(now, float(f.xs[j]), float(f.ys[j]))
 
     def receive_data_file(self, destination: Path) -> Path:
-        """Copy the recording file to ``destination`` (a file path, or a folder to put
-        it in under its own name); never overwrites. Returns the path written."""
+        """Copy the recording file to ``destination``: a file path (its suffix is
+        replaced by the recording's own, ``.edf`` or ``.asc``, so the copy says what it
+        holds), or a folder to put it in under its own name. Never overwrites; returns
+        the path written."""
         src = self.recording.path
         if src is None:
             raise RuntimeError("ReplayTracker: the recording was not read from a file")
         dest = Path(destination)
         if dest.is_dir():
             dest = dest / Path(src).name
+        else:
+            dest = dest.with_suffix(Path(src).suffix)
         if dest.exists():
             raise FileExistsError(f"{dest} exists; the replay never overwrites a file")
         shutil.copyfile(src, dest)
