@@ -137,6 +137,25 @@ def test_trials_and_events_only_read() -> None:
         assert len(trial.fixations) == int(inside.sum())
 
 
+def test_edf_to_asc_round_trip(tmp_path: Path) -> None:
+    """An EDF written as ASC with the project's writer reads back as the same events."""
+    from vista.gaze.asc import read_asc, write_asc
+
+    rec = read_recording(DATA / "test_raw.edf", samples=True)
+    write_asc(rec, tmp_path / "raw.asc")
+    back = read_asc(tmp_path / "raw.asc", samples=True)
+    f, g = rec.fixations, back.fixations
+    assert g.starts_ms.tolist() == f.starts_ms.tolist() and g.ends_ms.tolist() == f.ends_ms.tolist()
+    np.testing.assert_allclose(g.xs, f.xs, atol=0.05)
+    assert back.saccades.starts_ms.tolist() == rec.saccades.starts_ms.tolist()
+    assert back.blinks.ends_ms.tolist() == rec.blinks.ends_ms.tolist()
+    assert [m.time_ms for m in back.messages] == [m.time_ms for m in rec.messages]
+    assert [t.trial_id for t in back.trials] == [t.trial_id for t in rec.trials]
+    assert back.samples is not None and rec.samples is not None
+    np.testing.assert_array_equal(back.samples.times_ms, rec.samples.times_ms)
+    np.testing.assert_allclose(back.samples.xs, rec.samples.xs, atol=0.05)
+
+
 def test_not_an_edf(tmp_path: Path) -> None:
     (tmp_path / "x.edf").write_text("MSG 1 hello\n")
     with pytest.raises(ParseError, match="not an EDF file") as err:

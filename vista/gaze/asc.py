@@ -378,7 +378,9 @@ def write_asc(
     """Write a :class:`Recording` as one ASC block: events, messages and (where the
     recording has them and ``samples``) samples, merged in time order.
 
-    Reading the file back with :func:`read_asc` gives the same events and messages.
+    Reading the file back with :func:`read_asc` gives the same events and messages
+    (positions rounded to 0.1 px as ASC keeps them; newlines inside a message, as in
+    EDF ``!CAL`` messages, become spaces).
     """
     rate = recording.sampling_rate_hz or 1000.0
     items: list[tuple[float, int, Any]] = []
@@ -407,8 +409,8 @@ def write_asc(
     with AscWriter(file, overwrite=overwrite) as w:
         w.start(start, eyes=recording.eyes, rate_hz=rate, samples=smp is not None)
         for _, _, (kind, obj) in items:
-            if kind == "msg":
-                w.message(obj.time_ms, obj.text)
+            if kind == "msg":  # EDF messages may hold newlines (!CAL): one line each
+                w.message(obj.time_ms, " ".join(obj.text.splitlines()))
             elif kind == "sfix":
                 w.start_fixation(f.eyes[obj], f.starts_ms[obj])
             elif kind == "efix":
