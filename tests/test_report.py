@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_scoring import _bootstrap_available, _small_dataset  # noqa: F401
+from test_scoring import _small_dataset
 
 pytest.importorskip("matplotlib", reason="the viz extra (matplotlib) is not installed")
 
@@ -26,17 +26,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("report")
     data = _small_dataset(root)
     out = root / "run"
-    # module-scoped, so the function-scoped bootstrap stand-in is applied here
-    import importlib.util
-
-    from test_scoring import _BootstrapStandIn
-
-    import vista.scoring as scoring
-
-    with pytest.MonkeyPatch.context() as mp:
-        if importlib.util.find_spec("vista.metrics.bootstrap") is None:
-            mp.setattr(scoring, "_bootstrap_api", lambda: _BootstrapStandIn)
-        score(data, ["center", "uniform", "observers"], out=out, n_boot=20)
+    score(data, ["center", "uniform", "observers"], out=out, n_boot=20)
     return out
 
 

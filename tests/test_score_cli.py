@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from test_scoring import _bootstrap_available, _break, _small_dataset  # noqa: F401
+from test_scoring import _break, _small_dataset
 
 import vista.scoring
 from vista.cli import cli

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import math
 import os
@@ -25,43 +24,6 @@ DEMO = demo_dataset_path()
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-class _BootstrapStandIn:
-    """Used only while vista.metrics.bootstrap is not in the tree: plain percentile
-    bootstrap with the documented signatures."""
-
-    @staticmethod
-    def bootstrap(values: Any, *, mode: str = "ci", n_boot: int | None = None,
-                  interval: str = "percentile", confidence: float = 0.95, rng: Any = None) -> Any:
-        from types import SimpleNamespace
-
-        v = np.asarray(values, float)
-        gen = np.random.default_rng(rng)
-        n = 5 if mode == "paper" else (n_boot or 1000)
-        reps = v[gen.integers(0, v.size, (n, v.size))].mean(axis=1)
-        a = (1 - confidence) / 2
-        return SimpleNamespace(mean=v.mean(), low=np.quantile(reps, a),
-                               high=np.quantile(reps, 1 - a), replicates=reps, n_boot=n,
-                               mode=mode, interval=interval)
-
-    @classmethod
-    def paired_bootstrap(cls, a: Any, b: Any, *, n_boot: int = 1000, confidence: float = 0.95,
-                         rng: Any = None) -> Any:
-        from types import SimpleNamespace
-
-        d = np.asarray(a, float) - np.asarray(b, float)
-        r = cls.bootstrap(d, n_boot=n_boot, confidence=confidence, rng=rng)
-        p = min(1.0, 2 * min(float((r.replicates <= 0).mean()),
-                             float((r.replicates >= 0).mean())))
-        return SimpleNamespace(difference=d.mean(), low=r.low, high=r.high, p_value=p,
-                               replicates=r.replicates)
-
-
-@pytest.fixture(autouse=True)
-def _bootstrap_available(monkeypatch: pytest.MonkeyPatch) -> None:
-    if importlib.util.find_spec("vista.metrics.bootstrap") is None:
-        monkeypatch.setattr(scoring, "_bootstrap_api", lambda: _BootstrapStandIn)
 
 
 class StubSource:
