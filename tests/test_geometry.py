@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from vista.gaze.geometry import (
-    fit_placement,
     image_scale,
     image_to_screen,
     screen_to_image,
@@ -85,12 +84,6 @@ def test_sigma_px() -> None:
     assert image_scale(Placement(0, 0, 2048, 1536), (768, 1024)) == (0.5, 0.5)
 
 
-def test_fit_placement() -> None:
-    assert fit_placement((768, 1024), SCREEN) == Placement(240, 0, 1440, 1080)
-    assert fit_placement((1080, 500), (1920, 1080)) == Placement(710, 0, 500, 1080)
-    assert fit_placement((100, 100), (1920, 1080), mode="center") == Placement(910, 490, 100, 100)
-
-
 ERRORS = [
     pytest.param(lambda: screen_to_image([1, 2], None, (10, 10)), TypeError,
                  "Fixations record", id="not-fixations"),
@@ -104,8 +97,6 @@ ERRORS = [
                  "sigma_deg must be", id="sigma-negative"),
     pytest.param(lambda: sigma_px(1, None, None, (10, 10)), TypeError,
                  "screen must be a Screen", id="no-screen"),
-    pytest.param(lambda: fit_placement((10, 10), (100, 100), mode="stretch"), ValueError,
-                 "mode must be one of 'fit', 'center'", id="mode"),
 ]
 
 

@@ -326,26 +326,21 @@ class ReplayTracker:
         if "message" in kinds:
             for m in rec.messages:
                 out.append((m.time_ms, 0, ReplayEvent(m.time_ms, "message", text=m.text)))
-        if "fixation" in kinds:
-            f = rec.fixations
-            for i in range(len(f)):
-                out.append((float(f.ends_ms[i]), 1, ReplayEvent(
-                    float(f.ends_ms[i]), "fixation", start_ms=float(f.starts_ms[i]),
-                    end_ms=float(f.ends_ms[i]), x=float(f.xs[i]), y=float(f.ys[i]),
-                    eye=str(f.eyes[i]))))
-        if "saccade" in kinds:
-            s = rec.saccades
-            for i in range(len(s)):
-                out.append((float(s.ends_ms[i]), 1, ReplayEvent(
-                    float(s.ends_ms[i]), "saccade", start_ms=float(s.starts_ms[i]),
-                    end_ms=float(s.ends_ms[i]), x=float(s.end_xs[i]), y=float(s.end_ys[i]),
-                    eye=str(s.eyes[i]))))
-        if "blink" in kinds:
-            b = rec.blinks
-            for i in range(len(b)):
-                out.append((float(b.ends_ms[i]), 1, ReplayEvent(
-                    float(b.ends_ms[i]), "blink", start_ms=float(b.starts_ms[i]),
-                    end_ms=float(b.ends_ms[i]), eye=str(b.eyes[i]))))
+        f, s, b = rec.fixations, rec.saccades, rec.blinks
+        spans = [  # kind, starts, ends, xs, ys, eyes (saccades: the landing position)
+            ("fixation", f.starts_ms, f.ends_ms, f.xs, f.ys, f.eyes),
+            ("saccade", s.starts_ms, s.ends_ms, s.end_xs, s.end_ys, s.eyes),
+            ("blink", b.starts_ms, b.ends_ms, None, None, b.eyes),
+        ]
+        for kind, starts, ends, xs, ys, eyes in spans:
+            if kind not in kinds:
+                continue
+            for i in range(len(starts)):
+                end = float(ends[i])
+                out.append((end, 1, ReplayEvent(
+                    end, kind, start_ms=float(starts[i]), end_ms=end,
+                    x=None if xs is None else float(xs[i]),
+                    y=None if ys is None else float(ys[i]), eye=str(eyes[i]))))
         out.sort(key=lambda item: (item[0], item[1]))
         return [item[2] for item in out]
 

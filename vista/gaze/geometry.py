@@ -26,7 +26,6 @@ from .._validation import check_int, check_positive
 from ..records import Fixations, Placement, Screen
 
 __all__ = [
-    "fit_placement",
     "image_scale",
     "image_to_screen",
     "screen_to_image",
@@ -175,39 +174,3 @@ def sigma_px(
         raise TypeError(f"screen must be a Screen; got {screen!r}")
     sx, sy = image_scale(placement, image_shape)
     return sd * screen.px_per_degree * 0.5 * (sx + sy)
-
-
-def fit_placement(
-    image_shape: Any,
-    display: tuple[int, int] | Screen,
-    *,
-    mode: str = "fit",
-) -> Placement:
-    """Where an image goes on a display: centred, scaled to fit (``"fit"``, aspect
-    kept) or at its own size (``"center"``).
-
-    Parameters
-    ----------
-    image_shape : (height, width)
-    display : (width_px, height_px) or Screen
-    mode : {"fit", "center"}, default "fit"
-
-    Examples
-    --------
-    >>> fit_placement((768, 1024), (1920, 1080))
-    Placement(left=240.0, top=0.0, width=1440.0, height=1080.0)
-    >>> fit_placement((768, 1024), (1920, 1080), mode="center")
-    Placement(left=448.0, top=156.0, width=1024.0, height=768.0)
-    """
-    from .._validation import check_option
-
-    check_option("mode", mode, ["fit", "center"])
-    h, w = _shape(image_shape)
-    if isinstance(display, Screen):
-        dw, dh = float(display.width_px), float(display.height_px)
-    else:
-        dw = check_positive("display width", display[0])
-        dh = check_positive("display height", display[1])
-    scale = min(dw / w, dh / h) if mode == "fit" else 1.0
-    pw, ph = w * scale, h * scale
-    return Placement((dw - pw) / 2.0, (dh - ph) / 2.0, pw, ph)
