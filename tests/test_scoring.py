@@ -382,3 +382,27 @@ def test_inter_observer_without_observers_skips() -> None:
     assert res.summary["results"]["observers"]["ncc"]["n"] == 0
     assert len(res.summary["skipped"]["per_model"]["observers"]) == len(read_dataset(DEMO))
     assert "observers" in format_table(res.summary)
+
+
+def test_run_reads_back_maps(tmp_path: Path) -> None:
+    """A finished run gives back each model's map: explainers from the cache (None when
+    the run cached nothing), baselines recomputed."""
+    from vista.scoring import Run, read_run
+
+    data = _small_dataset(tmp_path)
+    score(data, [StubSource(), "center"], out=tmp_path / "a", n_boot=20)
+    run = Run(tmp_path / "a")
+    t = run.dataset.triplets[0]
+    expected = StubSource().predict(run.dataset, [t], run.dataset.load_image(t))[0].values
+    np.testing.assert_array_equal(run.model_map(t, "stub"), expected)
+    center = run.model_map(t, "center")
+    assert center is not None
+    np.testing.assert_allclose(center, center_bias_map((12, 16)))
+    assert run.models == ["stub", "center"] and run.metrics == list(DEFAULT_METRICS)
+    assert run.scores[(t.triplet_id, "center")]["ncc"] == pytest.approx(
+        score(data, ["center"], n_boot=20).rows[0]["ncc"])
+    score(data, [StubSource()], out=tmp_path / "b", n_boot=20, cache=False)
+    assert Run(tmp_path / "b").model_map(t, "stub") is None
+    with pytest.raises(FileNotFoundError, match="interrupted"):
+        (tmp_path / "b" / "summary.json").unlink()
+        read_run(tmp_path / "b")
