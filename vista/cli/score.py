@@ -152,6 +152,7 @@ def score_command(models: tuple[str, ...], data: Path | None, weights: str | Non
         bar.close()
     click.echo(result.table())
     click.echo(f"wrote {out}/scores.csv, summary.json, summary.md")
+    click.echo(f"figures: vista figure {out}   report: vista report {out}", err=True)
 
 
 @click.command("figure")
