@@ -820,7 +820,8 @@ def read_asc(
     Parameters
     ----------
     file : path or file object
-        A path, a binary file object, or a text file object (``io.StringIO``).
+        A path or a binary file object (both read in blocks), or a text file object
+        such as ``io.StringIO`` (read whole, then parsed).
     samples : bool, default False
         Also keep the gaze samples (sample lines are skipped otherwise).
     encoding : str, default "utf-8"
