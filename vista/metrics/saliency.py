@@ -293,33 +293,46 @@ def _moments(a: np.ndarray, b: np.ndarray, shift_a: float, shift_b: float) -> np
     return np.array([sx, sy, sxx, syy, sxy])
 
 
-def _centred_moments(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+def _centred_moments(
+    a: np.ndarray, b: np.ndarray, *, scaled: bool = False
+) -> tuple[float, float, float]:
     """(Σ(x-x̄)², Σ(y-ȳ)², Σ(x-x̄)(y-ȳ)) in float64; NaN or inf in an input raises.
 
     Raw moments are used when that loses at most four of float64's sixteen digits
     (mean² / variance <= 10^4); otherwise a second pass subtracts the mean first, and a
-    map whose minimum equals its maximum gets a variance of exactly zero.
+    map whose minimum equals its maximum gets a variance of exactly zero. Maps so large
+    or so small that their squares overflow or underflow are rescaled first (NCC does
+    not change under scaling).
     """
     n = a.size
-    sx, sy, sxx, syy, sxy = _moments(a, b, 0.0, 0.0)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        sx, sy, sxx, syy, sxy = _moments(a, b, 0.0, 0.0)
     if not np.isfinite((sx, sy, sxx, syy, sxy)).all():
         _require_finite("saliency", a)
         _require_finite("human", b)
-        # finite but so large that the squares overflow: rescale (NCC is scale-free)
-        ma = float(np.abs(a).max()) or 1.0
-        mb = float(np.abs(b).max()) or 1.0
-        return _centred_moments(a / ma, b / mb)
+    in_range = [
+        (m == 0 and t == 0) or 1e-200 < m / n < 1e200 for t, m in ((sx, sxx), (sy, syy))
+    ]
+    if not scaled and not all(in_range):
+        # squares near float64's range limits lose precision or overflow: rescale
+        return _centred_moments(*_unit_scaled(a, b), scaled=True)
     vx = sxx - sx * sx / n
     vy = syy - sy * sy / n
     if not (vx > 1e-4 * sxx and vy > 1e-4 * syy):
         sx, sy, sxx, syy, sxy = _moments(a, b, sx / n, sy / n)
-        vx = sxx - sx * sx / n
-        vy = syy - sy * sy / n
-        if a.min() == a.max():
-            vx = 0.0
-        if b.min() == b.max():
-            vy = 0.0
+        vx = 0.0 if a.min() == a.max() else sxx - sx * sx / n
+        vy = 0.0 if b.min() == b.max() else syy - sy * sy / n
     return max(vx, 0.0), max(vy, 0.0), sxy - sx * sy / n
+
+
+def _unit_scaled(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float64 copies of both maps divided by their largest absolute value."""
+    out = []
+    for m in (a, b):
+        m = m.astype(np.float64)
+        top = float(np.abs(m).max())
+        out.append(m / top if top > 0 else m)
+    return out[0], out[1]
 
 
 @register(
