@@ -303,13 +303,13 @@ def _blank_image(writer: Any, shape: tuple[int, int]) -> str:
 def _placement_from_messages(trial: Trial, image_file: Path) -> Placement | None:
     """The placement of a ``!V IMGLOAD CENTER|TOP_LEFT`` whose image the reader could not
     open (a display-PC path), now that the image was found under ``--images``."""
-    from .recording import _placement, parse_imgload
+    from .recording import parse_imgload, placement_from_imgload
 
     for m in trial.messages:
         parsed = parse_imgload(m.text)
         if parsed is not None:
             mode, _, numbers = parsed
-            return _placement(mode, numbers, image_file, None)
+            return placement_from_imgload(mode, numbers, image_file, None)
     return None
 
 

@@ -367,12 +367,24 @@ def _resolve(path_text: str, base_dir: Path | None) -> Path:
     return p
 
 
-def _placement(
+def placement_from_imgload(
     mode: str,
     numbers: tuple[float, ...],
     image_file: Path,
     display: tuple[float, float, float, float] | None,
 ) -> Placement | None:
+    """The image's placement from a parsed ``!V IMGLOAD`` message.
+
+    ``mode`` is ``FILL``, ``CENTER`` or ``TOP_LEFT``; ``numbers`` the message's
+    coordinates (x y, optionally followed by width height). Without a width and
+    height the image file's header gives its size. Returns None where the
+    placement cannot be known (FILL without DISPLAY_COORDS, unreadable image).
+
+    Examples
+    --------
+    >>> placement_from_imgload("CENTER", (960, 540, 1024, 768), Path("x.png"), None)
+    Placement(left=448.0, top=156.0, width=1024, height=768)
+    """
     if mode == "FILL":
         if display is None:
             return None
@@ -501,7 +513,7 @@ def trials_from_messages(
             mode, text, numbers = imgload
             resolved = _resolve(text, base)
             image_path = str(resolved) if resolved.exists() else text
-            placement = _placement(mode, numbers, resolved, display)
+            placement = placement_from_imgload(mode, numbers, resolved, display)
         elif "image" in variables:
             resolved = _resolve(variables["image"], base)
             image_path = str(resolved) if resolved.exists() else variables["image"]
