@@ -242,6 +242,16 @@ def test_auc_borji_with_huge_finite_densities() -> None:
     assert auc_borji(s, h, rng=0) > 0.99
 
 
+@pytest.mark.parametrize("shape", [(768, 1024), (7, 8), (5, 5), (16, 16), (1, 8)])
+@pytest.mark.parametrize("density", [0.0, 1e-4, 0.01, 0.5, 1.0])
+def test_mask_pixels_match_flatnonzero(shape: tuple[int, int], density: float) -> None:
+    from vista.metrics.saliency import _flat_nonzero
+
+    m = np.random.default_rng(0).random(shape) < density
+    np.testing.assert_array_equal(_flat_nonzero(m), np.flatnonzero(m))
+    np.testing.assert_array_equal(_flat_nonzero(m[:, ::-1]), np.flatnonzero(m[:, ::-1]))
+
+
 def test_inputs_are_not_mutated(pair: tuple[np.ndarray, ...]) -> None:
     s, h, mask = pair
     s32 = s.astype(np.float32)

@@ -243,7 +243,18 @@ def _mask_indices(name: str, mask: Any) -> tuple[np.ndarray, tuple[int, int]]:
         mn, _ = _finite_range(name, arr)
         if mn < 0:
             raise ValueError(f"{name} must be a binary (or count) map >= 0; its minimum is {mn:g}")
-    return np.flatnonzero(arr), (arr.shape[0], arr.shape[1])
+    return _flat_nonzero(arr), (arr.shape[0], arr.shape[1])
+
+
+def _flat_nonzero(arr: np.ndarray) -> np.ndarray:
+    """``np.flatnonzero(arr)``, for a bool mask 8 pixels at a time (several times faster
+    on the sparse masks of fixations)."""
+    if arr.dtype == bool and arr.flags.c_contiguous and arr.size % 8 == 0:
+        words = np.flatnonzero(arr.reshape(-1).view(np.uint64) != 0)
+        if words.size * 8 < arr.size // 8:  # sparse: expand only the words that hold one
+            pixels = np.flatnonzero(arr.reshape(-1, 8)[words])
+            return np.asarray(words[pixels // 8] * 8 + pixels % 8, dtype=np.intp)
+    return np.flatnonzero(arr)
 
 
 def _on_mask(
