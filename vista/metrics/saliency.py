@@ -468,10 +468,12 @@ def _sample_density(
             values = np.where(cols < size, flat[np.minimum(cols, size - 1)], 0).astype(np.float64)
         else:
             values = flat[cols].astype(np.float64)
-        within = np.cumsum(values, axis=0)
+        within = values  # cumulative sums down the rows, in place
+        for r in range(1, _BLOCK):
+            np.add(within[r - 1], within[r], out=within[r])
         keep = (residual >= 0) & (residual < within[-1])
-        k = (within[:, keep] <= residual[keep]).sum(axis=0)
-        got = blocks[keep] * _BLOCK + k
+        k = (within <= residual).sum(axis=0)
+        got = blocks[keep] * _BLOCK + k[keep]
         out[filled : filled + got.size] = got
         filled += got.size
     return out
