@@ -384,6 +384,13 @@ def test_undefined_is_nan_with_a_warning(call: object, reason: str) -> None:
     assert math.isnan(value)
 
 
+def test_compute_shuffled_without_other_fixations_is_nan() -> None:
+    s = np.arange(20.0).reshape(4, 5)
+    with pytest.warns(UndefinedMetricWarning, match="other_mask has no fixated pixel"):
+        assert math.isnan(compute("auc_shuffled", s, BAD, fixations=[[1, 1, 1]],
+                                  other_fixations=np.zeros((0, 3)), rng=0))
+
+
 def test_kld_all_zero_saliency_follows_mit() -> None:
     """MIT keeps an all-zero saliency map at zero: the divergence is large but finite."""
     value = kld(np.zeros((2, 2)), [[0, 0], [0, 1]])

@@ -1118,18 +1118,22 @@ def info_gain(
 # --------------------------------------------------------------------------- compute
 
 
-def _required_points(metric: str, name: str, value: Any, shape: tuple[int, int]) -> np.ndarray:
+def _required_points(
+    metric: str, name: str, value: Any, shape: tuple[int, int], *, allow_empty: bool = False
+) -> np.ndarray:
+    """The mask of ``value``'s points; None, or (unless ``allow_empty``) no point on the
+    grid, raises."""
     if value is None:
         raise ValueError(
             f"metric {metric!r} needs {name} (an N×3 array of x, y, weight in image pixels); "
             "got None"
         )
     pts = _points(name, value)
-    if pts.shape[0] == 0:
+    if pts.shape[0] == 0 and not allow_empty:
         raise ValueError(f"metric {metric!r} needs at least one fixation; {name} is empty")
     mask = np.zeros(shape[0] * shape[1], dtype=bool)
     idx = _fixation_indices(name, pts, shape)
-    if idx.size == 0:
+    if idx.size == 0 and not allow_empty and pts.shape[0]:
         raise ValueError(
             f"metric {metric!r} needs at least one fixation on the {shape[0]}×{shape[1]} grid; "
             f"none of the {pts.shape[0]} {name} fall on it"
@@ -1164,7 +1168,8 @@ def compute(
         returns them). Needed by the fixation-based metrics, which build their binary
         mask from it (see :func:`fixation_mask` for the rounding rule).
     other_fixations : array_like, shape (M, 2) or (M, 3), optional
-        Fixations from other images, for ``auc_shuffled``.
+        Fixations from other images, for ``auc_shuffled`` (None raises there; an empty
+        array gives NaN with an :class:`UndefinedMetricWarning`, as the MIT code).
     rng : numpy.random.Generator or int or None
         Passed to metrics that sample.
     resize : bool, default False
@@ -1181,7 +1186,8 @@ def compute(
     ------
     ValueError
         Unknown metric or option, bad inputs, or a fixation-based metric without
-        fixations (None, empty, or none on the grid).
+        fixations (None, empty, or none on the grid), or ``auc_shuffled`` without
+        ``other_fixations``.
 
     Examples
     --------
@@ -1213,7 +1219,8 @@ def compute(
     mask = _required_points(name, "fixations", fixations, shape)
     if spec.needs == "fixations":
         return float(spec.func(saliency, mask, **kwargs))
-    others = _required_points(name, "other_fixations", other_fixations, shape)
+    # no fixation from other images is the MIT code's NaN case, not a missing input
+    others = _required_points(name, "other_fixations", other_fixations, shape, allow_empty=True)
     return float(spec.func(saliency, mask, others, **kwargs))
 
 
