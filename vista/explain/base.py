@@ -30,6 +30,7 @@ __all__ = [
     "check_texts",
     "combine_pieces",
     "denormals_flushed",
+    "finish_texts",
     "leaf_hook",
     "leaf_input_hook",
     "load_frozen",
@@ -524,3 +525,28 @@ def query_token_mask(encoding: Mapping[str, Any], tokens: str) -> Any:
     mask = encoding["attention_mask"] * 0
     mask[:, 0] = 1
     return mask
+
+
+def finish_texts(
+    maps: np.ndarray,
+    scores: np.ndarray,
+    encoding: Mapping[str, Any],
+    owners: Sequence[int],
+    infos: list[dict[str, Any]],
+    *,
+    texts: Sequence[str],
+    used: Sequence[str],
+    score_name: str,
+) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
+    """Per text: the piece maps combined (:func:`combine_pieces`, weighted by each
+    piece's text tokens), the score (one value, or a list with one per piece) under
+    ``score_name``, and ``text_used`` where cleaning changed the text."""
+    weights = text_token_mask(encoding).sum(dim=1).tolist()
+    out = combine_pieces(maps, owners, weights, len(texts))
+    owner_arr = np.asarray(owners)
+    for i, info in enumerate(infos):
+        rows = np.asarray(scores)[owner_arr == i]
+        info[score_name] = float(rows[0]) if rows.size == 1 else [float(v) for v in rows]
+        if used[i] != texts[i]:
+            info["text_used"] = used[i]
+    return out, infos

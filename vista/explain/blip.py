@@ -39,12 +39,11 @@ from .base import (
     Explainer,
     attention_gradcam,
     check_options,
-    combine_pieces,
+    finish_texts,
     load_frozen,
     pick_device,
     query_token_mask,
     resolve_block,
-    text_token_mask,
     tokenize_texts,
     torch_call_scope,
     weights_and_revision,
@@ -201,15 +200,8 @@ class BlipExplainer(Explainer):
                 n_prefix=1,
                 grid=self.grid,
             )
-        weights = text_token_mask(enc).sum(dim=1).tolist()  # a piece's text tokens
-        out = combine_pieces(maps, owners, weights, len(texts))
-        owner_arr = np.asarray(owners)
-        for i, info in enumerate(infos):
-            rows = logit_rows[owner_arr == i]
-            info["itm_logit"] = float(rows[0]) if rows.size == 1 else [float(v) for v in rows]
-            if prepared[i] != texts[i]:
-                info["text_used"] = prepared[i]
-        return out, infos
+        return finish_texts(maps, logit_rows, enc, owners, infos, texts=texts, used=prepared,
+                            score_name="itm_logit")
 
 
 def _enc_token_id(tokenizer: Any, model: Any) -> int | None:
