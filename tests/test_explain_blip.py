@@ -124,6 +124,11 @@ def test_grad_mode_and_denormals_restored(explainer: Any) -> None:
         assert not torch.is_grad_enabled()
     assert torch.is_grad_enabled()
     assert denormals_flushed() == before
+    with torch.inference_mode():
+        m = explainer.explain(tiny_image(), ["a dog"])[0]
+        assert torch.is_inference_mode_enabled()
+    assert np.isfinite(m.values).all()
+    assert not torch.is_inference_mode_enabled()
     torch.set_flush_denormal(True)
     try:
         explainer.explain(tiny_image(), ["a dog"])

@@ -153,9 +153,9 @@ def denormals_flushed() -> bool:
 def torch_call_scope(*, flush_denormal: bool = False) -> Iterator[None]:
     """Settings for the span of one ``explain`` call, restored afterwards.
 
-    Grad mode is enabled inside (the caller may be in ``torch.no_grad``) and
-    restored; denormal flushing is set only when asked and put back to what it was.
-    Thread counts are never touched.
+    Grad mode is enabled inside (the caller may be in ``torch.no_grad`` or
+    ``torch.inference_mode``) and restored; denormal flushing is set only when asked
+    and put back to what it was. Thread counts are never touched.
     """
     torch = require("torch", "explain")
     prev_grad = torch.is_grad_enabled()
@@ -165,7 +165,8 @@ def torch_call_scope(*, flush_denormal: bool = False) -> Iterator[None]:
         torch.set_flush_denormal(True)
     torch.set_grad_enabled(True)
     try:
-        yield
+        with torch.inference_mode(False):
+            yield
     finally:
         torch.set_grad_enabled(prev_grad)
         if prev_denormal is not None:
