@@ -52,16 +52,11 @@ from ..errors import WeightsNotFoundError
 from .base import (
     OVERFLOW_CHOICES,
     TOKENS_CHOICES,
-    Explainer,
-    attention_gradcam,
+    FusionGradCamExplainer,
     check_options,
-    finish_texts,
     pick_device,
-    query_token_mask,
     resolve_block,
     resolve_weights,
-    tokenize_texts,
-    torch_call_scope,
 )
 from .cam import CLAMP_CHOICES, HEAD_REDUCE_CHOICES
 from .registry import register
@@ -418,7 +413,7 @@ def build_albef(config: Mapping[str, int], *, text_heads: int, vision_heads: int
     return AlbefITM(dict(config), text_heads=text_heads, vision_heads=vision_heads)
 
 
-class AlbefExplainer(Explainer):
+class AlbefExplainer(FusionGradCamExplainer):
     """Grad-CAM on ALBEF's fusion cross-attention; built by :func:`load_albef`."""
 
     def __init__(
@@ -485,38 +480,21 @@ class AlbefExplainer(Explainer):
         )
         return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(self.device)
 
-    def _explain_batch(
-        self, image: np.ndarray, texts: list[str]
-    ) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
-        model = self.model
-        prepared = [(clean_caption(t) or t) if self.clean_text else t for t in texts]
-        with torch_call_scope(flush_denormal=self.flush_denormal):
-            pixels = self._pixels(image)
-            enc, owners, infos = tokenize_texts(
-                self.tokenizer, prepared, limit=self.token_limit, overflow=self.overflow
-            )
-            ids = enc["input_ids"].to(self.device)
-            mask = enc["attention_mask"].to(self.device)
-            with torch.no_grad():
-                image_embeds = model.visual_encoder(pixels)  # batch 1, broadcast below
-            layer = model.text_encoder.encoder.layer[self.block]
+    def _clean(self, text: str) -> str:
+        return clean_caption(text)
 
-            def forward() -> Any:
-                hidden = model.text_encoder(ids, mask, image_embeds)
-                return model.itm_head(hidden[:, 0, :])[:, 1]
+    def _encode_image(self, pixels: Tensor) -> Tensor:
+        return self.model.visual_encoder(pixels)
 
-            maps, logit_rows = attention_gradcam(
-                forward,
-                block=layer.crossattention,
-                attention=layer.crossattention.self,
-                token_mask=query_token_mask(enc, self.tokens),
-                clamp=self.clamp,
-                head_reduce=self.head_reduce,
-                n_prefix=1,
-                grid=self.grid,
-            )
-        return finish_texts(maps, logit_rows, enc, owners, infos, texts=texts, used=prepared,
-                            score_name="itm_logit")
+    def _cross_attention(self) -> tuple[Any, Any]:
+        cross = self.model.text_encoder.encoder.layer[self.block].crossattention
+        return cross, cross.self
+
+    def _match_logit(
+        self, input_ids: Tensor, attention_mask: Tensor, image_embeds: Tensor
+    ) -> Tensor:
+        hidden = self.model.text_encoder(input_ids, attention_mask, image_embeds)
+        return self.model.itm_head(hidden[:, 0, :])[:, 1]
 
 
 def _find_checkpoint(path: Path) -> tuple[Path, Path]:

@@ -23,6 +23,7 @@ __all__ = [
     "OVERFLOW_CHOICES",
     "TOKENS_CHOICES",
     "Explainer",
+    "FusionGradCamExplainer",
     "as_rgb_array",
     "attention_gradcam",
     "capture_hook",
@@ -551,3 +552,85 @@ def finish_texts(
         if used[i] != texts[i]:
             info["text_used"] = used[i]
     return out, infos
+
+
+class FusionGradCamExplainer(Explainer):
+    """Grad-CAM for image-text matching models whose text encoder cross-attends to
+    the image tokens (BLIP-ITM, ALBEF): the shared flow of one ``explain`` call.
+
+    The image is encoded once (no graph); all segments (or their pieces) run as one
+    batch through the text encoder against that single image embedding (batch 1,
+    broadcast in the cross-attention matmuls, so the image keys and values are
+    computed once per layer); :func:`attention_gradcam` takes the gradient of the
+    match logit to block ``block``'s cross-attention probabilities only.
+
+    Subclasses set the attributes below in ``__init__`` and implement
+    :meth:`_clean`, :meth:`_pixels`, :meth:`_encode_image`, :meth:`_cross_attention`
+    and :meth:`_match_logit` (and may override :meth:`_input_ids`).
+    """
+
+    model: Any
+    tokenizer: Any
+    device: str
+    grid: tuple[int, int]
+    block: int
+    token_limit: int
+    overflow: str
+    clean_text: bool
+    tokens: str
+    clamp: str
+    head_reduce: str
+    flush_denormal: bool
+
+    def _clean(self, text: str) -> str:
+        """The model's caption cleaning."""
+        raise NotImplementedError
+
+    def _pixels(self, image: np.ndarray) -> Any:
+        """The image as the model's input tensor, batch 1, on the device."""
+        raise NotImplementedError
+
+    def _encode_image(self, pixels: Any) -> Any:
+        """Image token embeddings (batch 1, CLS first)."""
+        raise NotImplementedError
+
+    def _cross_attention(self) -> tuple[Any, Any]:
+        """(block module whose input becomes the gradient leaf, module whose output
+        ``[1]`` is the attention probabilities)."""
+        raise NotImplementedError
+
+    def _match_logit(self, input_ids: Any, attention_mask: Any, image_embeds: Any) -> Any:
+        """The ITM "match" logit per row."""
+        raise NotImplementedError
+
+    def _input_ids(self, input_ids: Any) -> Any:
+        """Token ids as the model wants them (BLIP puts ``[ENC]`` first)."""
+        return input_ids
+
+    def _explain_batch(
+        self, image: np.ndarray, texts: list[str]
+    ) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
+        torch = require("torch", "explain")
+        used = [(self._clean(t) or t) if self.clean_text else t for t in texts]
+        with torch_call_scope(flush_denormal=self.flush_denormal):
+            pixels = self._pixels(image)
+            enc, owners, infos = tokenize_texts(
+                self.tokenizer, used, limit=self.token_limit, overflow=self.overflow
+            )
+            ids = self._input_ids(enc["input_ids"].clone()).to(self.device)
+            mask = enc["attention_mask"].to(self.device)
+            with torch.no_grad():
+                image_embeds = self._encode_image(pixels)
+            block, attention = self._cross_attention()
+            maps, logits = attention_gradcam(
+                lambda: self._match_logit(ids, mask, image_embeds),
+                block=block,
+                attention=attention,
+                token_mask=query_token_mask(enc, self.tokens),
+                clamp=self.clamp,
+                head_reduce=self.head_reduce,
+                n_prefix=1,
+                grid=self.grid,
+            )
+        return finish_texts(maps, logits, enc, owners, infos, texts=texts, used=used,
+                            score_name="itm_logit")

@@ -36,16 +36,11 @@ from .._validation import check_int, check_option, require
 from .base import (
     OVERFLOW_CHOICES,
     TOKENS_CHOICES,
-    Explainer,
-    attention_gradcam,
+    FusionGradCamExplainer,
     check_options,
-    finish_texts,
     load_frozen,
     pick_device,
-    query_token_mask,
     resolve_block,
-    tokenize_texts,
-    torch_call_scope,
     weights_and_revision,
 )
 from .cam import CLAMP_CHOICES, HEAD_REDUCE_CHOICES
@@ -93,7 +88,7 @@ def clean_caption(text: str) -> str:
     return out.strip()
 
 
-class BlipExplainer(Explainer):
+class BlipExplainer(FusionGradCamExplainer):
     """Grad-CAM on BLIP-ITM's cross-attention; built by :func:`load_blip`."""
 
     def __init__(
@@ -154,54 +149,37 @@ class BlipExplainer(Explainer):
             "flush_denormal": flush_denormal,
         }
 
-    def _explain_batch(
-        self, image: np.ndarray, texts: list[str]
-    ) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
-        torch = require("torch", "explain")
+    def _clean(self, text: str) -> str:
+        return clean_caption(text)
+
+    def _pixels(self, image: np.ndarray) -> Any:
         from PIL import Image
 
-        model = self.model
-        prepared = [(clean_caption(t) or t) if self.clean_text else t for t in texts]
-        with torch_call_scope(flush_denormal=self.flush_denormal):
-            pixels = self.image_processor(
-                images=Image.fromarray(image),
-                return_tensors="pt",
-                size={"height": self.input_size, "width": self.input_size},
-            )["pixel_values"].to(self.device)
-            enc, owners, infos = tokenize_texts(
-                self.tokenizer, prepared, limit=self.token_limit, overflow=self.overflow
-            )
-            input_ids = enc["input_ids"].clone()
-            if self.enc_token_id is not None:
-                input_ids[:, 0] = self.enc_token_id
-            input_ids = input_ids.to(self.device)
-            attention_mask = enc["attention_mask"].to(self.device)
-            with torch.no_grad():
-                image_embeds = model.vision_model(pixel_values=pixels).last_hidden_state
-            layer = model.text_encoder.encoder.layer[self.block]
+        return self.image_processor(
+            images=Image.fromarray(image),
+            return_tensors="pt",
+            size={"height": self.input_size, "width": self.input_size},
+        )["pixel_values"].to(self.device)
 
-            def forward() -> Any:
-                # image_embeds has batch 1: broadcast in the cross-attention matmuls,
-                # so the image keys and values are computed once, not once per text.
-                hidden = model.text_encoder(
-                    input_ids=input_ids,
-                    attention_mask=attention_mask,
-                    encoder_hidden_states=image_embeds,
-                ).last_hidden_state
-                return model.itm_head(hidden[:, 0, :])[:, 1]
+    def _encode_image(self, pixels: Any) -> Any:
+        return self.model.vision_model(pixel_values=pixels).last_hidden_state
 
-            maps, logit_rows = attention_gradcam(
-                forward,
-                block=layer.crossattention,
-                attention=layer.crossattention.self,
-                token_mask=query_token_mask(enc, self.tokens),
-                clamp=self.clamp,
-                head_reduce=self.head_reduce,
-                n_prefix=1,
-                grid=self.grid,
-            )
-        return finish_texts(maps, logit_rows, enc, owners, infos, texts=texts, used=prepared,
-                            score_name="itm_logit")
+    def _input_ids(self, input_ids: Any) -> Any:
+        if self.enc_token_id is not None:
+            input_ids[:, 0] = self.enc_token_id
+        return input_ids
+
+    def _cross_attention(self) -> tuple[Any, Any]:
+        cross = self.model.text_encoder.encoder.layer[self.block].crossattention
+        return cross, cross.self
+
+    def _match_logit(self, input_ids: Any, attention_mask: Any, image_embeds: Any) -> Any:
+        hidden = self.model.text_encoder(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            encoder_hidden_states=image_embeds,  # batch 1, broadcast over the texts
+        ).last_hidden_state
+        return self.model.itm_head(hidden[:, 0, :])[:, 1]
 
 
 def _enc_token_id(tokenizer: Any, model: Any) -> int | None:
