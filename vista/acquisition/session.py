@@ -111,14 +111,12 @@ def _edf_name(participant: str, part: int) -> str:
     Examples
     --------
     >>> _edf_name("P01", 1), _edf_name("subject-0042", 12)
-    ('P01_1', 'sub0_12')
+    ('P01_1', 't0042_12')
     """
     suffix = f"_{part}"
     stem = re.sub(r"[^A-Za-z0-9]", "", participant) or "vista"
-    keep = 8 - len(suffix)
-    if len(stem) > keep:  # keep the start and the end: "subject0042" -> "sub" + "0"... readable enough
-        stem = stem[: keep - 1] + stem[-1]
-    return (stem + suffix)[:8]
+    keep = max(8 - len(suffix), 1)
+    return (stem[-keep:] + suffix)[-8:]  # the end of an id is what tells participants apart
 
 
 def _recording_file(part: int, suffix: str) -> str:
@@ -279,7 +277,7 @@ def run_session(
     audio: str | os.PathLike[str] | None = None,
     order: str = "sorted",
     rng: Any = None,
-    speed: float | None = 20.0,
+    speed: float | None = None,
     inter_trial_s: float = 0.0,
     drift_check: bool = True,
     end_key: Sequence[str] = ("space", "return"),
@@ -328,8 +326,9 @@ def run_session(
     rng : Generator, int or None
         Seed for the shuffle and the simulated participant.
     speed : float or None
-        Clock speed of a simulated tracker made here (simulated ms per real ms;
-        default 20).
+        Pacing of a simulated tracker made here: simulated ms per real ms (1: real
+        time, for watching on a display). Default None: as fast as possible. The
+        recording does not depend on it.
     inter_trial_s : float
         Real seconds of blank screen between trials (default 0).
     drift_check : bool
@@ -371,6 +370,14 @@ def run_session(
             )
         if meta.get("status") == "complete":
             raise FileExistsError(f"session {session_dir} is already complete; nothing to resume")
+        stored = meta.get("screen") or {}
+        diff = {k: (stored.get(k), v) for k, v in screen.to_dict().items() if stored.get(k) != v}
+        if diff:
+            what = ", ".join(f"{k} {a} (now {b})" for k, (a, b) in diff.items())
+            raise ValueError(
+                f"screen differs from the session's: {what}; resume with the same screen "
+                "geometry (--screen-px, --screen-mm, --distance-mm)"
+            )
         plan = [dict(p) for p in meta["plan"]]
         for item in plan:
             if not Path(item["image"]).is_file():
@@ -616,6 +623,8 @@ def _run_trial(
     key = _wait(trk, display, onset, time_limit_ms, end_keys)
     audio_fields: dict[str, Any] = {}
     if recorder is not None:
+        if str(audio) != "microphone":
+            recorder.wait(timeout=60.0)  # a file source: let it deliver what it holds
         record = recorder.stop()
         audio_fields = record.trial_fields(session_dir)
     end = float(trk.tracker_time_ms())

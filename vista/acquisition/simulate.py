@@ -12,9 +12,11 @@ elsewhere on the image.
 protocol. It watches the standard messages the session sends (``!V IMGLOAD`` tells it
 which image is on screen and where, ``SYNCTIME`` when it appeared) and writes an
 edf2asc-format log (samples, fixation and saccade events, messages) through
-:class:`vista.gaze.asc.AscWriter`. Its clock is simulated tracker time that runs
-``speed`` times faster than real time, or only when :meth:`SimulatedTracker.advance`
-is called (``speed=None``), so tests need not wait.
+:class:`vista.gaze.asc.AscWriter`. Its clock is simulated tracker time: it moves only
+when the session waits (:meth:`SimulatedTracker.sleep`) or calls
+:meth:`SimulatedTracker.advance`, so a run is reproducible and needs no real time;
+``speed`` only paces the waits against real time (1: real time, for a demo on a
+display; None: as fast as the computer goes).
 
 References
 ----------
@@ -24,6 +26,7 @@ Science 11(4), 274-279.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -503,7 +506,7 @@ def simulate_gaze(
     >>> fix, words = simulate_gaze(sc, Placement(350, 250, 100, 100), scr,
     ...                            duration_ms=3000, rng=0)
     >>> fix.shape[1], [w.text for w in words]
-    (4, ['a', 'ball'])
+    (4, ['a', 'ball.'])
     """
     gen = as_rng(rng)
     model = model or GazeModel()
@@ -594,12 +597,11 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 def _locked(method: _F) -> _F:
     """Serialise calls: the audio recorder sends ``AUDIO_START`` from its own thread."""
 
+    @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
             return method(self, *args, **kwargs)
 
-    wrapper.__name__ = method.__name__
-    wrapper.__doc__ = method.__doc__
     return wrapper  # type: ignore[return-value]
 
 
@@ -620,8 +622,10 @@ class SimulatedTracker:
     screen : Screen
         The display (for degrees to pixels).
     speed : float or None
-        Simulated milliseconds per real millisecond (1: real time; 50: a 10 s trial
-        takes 0.2 s). ``None``: the clock moves only through :meth:`advance`.
+        Pacing of :meth:`sleep`: simulated ms per real ms (1: real time; 50: a 10 s
+        trial takes 0.2 s). ``None``: no real waiting at all. The simulated clock
+        never depends on real time, so the same seed gives the same recording at any
+        speed.
     model : GazeModel, optional
         Viewer parameters.
     rng : Generator, int or None
@@ -667,7 +671,7 @@ class SimulatedTracker:
         self,
         screen: Screen,
         *,
-        speed: float | None = 1.0,
+        speed: float | None = None,
         model: GazeModel | None = None,
         rng: np.random.Generator | int | None = None,
         data_dir: str | os.PathLike[str] | None = None,
@@ -697,7 +701,6 @@ class SimulatedTracker:
         self._data_dir = None if data_dir is None else Path(data_dir)
         self._start_ms = float(start_ms)
         self._manual_ms = float(start_ms)
-        self._t0: float | None = None
         self._connected = False
         self._writer: Any = None
         self._fh: Any = None
@@ -717,27 +720,22 @@ class SimulatedTracker:
 
     # -- clock ------------------------------------------------------------------
     def tracker_time_ms(self) -> float:
-        if self.speed is None or self._t0 is None:
-            return float(math.floor(self._manual_ms))
-        return float(math.floor(self._manual_ms + (time.perf_counter() - self._t0) * 1000.0 * self.speed))
+        return float(math.floor(self._manual_ms))
 
     @_locked
     def advance(self, ms: float) -> None:
-        """Move the simulated clock forward by ``ms`` (any ``speed``)."""
+        """Move the simulated clock forward by ``ms`` at once (no real waiting)."""
         check_positive("ms", ms, allow_zero=True)
         self._manual_ms += float(ms)
         self._catch_up()
 
     def sleep(self, ms: float) -> None:
-        """Let ``ms`` of tracker time pass: waits ``ms / speed`` real ms, or advances
-        the manual clock at once."""
+        """Let ``ms`` of tracker time pass: wait ``ms / speed`` real ms (not at all
+        when ``speed`` is None), then advance the clock by ``ms``."""
         check_positive("ms", ms, allow_zero=True)
-        if self.speed is None:
-            self.advance(ms)
-        else:
+        if self.speed is not None:
             time.sleep(ms / self.speed / 1000.0)
-            with self._lock:
-                self._catch_up()
+        self.advance(ms)
 
     # -- link -------------------------------------------------------------------
     @_locked
@@ -746,7 +744,6 @@ class SimulatedTracker:
             return
         self._connected = True
         self._manual_ms = self._start_ms
-        self._t0 = time.perf_counter()
 
     @_locked
     def close(self) -> None:
@@ -766,12 +763,13 @@ class SimulatedTracker:
     @_locked
     def calibrate(self) -> dict[str, float]:
         self._need("calibrate()")
-        self.sleep(0)
+        self.advance(30_000.0)  # camera setup, 9-point calibration and validation
         return dict(self.calibration)
 
     @_locked
     def drift_check(self, x: float, y: float) -> float:
         self._need("drift_check()")
+        self.advance(float(round(self.gen.uniform(500.0, 1000.0))))  # fixate, operator accepts
         self._idle = (float(x), float(y))
         if self._proc is not None:
             self._proc.idle = self._idle

@@ -8,6 +8,7 @@ imported only when the command runs.
 from __future__ import annotations
 
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -52,9 +53,9 @@ import click
               show_default=True, help="Trial order: by file name, or shuffled with --seed.")
 @click.option("--seed", type=int, default=None,
               help="Random seed (shuffle, simulated participant). Default: fresh randomness.")
-@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=20.0,
-              show_default=True,
-              help="--simulate only: simulated tracker ms per real ms (20: a 10 s trial takes 0.5 s).")
+@click.option("--speed", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="--simulate only: pace the simulated clock, simulated ms per real ms "
+                   "(1: real time, to watch with --display; 0: as fast as possible).")
 @click.option("--display/--no-display", "display", default=None,
               help="Show the images full screen. Default: on with a tracker, off with --simulate.")
 @click.option("--no-drift-check", "drift_check", is_flag=True, flag_value=False, default=True,
@@ -109,7 +110,7 @@ def record_command(
 
         tracker = EyeLinkTracker(screen, address=address)
 
-    def report(entry: dict[str, Any]) -> None:
+    def report(entry: Mapping[str, Any]) -> None:
         click.echo(f"trial {entry['trial_id']}: {Path(entry['image']).name} "
                    f"({(entry['end_ms'] - entry['start_ms']) / 1000:.1f} s, "
                    f"ended by {entry['ended_by']})", err=True)
@@ -118,7 +119,7 @@ def record_command(
         images if images is not None else ".",
         participant=participant, screen=screen, tracker=tracker, out=out, resume=resume,
         time_limit_s=time_limit_s, display=display, audio=audio, order=order, rng=seed,
-        speed=speed, inter_trial_s=inter_trial_s, drift_check=drift_check, on_trial=report,
+        speed=speed or None, inter_trial_s=inter_trial_s, drift_check=drift_check, on_trial=report,
     )
     click.echo(
         f"{summary.path}: {summary.completed}/{summary.total} trials ({summary.ran} this run), "
