@@ -7,8 +7,8 @@ imported only when the command runs.
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import click
