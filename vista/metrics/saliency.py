@@ -431,7 +431,7 @@ def _sample_density(
     rounding error is bounded), a point is drawn uniformly in ``[0, g_b)``, and it is
     kept if it falls under the block's exact float64 cumulative sum, which also names
     the pixel. Every kept draw lands on pixel ``i`` with probability ``flat[i] / sum``;
-    the rare rejected draws (about one in 10^5) are drawn again. A zero-weight pixel is
+    the rare rejected draws (a few in a million) are drawn again. A zero-weight pixel is
     never chosen. Returns None if the total mass is 0. ``sums`` are the block sums of
     ``flat`` when the caller already has them.
     """
