@@ -232,7 +232,9 @@ def calibration_graphics(display: StimulusDisplay, tracker: Any = None) -> Any:
     pressed on the display PC go to the tracker (Enter accepts, Esc exits, C
     calibrates, V validates); the camera image is not shown (the Host PC shows it).
     """
-    pylink = require("pylink", "eyelink", "sr-research-pylink")
+    from .eyelink import import_pylink
+
+    pylink = import_pylink()
     pg = display._need()
 
     class _Graphics(pylink.EyeLinkCustomDisplay):  # type: ignore[name-defined]

@@ -23,10 +23,22 @@ from typing import Any
 from .._validation import check_int, check_option, require
 from ..records import Screen
 
-__all__ = ["CALIBRATION_TYPES", "EyeLinkSample", "EyeLinkTracker", "parse_validation"]
+__all__ = ["CALIBRATION_TYPES", "EyeLinkSample", "EyeLinkTracker", "import_pylink", "parse_validation"]
 
 CALIBRATION_TYPES = ("H3", "HV3", "HV5", "HV9", "HV13")
 _EDF_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def import_pylink() -> Any:
+    """Import pylink (extra ``eyelink``) without the version banner it prints."""
+    import contextlib
+    import io
+    import sys
+
+    if "pylink" in sys.modules:
+        return sys.modules["pylink"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        return require("pylink", "eyelink", "sr-research-pylink")
 
 
 @dataclass
@@ -126,6 +138,7 @@ class EyeLinkTracker:
         self._log: Any = None  # dummy mode: (file handle, AscWriter)
         self._log_path: Path | None = None
         self._tmp: Any = None
+        self._recording = False
 
     @property
     def dummy(self) -> bool:
@@ -135,8 +148,7 @@ class EyeLinkTracker:
     def connect(self) -> None:
         if self._el is not None:
             return
-        os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-        pylink = require("pylink", "eyelink", "sr-research-pylink")
+        pylink = import_pylink()
         self._pylink = pylink
         try:
             self._el = pylink.EyeLink(self.address)
@@ -165,8 +177,9 @@ class EyeLinkTracker:
         if self._el is None:
             return
         try:
-            if self._el.isRecording() == 0 if not self.dummy else False:
+            if self._recording:
                 self._el.stopRecording()
+                self._recording = False
             self._close_log()
             self._el.close()
         finally:
@@ -290,18 +303,18 @@ class EyeLinkTracker:
         rv = el.startRecording(1, 1, 1, 1)
         if rv:
             raise OSError(f"startRecording failed (error {rv})")
+        self._recording = True
         if not self.dummy:
             self._pylink.pumpDelay(100)  # the tracker needs ~100 ms before the data flows
-        self._log_call("start", self.tracker_time_ms(), "R" if self.eye == "BOTH" else self.eye,
-                       self.sampling_rate_hz)
+        self._log_call("start", self.tracker_time_ms(), "R" if self.eye == "BOTH" else self.eye, 0)
 
     def stop_recording(self) -> None:
         el = self._need()
         if not self.dummy:
             self._pylink.pumpDelay(100)
         el.stopRecording()
-        self._log_call("end", self.tracker_time_ms(), "R" if self.eye == "BOTH" else self.eye,
-                       self.sampling_rate_hz)
+        self._recording = False
+        self._log_call("end", self.tracker_time_ms(), "R" if self.eye == "BOTH" else self.eye, 0)
 
     def send_message(self, text: str) -> None:
         el = self._need()
