@@ -92,7 +92,7 @@ def test_display_shows_image_scaled_and_centred(sdl_dummy, tmp_path) -> None:
         assert tuple(d.screenshot()[120, 160]) == (255, 255, 255)
         d.show_text("Describe the picture")
         assert d.poll_key() is None
-        with pytest.raises(FileNotFoundError, match="missing.png"):
+        with pytest.raises(FileNotFoundError, match=r"missing\.png"):
             d.show_image(tmp_path / "missing.png")
 
 
