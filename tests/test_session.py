@@ -292,3 +292,26 @@ def test_maps_mass_near_simulated_regions(tmp_path) -> None:
     # the block is x 200-280, y 30-90; with a ~1 degree KDE around it
     near = m[0:130, 160:320].sum()
     assert near > 0.5, near
+
+
+@pytest.mark.audio
+@pytest.mark.skipif(__import__("shutil").which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_simulated_session_with_tts_audio(tmp_path) -> None:
+    """--audio tts: the simulated participant's phrases spoken by espeak-ng stream through
+    the audio recorder; AUDIO_START is in the recording and the WAV covers the words."""
+    from vista.acquisition.audio import read_wav
+    from vista.gaze.recording import read_recording
+
+    images = _images(tmp_path / "stim", n=1)
+    out = tmp_path / "s"
+    run_session(images, participant="A1", screen=SCREEN, out=out, audio="tts", rng=3,
+                time_limit_s=8)
+    (entry,) = read_journal(out / "trials.jsonl")
+    assert entry["audio"] == "audio/1.wav" and entry["transcript"] is None
+    assert abs(entry["audio_start_ms"] - entry["start_ms"]) < 50
+    samples, rate = read_wav(out / entry["audio"])
+    words = json.loads((out / entry["simulated_transcript"]).read_text())["words"]
+    assert samples.shape[0] / rate * 1000 >= words[-1]["end_ms"] - entry["audio_start_ms"] - 500
+    assert sorted(p.name for p in (out / "audio").iterdir()) == ["1.wav"]
+    rec = read_recording(out / "recording.asc")
+    assert any(m.text.startswith("AUDIO_START ") for m in rec.trials[0].messages)

@@ -627,6 +627,9 @@ def _run_trial(
             recorder.wait(timeout=60.0)  # a file source: let it deliver what it holds
         record = recorder.stop()
         audio_fields = record.trial_fields(session_dir)
+        tts_file = getattr(recorder.source, "path", None)
+        if str(audio) == "tts" and tts_file is not None:
+            Path(tts_file).unlink(missing_ok=True)  # the speech is in the recording now
     end = float(trk.tracker_time_ms())
     trk.send_message("TRIAL_RESULT 0")
     trk.stop_recording()
@@ -696,7 +699,8 @@ def _start_audio(trk: Any, audio: str | os.PathLike[str], session_dir: Path, tri
     folder = session_dir / "audio"
     folder.mkdir(exist_ok=True)
     wav = folder / f"{trial_id}.wav"
-    speed = getattr(trk, "speed", None) or 1.0
+    # a file plays at the simulated clock's pace; as fast as it can with no pacing
+    speed = getattr(trk, "speed", None) or math.inf
     source: Any
     if str(audio) == "microphone":
         source = None
@@ -706,6 +710,9 @@ def _start_audio(trk: Any, audio: str | os.PathLike[str], session_dir: Path, tri
         source = FileSource(audio, speed=speed)
     recorder = AudioRecorder(wav, tracker=trk, source=source)
     recorder.start()
+    deadline = time.monotonic() + 5.0  # audio on before the trial goes on (AUDIO_START sent)
+    while not recorder.started and time.monotonic() < deadline:
+        time.sleep(0.002)
     return recorder
 
 
