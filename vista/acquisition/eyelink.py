@@ -21,12 +21,24 @@ from pathlib import Path
 from typing import Any
 
 from .._validation import check_int, check_option, require
+from ..errors import VistaError
 from ..records import Screen
 
-__all__ = ["CALIBRATION_TYPES", "EyeLinkSample", "EyeLinkTracker", "import_pylink", "parse_validation"]
+__all__ = [
+    "CALIBRATION_TYPES",
+    "EyeLinkSample",
+    "EyeLinkTracker",
+    "TrackerConnectionError",
+    "import_pylink",
+    "parse_validation",
+]
 
 CALIBRATION_TYPES = ("H3", "HV3", "HV5", "HV9", "HV13")
 _EDF_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+class TrackerConnectionError(VistaError, ConnectionError):
+    """The EyeLink Host PC could not be reached."""
 
 
 def import_pylink() -> Any:
@@ -153,9 +165,10 @@ class EyeLinkTracker:
         try:
             self._el = pylink.EyeLink(self.address)
         except RuntimeError as exc:
-            raise ConnectionError(
+            raise TrackerConnectionError(
                 f"cannot connect to the EyeLink Host PC at {self.address}: {exc} "
-                "(check the cable and the display PC's IP 100.1.1.2, or use dummy mode)"
+                "(check the cable and that this PC's address is 100.1.1.2, or use --dummy "
+                "or --simulate)"
             ) from exc
         W, H = self.screen.width_px, self.screen.height_px
         el = self._el

@@ -269,6 +269,7 @@ def run_session(
     participant: str,
     screen: Screen,
     tracker: Tracker | str = "simulated",
+    address: str = "100.1.1.1",
     out: str | os.PathLike[str] | None = None,
     root: str | os.PathLike[str] = "sessions",
     resume: bool = False,
@@ -299,6 +300,8 @@ def run_session(
         :func:`make_tracker`: ``"simulated"`` (default), ``"dummy"``, ``"eyelink"``.
         A simulated tracker made here keeps its data files in ``SESSION/.tracker``
         so a crashed part can be recovered on resume.
+    address : str
+        EyeLink Host PC address for ``tracker="eyelink"`` (default ``100.1.1.1``).
     out : path, optional
         The session folder. Default ``ROOT/PARTICIPANT-YYYYmmdd-HHMMSS`` (UTC); with
         ``resume``, the newest unfinished session of the participant under ``root``.
@@ -452,7 +455,7 @@ def run_session(
         last_end = max((float(t.get("end_ms") or 0.0) for t in done), default=0.0)
         trk: Any = make_tracker(
             tracker, screen, data_dir=session_dir / ".tracker", rng=gen, speed=speed,
-            display=disp, start_ms=last_end + 60_000.0 if done else 0.0,
+            display=disp, start_ms=last_end + 60_000.0 if done else 0.0, address=address,
         )
     else:
         trk = tracker
@@ -524,8 +527,14 @@ def run_session(
         received.append(got.name)
         meta["recording"] = meta["recordings"][0]["file"]
         return _finish(session_dir, meta, trk, participant, len(plan), ran, received, own_tracker)
+    except BaseException:
+        if not resume and not meta["recordings"] and not (session_dir / "trials.jsonl").exists():
+            _discard_unstarted(session_dir)  # nothing was recorded: leave no stale session
+            meta = {}
+        raise
     finally:
-        _write_json_atomic(session_dir / "session.json", meta)
+        if meta:
+            _write_json_atomic(session_dir / "session.json", meta)
         if own_tracker:
             try:
                 trk.close()
@@ -533,6 +542,18 @@ def run_session(
                 pass
         if own_display and disp is not None:
             disp.close()
+
+
+def _discard_unstarted(session_dir: Path) -> None:
+    """Remove a session folder that holds only this run's session.json (and empty
+    tracker folders), so that the same command can be run again after, say, a
+    failed connection."""
+    tracker_dir = session_dir / ".tracker"
+    if tracker_dir.is_dir() and not any(tracker_dir.iterdir()):
+        tracker_dir.rmdir()
+    if {p.name for p in session_dir.iterdir()} == {"session.json"}:
+        (session_dir / "session.json").unlink()
+        session_dir.rmdir()
 
 
 def _finish(

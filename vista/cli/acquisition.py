@@ -101,14 +101,6 @@ def record_command(
     if images is None and not resume:
         raise click.UsageError("--images DIR is required (unless --resume)")
     screen = Screen(screen_px[0], screen_px[1], screen_mm[0], screen_mm[1], distance_mm)
-    if mode == "eyelink" and address:
-        tracker: Any = "eyelink"
-    else:
-        tracker = mode
-    if tracker == "eyelink" and address != "100.1.1.1":
-        from ..acquisition.eyelink import EyeLinkTracker
-
-        tracker = EyeLinkTracker(screen, address=address)
 
     def report(entry: Mapping[str, Any]) -> None:
         click.echo(f"trial {entry['trial_id']}: {Path(entry['image']).name} "
@@ -117,7 +109,8 @@ def record_command(
 
     summary = run_session(
         images if images is not None else ".",
-        participant=participant, screen=screen, tracker=tracker, out=out, resume=resume,
+        participant=participant, screen=screen, tracker=mode, address=address, out=out,
+        resume=resume,
         time_limit_s=time_limit_s, display=display, audio=audio, order=order, rng=seed,
         speed=speed or None, inter_trial_s=inter_trial_s, drift_check=drift_check, on_trial=report,
     )
