@@ -75,15 +75,13 @@ def parse_validation(text: str) -> dict[str, float] | None:
     >>> parse_validation("calibration aborted") is None
     True
     """
-    tok = text.replace("avg.", " avg. ").replace("max", " max ").split()
-    try:
-        i = tok.index("ERROR")
-        avg = float(tok[i + 1])
-        j = tok.index("max", i)
-        mx = float(tok[j - 1])
-    except (ValueError, IndexError):
+    from ..records import Message
+    from .replay import validation_from_messages
+
+    result = validation_from_messages([Message(0.0, text)])
+    if any(v != v for v in result.values()):  # NaN: no validation result in the text
         return None
-    return {"avg_error_deg": avg, "max_error_deg": mx}
+    return result
 
 
 class EyeLinkTracker:
@@ -155,6 +153,11 @@ class EyeLinkTracker:
     @property
     def dummy(self) -> bool:
         return self.address is None
+
+    @property
+    def data_suffix(self) -> str:
+        """The suffix of the received data file: ``.edf``, or ``.asc`` in dummy mode."""
+        return ".asc" if self.dummy else ".edf"
 
     # -- link -------------------------------------------------------------------
     def connect(self) -> None:

@@ -246,6 +246,18 @@ def _tracker_info(tracker: Any) -> dict[str, Any]:
     }
 
 
+def _data_suffix(tracker: Any, kind: str) -> str:
+    """What the received data file will be: the tracker's ``data_suffix``, the suffix
+    of a replayed recording, else by kind."""
+    suffix = getattr(tracker, "data_suffix", None)
+    if isinstance(suffix, str) and suffix.startswith("."):
+        return suffix
+    path = getattr(getattr(tracker, "recording", None), "path", None)
+    if path is not None:
+        return Path(path).suffix.lower()
+    return ".asc" if kind in ("simulated", "dummy") else ".edf"
+
+
 def _receive(tracker: Any, destination: Path, name: str | None = None) -> Path:
     """``receive_data_file``, passing ``name`` only to trackers that take it."""
     if name is None:
@@ -459,7 +471,7 @@ def run_session(
         )
     else:
         trk = tracker
-    suffix = ".asc" if kind in ("simulated", "dummy") else ".edf"
+    suffix = _data_suffix(trk, kind)
 
     ran = 0
     received: list[str] = []

@@ -666,6 +666,8 @@ class SimulatedTracker:
     """
 
     kind = "simulated"
+    data_suffix = ".asc"
+    """The suffix of the received data file (edf2asc text)."""
 
     def __init__(
         self,
