@@ -120,6 +120,9 @@ def test_resume_needs_the_same_screen(tmp_path) -> None:
     other = Screen(1920, 1080, 531.0, 298.7, 700.0)
     with pytest.raises(ValueError, match="width_px"):
         run_session(images, participant="P01", screen=other, out=out, resume=True)
+    with pytest.raises(ValueError, match="simulated tracker"):
+        run_session(images, participant="P01", screen=SCREEN, out=out, resume=True,
+                    tracker="dummy")
 
 
 def test_session_never_overwritten(tmp_path) -> None:
@@ -259,6 +262,7 @@ def test_sigkill_then_resume(tmp_path) -> None:
     done = _journal_ids(out / "trials.jsonl")
     assert 2 <= len(done) < 5
     assert json.loads((out / "session.json").read_text())["status"] == "recording"
+    base.remove("--simulate")  # resume takes the kind the session was recorded with
     res = subprocess.run([*base, "--resume"], capture_output=True,
                          text=True, timeout=120, env=env)
     assert res.returncode == 0, res.stderr

@@ -280,7 +280,7 @@ def run_session(
     *,
     participant: str,
     screen: Screen,
-    tracker: Tracker | str = "simulated",
+    tracker: Tracker | str | None = None,
     address: str = "100.1.1.1",
     out: str | os.PathLike[str] | None = None,
     root: str | os.PathLike[str] = "sessions",
@@ -307,11 +307,13 @@ def run_session(
         tracker's data file.
     screen : Screen
         Display geometry: resolution, size in mm, viewing distance.
-    tracker : Tracker or str
+    tracker : Tracker, str or None
         A connected-or-not :class:`~vista.acquisition.tracker.Tracker`, or a name for
-        :func:`make_tracker`: ``"simulated"`` (default), ``"dummy"``, ``"eyelink"``.
-        A simulated tracker made here keeps its data files in ``SESSION/.tracker``
-        so a crashed part can be recovered on resume.
+        :func:`make_tracker`: ``"simulated"``, ``"dummy"``, ``"eyelink"``. None: the
+        session's own kind when resuming, else ``"simulated"``. A resumed session
+        must use the kind it was recorded with. A simulated or dummy tracker made here
+        keeps its data files in ``SESSION/.tracker`` so a crashed part can be
+        recovered on resume.
     address : str
         EyeLink Host PC address for ``tracker="eyelink"`` (default ``100.1.1.1``).
     out : path, optional
@@ -450,8 +452,16 @@ def run_session(
     part = len(meta["recordings"]) + 1
 
     # -- the tracker and display ---------------------------------------------------
+    recorded_kind = (meta.get("tracker") or {}).get("kind")
+    if tracker is None:
+        tracker = recorded_kind if resume and recorded_kind in TRACKER_KINDS else "simulated"
     own_tracker = isinstance(tracker, str)
     kind = tracker if isinstance(tracker, str) else str(getattr(tracker, "kind", "custom"))
+    if resume and recorded_kind and kind != recorded_kind:
+        raise ValueError(
+            f"session {session_dir} was recorded with the {recorded_kind} tracker; resume it "
+            f"with the same kind (got {kind})"
+        )
     own_display = False
     disp = display
     if display is None:

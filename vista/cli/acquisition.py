@@ -26,8 +26,9 @@ import click
                    "IMAGE.scene.json or salient regions).")
 @click.option("--dummy", "mode", flag_value="dummy",
               help="pylink's dummy mode: the full protocol and display, no tracker, no gaze.")
-@click.option("--eyelink", "mode", flag_value="eyelink", default=True,
-              help="A real EyeLink (default), Host PC at --address.")
+@click.option("--eyelink", "mode", flag_value="eyelink",
+              help="A real EyeLink, Host PC at --address. The default for a new session; "
+                   "--resume defaults to the kind the session was recorded with.")
 @click.option("--address", default="100.1.1.1", show_default=True,
               help="EyeLink Host PC IP address.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, metavar="DIR",
@@ -65,7 +66,7 @@ import click
 def record_command(
     participant: str,
     images: Path | None,
-    mode: str,
+    mode: str | None,
     address: str,
     out: Path | None,
     resume: bool,
@@ -109,7 +110,8 @@ def record_command(
 
     summary = run_session(
         images if images is not None else ".",
-        participant=participant, screen=screen, tracker=mode, address=address, out=out,
+        participant=participant, screen=screen,
+        tracker=mode if mode is not None or resume else "eyelink", address=address, out=out,
         resume=resume,
         time_limit_s=time_limit_s, display=display, audio=audio, order=order, rng=seed,
         speed=speed or None, inter_trial_s=inter_trial_s, drift_check=drift_check, on_trial=report,
