@@ -506,23 +506,24 @@ def run_session(
         if not todo:
             return _finish(session_dir, meta, trk, participant, len(plan), 0, received, own_tracker)
 
+        # the data file first, so calibration and validation results are in it too
+        edf = _edf_name(participant, part)
+        this: dict[str, Any] = {"file": _recording_file(part, suffix), "tracker_file": edf,
+                                "received": False, "started": _now_iso()}
+        meta["recordings"].append(this)
+        meta["recording"] = meta["recordings"][0]["file"]
+        _write_json_atomic(session_dir / "session.json", meta)
+        trk.open_data_file(edf)
+        W, H = screen.width_px, screen.height_px
+        trk.send_message(f"DISPLAY_COORDS 0 0 {W - 1} {H - 1}")
+        trk.send_message(f"VISTA_SESSION participant {participant} part {part}")
+
         calibration = trk.calibrate()
         cal: dict[str, Any] = {k: _jsonable(v) for k, v in calibration.items()}
         cal["time"] = _now_iso()
         meta.setdefault("calibrations", []).append(cal)
         meta["calibration"] = {k: v for k, v in cal.items() if k != "time"}
-
-        edf = _edf_name(participant, part)
-        this: dict[str, Any] = {"file": _recording_file(part, suffix), "tracker_file": edf, "received": False,
-                "started": _now_iso()}
-        meta["recordings"].append(this)
-        meta["recording"] = meta["recordings"][0]["file"]
         _write_json_atomic(session_dir / "session.json", meta)
-
-        trk.open_data_file(edf)
-        W, H = screen.width_px, screen.height_px
-        trk.send_message(f"DISPLAY_COORDS 0 0 {W - 1} {H - 1}")
-        trk.send_message(f"VISTA_SESSION participant {participant} part {part}")
         cx, cy = W / 2.0, H / 2.0
 
         for k, item in enumerate(todo):
