@@ -149,6 +149,7 @@ class EyeLinkTracker:
         self._log_path: Path | None = None
         self._tmp: Any = None
         self._recording = False
+        self._file_open = False
 
     @property
     def dummy(self) -> bool:
@@ -196,6 +197,10 @@ class EyeLinkTracker:
             if self._recording:
                 self._el.stopRecording()
                 self._recording = False
+            if self._file_open and not self.dummy:  # keep the EDF intact on the Host PC
+                self._el.setOfflineMode()
+                self._el.closeDataFile()
+            self._file_open = False
             self._close_log()
             self._el.close()
         finally:
@@ -260,6 +265,7 @@ class EyeLinkTracker:
         if not (1 <= len(name) <= 8) or not set(name) <= _EDF_NAME_CHARS:
             raise ValueError(f"name must be 1-8 letters, digits or '_' (an EDF name); got {name!r}")
         self._edf = name
+        self._file_open = True
         if self.dummy:
             self._open_log(name)
             return
@@ -272,6 +278,7 @@ class EyeLinkTracker:
 
     def close_data_file(self) -> None:
         el = self._need()
+        self._file_open = False
         if self.dummy:
             self._close_log()
             return
