@@ -147,3 +147,82 @@ def test_record_dummy_cli(tmp_path) -> None:
     assert [t.trial_id for t in rec.trials] == ["1", "2"]
     texts = [m.text.split()[0] for m in rec.trials[0].messages]
     assert {"TRIALID", "!V", "DISPLAY_COORDS", "SYNCTIME", "TRIAL_RESULT"} <= set(texts)
+
+
+class _FakeEyeLink:
+    """Stands in for ``pylink.EyeLink`` on real hardware: records the calls."""
+
+    def __init__(self, address):
+        self.address = address
+        self.calls: list[tuple] = []
+        self.receive_failures = 2
+
+    def __getattr__(self, name):
+        def call(*args):
+            self.calls.append((name, *args))
+            return 0
+
+        return call
+
+    def getCalibrationMessage(self):
+        return "!CAL VALIDATION HV9 R RIGHT GOOD ERROR 0.41 avg. 0.95 max OFFSET 0.2 deg."
+
+    def doDriftCorrect(self, x, y, draw, allow_setup):
+        self.calls.append(("doDriftCorrect", x, y))
+        return 0
+
+    def trackerTime(self):
+        return 123456
+
+    def receiveDataFile(self, src, dest):
+        self.calls.append(("receiveDataFile", src))
+        if self.receive_failures:
+            self.receive_failures -= 1
+            raise RuntimeError("link busy")
+        with open(dest, "wb") as fh:
+            fh.write(b"EDF")
+        return 3
+
+
+def test_eyelink_protocol_with_fake_pylink(tmp_path, monkeypatch) -> None:
+    """The commands sent to a real tracker, the validation parsed from its message, and
+    the EDF transfer retried (pylink replaced by a recording fake: no hardware here)."""
+    import types
+
+    import vista.acquisition.eyelink as el_mod
+
+    fake = types.ModuleType("pylink")
+    trackers: list[_FakeEyeLink] = []
+    fake.EyeLink = lambda address: trackers.append(_FakeEyeLink(address)) or trackers[-1]
+    fake.ESC_KEY = 27
+    fake.pumpDelay = lambda ms: None
+    monkeypatch.setitem(sys.modules, "pylink", fake)
+    monkeypatch.setattr(el_mod.time, "sleep", lambda s: None)
+
+    t = EyeLinkTracker(SCREEN, address="100.1.1.1", sampling_rate_hz=500, calibration_type="HV13")
+    t.connect()
+    (el,) = trackers
+    commands = [c[1] for c in el.calls if c[0] == "sendCommand"]
+    assert "sample_rate 500" in commands
+    assert "screen_pixel_coords = 0 0 799 599" in commands
+    assert "calibration_type = HV13" in commands
+    assert any(c.startswith("file_event_filter = ") and "FIXATION" in c for c in commands)
+    assert any(c.startswith("link_sample_data = ") for c in commands)
+    assert t.calibrate() == {"avg_error_deg": 0.41, "max_error_deg": 0.95}
+    assert ("doTrackerSetup", 800, 600) in el.calls
+    assert t.drift_check(400.4, 299.6) == pytest.approx(0.2)
+    assert ("doDriftCorrect", 400, 300) in el.calls
+    with pytest.raises(ValueError, match="EDF name"):
+        t.open_data_file("toolongname")
+    t.open_data_file("P01_1")
+    assert ("openDataFile", "P01_1.EDF") in el.calls
+    t.start_recording()
+    t.send_message("TRIALID 1")
+    assert t.tracker_time_ms() == 123456.0
+    t.stop_recording()
+    t.close_data_file()
+    out = t.receive_data_file(tmp_path / "recording.asc")
+    assert out == tmp_path / "recording.edf" and out.read_bytes() == b"EDF"
+    assert [c for c in el.calls if c[0] == "receiveDataFile"] == [("receiveDataFile", "P01_1.EDF")] * 3
+    t.close()
+    assert el.calls[-1][0] == "close"
