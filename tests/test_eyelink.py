@@ -57,8 +57,11 @@ def test_eyelink_options(kwargs, message) -> None:
 
 
 def test_eyelink_not_connected() -> None:
+    from vista.acquisition.tracker import Tracker
+
     t = EyeLinkTracker(SCREEN, address=None)
-    assert t.kind == "dummy" and t.dummy
+    assert isinstance(t, Tracker)
+    assert t.kind == "dummy" and t.dummy and t.data_suffix == ".asc"
     with pytest.raises(RuntimeError, match="connect"):
         t.send_message("x")
     t.close()  # never connected: nothing to do
