@@ -101,6 +101,11 @@ def pick_device(device: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+#: Files of other frameworks in a Hub repository, never downloaded (torch only).
+_NOT_TORCH_WEIGHTS = ("*.h5", "*.msgpack", "*.onnx", "*.ot", "*.tflite", "tf_model*", "flax_model*",
+                      "rust_model*", "coreml/*", "onnx/*")
+
+
 def _hf_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -109,8 +114,8 @@ def resolve_weights(weights: str | os.PathLike[str], revision: str | None) -> st
     """Return a local folder holding ``weights``.
 
     A local folder is returned as it is. A Hugging Face id is looked up in the cache
-    at ``revision`` (and downloaded when online and not cached). Offline and not
-    cached raises :class:`WeightsNotFoundError` with the command that fetches them.
+    at ``revision`` (and downloaded when online and not cached; TensorFlow, Flax
+    and ONNX files are skipped). Offline and not cached raises :class:`WeightsNotFoundError` with the command that fetches them.
     """
     path = Path(weights)
     if path.exists():
@@ -130,7 +135,12 @@ def resolve_weights(weights: str | os.PathLike[str], revision: str | None) -> st
     )
     try:
         return str(
-            hub.snapshot_download(repo_id, revision=revision, local_files_only=_hf_offline())
+            hub.snapshot_download(
+                repo_id,
+                revision=revision,
+                local_files_only=_hf_offline(),
+                ignore_patterns=list(_NOT_TORCH_WEIGHTS),
+            )
         )
     except Exception as exc:  # hub raises many types: offline, missing, network
         raise WeightsNotFoundError(
