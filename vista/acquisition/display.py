@@ -86,6 +86,16 @@ def imgload_message(path: str | os.PathLike[str], placement: Placement) -> str:
     )
 
 
+def _import_pygame() -> Any:
+    """pygame (extra ``eyelink``) without its banner and its own deprecation warning."""
+    import warnings
+
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+        return require("pygame", "eyelink")
+
+
 class StimulusDisplay:
     """A pygame window (full screen by default) that shows one image at a time.
 
@@ -102,9 +112,14 @@ class StimulusDisplay:
 
     Examples
     --------
-    >>> import os; os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # doctest: +SKIP
-    >>> with StimulusDisplay(Screen(800, 600, 400, 300, 600), fullscreen=False) as d:  # doctest: +SKIP
-    ...     placement = d.show_image("photo.png")
+    >>> import os, tempfile
+    >>> os.environ["SDL_VIDEODRIVER"] = "dummy"  # headless, as in the tests
+    >>> from PIL import Image
+    >>> path = os.path.join(tempfile.mkdtemp(), "grey.png")
+    >>> Image.new("RGB", (40, 30), (90, 90, 90)).save(path)
+    >>> with StimulusDisplay(Screen(400, 300, 300.0, 225.0, 600.0), fullscreen=False) as d:
+    ...     d.show_image(path)
+    Placement(left=0.0, top=0.0, width=400.0, height=300.0)
     """
 
     def __init__(
@@ -134,8 +149,7 @@ class StimulusDisplay:
     def open(self) -> StimulusDisplay:
         if self._pg is not None:
             return self
-        os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-        pg = require("pygame", "eyelink")
+        pg = _import_pygame()
         pg.display.init()
         flags = pg.FULLSCREEN if self.fullscreen else 0
         self.surface = pg.display.set_mode(self.size, flags)
