@@ -104,7 +104,7 @@ def test_offline_and_not_cached_gives_one_clear_message(
     msg = str(info.value)
     assert "nobody-vista-test/no-such-model" in msg
     assert "revision 0123abc" in msg
-    assert "huggingface-cli download nobody-vista-test/no-such-model --revision 0123abc" in msg
+    assert "hf download nobody-vista-test/no-such-model --revision 0123abc" in msg
     assert "weights=/path/to/local/folder" in msg
 
 

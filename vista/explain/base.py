@@ -128,10 +128,11 @@ def resolve_weights(weights: str | os.PathLike[str], revision: str | None) -> st
             f"weights {repo_id!r} is neither an existing local folder nor a Hugging Face id"
         )
     hub = require("huggingface_hub", "explain")
+    rev = f" --revision {revision}" if revision else ""
     fetch = (
-        f"huggingface-cli download {repo_id}"
-        + (f" --revision {revision}" if revision else "")
-        + " (on a machine with network), or pass weights=/path/to/local/folder"
+        f"hf download {repo_id}{rev} (with network; `huggingface-cli download` before "
+        f"huggingface_hub 1.0), or pass weights=/path/to/local/folder (e.g. one made by "
+        f"`hf download {repo_id}{rev} --local-dir FOLDER`)"
     )
     try:
         return str(
