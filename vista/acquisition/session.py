@@ -331,7 +331,8 @@ def run_session(
         Where images are shown. ``None``: a full-screen display for a real or dummy
         tracker, none for a simulated one; ``False``: none (the placement is still
         computed by :func:`~vista.acquisition.display.fit_placement`); ``True``: a
-        full-screen display.
+        full-screen display. A display passed in is opened if it is not, and left
+        open.
     audio : str or path, optional
         Speech source: ``"microphone"`` (default device), ``"tts"`` (a simulated
         participant's phrases spoken by espeak-ng) or a WAV file played as the
@@ -486,8 +487,8 @@ def run_session(
     ran = 0
     received: list[str] = []
     try:
-        if disp is not None and own_display:
-            disp.open()
+        if disp is not None:
+            disp.open()  # idempotent: a display the caller opened stays as it is
         trk.connect()
         meta["tracker"] = _tracker_info(trk)
 
