@@ -186,6 +186,12 @@ def test_resume_after_interruption(tmp_path) -> None:
     assert ids == ["1", "2", "3", "4", "5"]
     # the second part's clock continues after the first part's
     assert trials[2]["start_ms"] > trials[1]["end_ms"]
+    # the maps side reads each trial's gaze from the part it was recorded in
+    from vista.gaze.session_reader import read_session
+
+    session = read_session(out)
+    assert [t.trial_id for t in session.trials] == ["1", "2", "3", "4", "5"]
+    assert all(len(t.fixations) > 0 for t in session.trials)
 
 
 def test_torn_journal_line_is_not_a_trial(tmp_path) -> None:

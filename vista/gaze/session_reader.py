@@ -18,6 +18,7 @@ import numpy as np
 from ..dataset import iter_jsonl, read_json
 from ..errors import ParseError
 from ..records import Placement, Screen, Transcript, Trial
+from .recording import Recording
 
 __all__ = ["Session", "is_session_dir", "read_session"]
 
@@ -71,13 +72,15 @@ def _screen(info: dict[str, Any], path: Path) -> Screen | None:
         raise ParseError(f"invalid 'screen': {exc}", path=path) from exc
 
 
-def _find_recording(root: Path, info: dict[str, Any]) -> Path:
-    named = info.get("recording")
+def _find_recording(root: Path, info: dict[str, Any], named: Any = None) -> Path:
+    """The recording file a trial line names (``recording``: a resumed session has
+    several parts), else the one session.json names, else the default names."""
+    named = named or info.get("recording")
     if named:
         p = Path(str(named))
         p = p if p.is_absolute() else root / p
         if not p.is_file():
-            raise FileNotFoundError(f"{root / 'session.json'} names recording {p}, which is missing")
+            raise FileNotFoundError(f"session {root} names recording {p}, which is missing")
         return p
     for name in ("recording.edf", "recording.asc"):
         if (root / name).is_file():
@@ -149,9 +152,15 @@ def read_session(path: str | os.PathLike[str]) -> Session:
     journal = root / "trials.jsonl"
     if not journal.is_file():
         raise FileNotFoundError(f"{journal} is missing: the session has no trials")
-    recording = read_recording(_find_recording(root, info))
-    by_id = {t.trial_id: t for t in recording.trials}
-    starts = recording.fixations.starts_ms
+    recordings: dict[Path, Recording] = {}
+
+    def recording_for(named: Any) -> Recording:
+        path = _find_recording(root, info, named)
+        if path not in recordings:
+            recordings[path] = read_recording(path)
+        return recordings[path]
+
+    first = recording_for(None)
     images_dir = info.get("images_dir")
     trials: list[Trial] = []
     for lineno, row in iter_jsonl(journal):
@@ -183,11 +192,15 @@ def read_session(path: str | os.PathLike[str]) -> Session:
                 transcript = Transcript.from_dict(data)
             except (KeyError, TypeError, ValueError) as exc:
                 raise ParseError(f"invalid transcript: {exc}", path=tp) from exc
+        # Each trial's gaze comes from the part it was recorded in; an unfinished
+        # copy of the trial in an earlier part (run again after --resume) is ignored.
+        recording = recording_for(row.get("recording"))
+        starts = recording.fixations.starts_ms
         if t0 is not None and t1 is not None:
             mask = (starts >= t0) & (starts < t1)  # half-open, as in read_recording
         else:
             mask = np.ones(starts.size, dtype=bool)
-        rec_trial = by_id.get(tid)
+        rec_trial = next((t for t in recording.trials if t.trial_id == tid), None)
         msgs = () if rec_trial is None else rec_trial.messages
         variables = {} if rec_trial is None else dict(rec_trial.variables)
         trials.append(Trial(
@@ -204,4 +217,4 @@ def read_session(path: str | os.PathLike[str]) -> Session:
         ))
     participant = str(info.get("participant") or root.name)
     return Session(root=root, participant=participant, screen=screen, trials=trials,
-                   recording=Path(recording.path or ""), eyes=recording.eyes, info=info)
+                   recording=Path(first.path or ""), eyes=first.eyes, info=info)
