@@ -266,14 +266,22 @@ class ReplayTracker:
         j = int(under[0])
         return ReplaySample(now, float(f.xs[j]), float(f.ys[j]))
 
-    def receive_data_file(self, destination: Path) -> Path:
+    @property
+    def data_suffix(self) -> str:
+        """The suffix of the replayed recording, ``.edf`` or ``.asc``."""
+        return Path(self.recording.path or "recording.asc").suffix.lower()
+
+    def receive_data_file(self, destination: Path, *, name: str | None = None) -> Path:
         """Copy the recording file to ``destination``: a file path (its suffix is
         replaced by the recording's own, ``.edf`` or ``.asc``, so the copy says what it
         holds), or a folder to put it in under its own name. Never overwrites; returns
-        the path written."""
+        the path written. A replay holds one file: asking for another ``name`` raises
+        FileNotFoundError."""
         src = self.recording.path
         if src is None:
             raise RuntimeError("ReplayTracker: the recording was not read from a file")
+        if name is not None:
+            raise FileNotFoundError(f"a replay holds only {src}; it has no data file {name!r}")
         dest = Path(destination)
         if dest.is_dir():
             dest = dest / Path(src).name

@@ -20,7 +20,6 @@ Crash safety:
 from __future__ import annotations
 
 import datetime as _dt
-import inspect
 import json
 import math
 import os
@@ -246,28 +245,6 @@ def _tracker_info(tracker: Any) -> dict[str, Any]:
     }
 
 
-def _data_suffix(tracker: Any, kind: str) -> str:
-    """What the received data file will be: the tracker's ``data_suffix``, the suffix
-    of a replayed recording, else by kind."""
-    suffix = getattr(tracker, "data_suffix", None)
-    if isinstance(suffix, str) and suffix.startswith("."):
-        return suffix
-    path = getattr(getattr(tracker, "recording", None), "path", None)
-    if path is not None:
-        return Path(path).suffix.lower()
-    return ".asc" if kind in ("simulated", "dummy") else ".edf"
-
-
-def _receive(tracker: Any, destination: Path, name: str | None = None) -> Path:
-    """``receive_data_file``, passing ``name`` only to trackers that take it."""
-    if name is None:
-        return Path(tracker.receive_data_file(destination))
-    params = inspect.signature(tracker.receive_data_file).parameters
-    if "name" not in params:
-        raise TypeError(f"{type(tracker).__name__}.receive_data_file cannot fetch an earlier file")
-    return Path(tracker.receive_data_file(destination, name=name))
-
-
 def _jsonable(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
@@ -482,7 +459,7 @@ def run_session(
         )
     else:
         trk = tracker
-    suffix = _data_suffix(trk, kind)
+    suffix = trk.data_suffix
 
     ran = 0
     received: list[str] = []
@@ -496,7 +473,7 @@ def run_session(
         for rec in meta["recordings"]:
             if not rec.get("received"):
                 try:
-                    got = _receive(trk, session_dir / rec["file"], rec["tracker_file"])
+                    got = Path(trk.receive_data_file(session_dir / rec["file"], name=rec["tracker_file"]))
                 except (OSError, TypeError, RuntimeError) as exc:
                     rec["error"] = f"not recovered: {exc}"
                 else:
@@ -602,7 +579,7 @@ def _receive_with_retries(trk: Any, destination: Path, attempts: int = 3) -> Pat
     last: BaseException | None = None
     for i in range(attempts):
         try:
-            return _receive(trk, destination)
+            return Path(trk.receive_data_file(destination))
         except OSError as exc:
             if isinstance(exc, (FileExistsError, FileNotFoundError)):
                 raise

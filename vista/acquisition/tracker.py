@@ -27,7 +27,16 @@ class Tracker(Protocol):
     """What a session needs from an eye tracker.
 
     Times are milliseconds on the tracker's clock; positions are screen pixels.
+    ``kind`` is what the session log records (``"eyelink"``, ``"dummy"``,
+    ``"simulated"``, ``"replay"``); ``data_suffix`` is the suffix of the data file
+    :meth:`receive_data_file` delivers (``".edf"`` or ``".asc"``).
     """
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def data_suffix(self) -> str: ...
 
     def connect(self) -> None:
         """Open the link to the tracker."""
@@ -63,5 +72,9 @@ class Tracker(Protocol):
     def newest_sample(self) -> Sample | None:
         """The newest gaze sample, or None if there is none."""
 
-    def receive_data_file(self, destination: Path) -> Path:
-        """Copy the data file to ``destination``; return the path written."""
+    def receive_data_file(self, destination: Path, *, name: str | None = None) -> Path:
+        """Copy the data file to ``destination``; return the path written.
+
+        ``name`` asks for an earlier data file kept on the tracker (the part of an
+        interrupted session, for ``--resume``); a tracker that keeps none raises
+        FileNotFoundError."""
