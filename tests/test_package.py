@@ -96,6 +96,8 @@ def test_dataset_round_trip_and_no_overwrite(tmp_path) -> None:
     assert json.loads((root / "dataset.json").read_text())["provenance"] == {"sigma_deg": 1.0}
     with pytest.raises(FileExistsError, match="never overwrites"):
         DatasetWriter(root)
+    # atomic writes get the usual file mode, not mkstemp's private 0600
+    assert (root / "dataset.json").stat().st_mode & 0o777 == (root / "triplets.jsonl").stat().st_mode & 0o777
 
 
 def test_dataset_bad_line(tmp_path) -> None:
