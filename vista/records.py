@@ -59,7 +59,7 @@ class Screen:
     --------
     >>> s = Screen(1920, 1080, 531.0, 298.7, 700.0)
     >>> round(s.px_per_degree, 2)
-    44.17
+    44.18
     """
 
     width_px: int
