@@ -38,6 +38,7 @@ __all__ = [
     "gradcam_attention",
     "gradcam_tokens",
     "patch_grid",
+    "to_float64",
     "tokens_to_grid",
 ]
 
@@ -45,8 +46,26 @@ CLAMP_CHOICES = ("gradient", "product", "none")
 HEAD_REDUCE_CHOICES = ("mean", "sum", "max")
 
 
-def _to_numpy(name: str, value: Any) -> np.ndarray:
-    """A torch tensor (any device, with or without grad) or array as a float64 copy."""
+def to_float64(name: str, value: Any) -> np.ndarray:
+    """A torch tensor (any device, with or without grad) or array as a float64 copy.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name, used in the error message.
+    value : torch.Tensor or array_like
+        Numeric values.
+
+    Returns
+    -------
+    numpy.ndarray
+        A new float64 array (never a view of ``value``).
+
+    Examples
+    --------
+    >>> to_float64("values", [[1, 2], [3, 4]]).dtype
+    dtype('float64')
+    """
     if hasattr(value, "detach") and hasattr(value, "cpu"):
         value = value.detach().cpu().double().numpy()
     arr = np.array(value, dtype=np.float64, copy=True)
@@ -120,7 +139,7 @@ def tokens_to_grid(
     array([[1., 2.],
            [3., 4.]], dtype=float32)
     """
-    arr = _to_numpy("values", values)
+    arr = to_float64("values", values)
     patches = arr[..., n_prefix:]
     rows, cols = patch_grid(patches.shape[-1], grid)
     return patches.reshape(*patches.shape[:-1], rows, cols).astype(np.float32)
@@ -195,8 +214,8 @@ def gradcam_attention(
     """
     check_option("clamp", clamp, CLAMP_CHOICES)
     check_option("head_reduce", head_reduce, HEAD_REDUCE_CHOICES)
-    attn = _to_numpy("attention", attention)
-    grad = _to_numpy("gradient", gradient)
+    attn = to_float64("attention", attention)
+    grad = to_float64("gradient", gradient)
     if attn.ndim != 4:
         raise ValueError(f"attention must be 4-D (batch, heads, tokens, keys); got {attn.shape}")
     if grad.shape != attn.shape:
@@ -219,7 +238,7 @@ def gradcam_attention(
     if token_mask is None:
         weights = np.ones((b, t))
     else:
-        weights = (_to_numpy("token_mask", token_mask) != 0).astype(np.float64)
+        weights = (to_float64("token_mask", token_mask) != 0).astype(np.float64)
         if weights.shape != (b, t):
             raise ValueError(f"token_mask must have shape {(b, t)}; got {weights.shape}")
     counts = weights.sum(axis=1)
@@ -273,8 +292,8 @@ def gradcam_tokens(
     array([[[2., 2.],
             [2., 6.]]], dtype=float32)
     """
-    act = _to_numpy("activations", activations)
-    grad = _to_numpy("gradient", gradient)
+    act = to_float64("activations", activations)
+    grad = to_float64("gradient", gradient)
     if act.ndim != 3:
         raise ValueError(f"activations must be 3-D (batch, tokens, channels); got {act.shape}")
     if grad.shape != act.shape:

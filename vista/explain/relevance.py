@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .cam import _to_numpy, tokens_to_grid
+from .cam import to_float64, tokens_to_grid
 
 __all__ = ["attention_relevance", "cls_relevance_map"]
 
@@ -92,8 +92,8 @@ def attention_relevance(
     first = start_block % n_blocks
     relevance: np.ndarray | None = None
     for b in range(first, n_blocks):
-        attn = _to_numpy(f"attentions[{b}]", attentions[b])
-        grad = _to_numpy(f"gradients[{b}]", gradients[b])
+        attn = to_float64(f"attentions[{b}]", attentions[b])
+        grad = to_float64(f"gradients[{b}]", gradients[b])
         if attn.ndim != 4 or attn.shape[-1] != attn.shape[-2]:
             raise ValueError(
                 f"attentions[{b}] must be (batch, heads, tokens, tokens); got shape {attn.shape}"
