@@ -436,13 +436,15 @@ class AlbefExplainer(FusionGradCamExplainer):
         tokenizer_id: str,
         device: str,
     ) -> None:
-        self.name = name
-        self.model = model
-        self.tokenizer = tokenizer
-        self.model_id = model_id
-        self.revision = None
-        self.method = "gradcam"
-        self.device = device
+        super().__init__(
+            name=name,
+            model=model,
+            tokenizer=tokenizer,
+            model_id=model_id,
+            revision=None,
+            method="gradcam",
+            device=device,
+        )
         self.input_size = image_size
         side = image_size // patch_size
         self.grid = (side, side)

@@ -30,6 +30,7 @@ __all__ = [
     "check_options",
     "check_texts",
     "combine_pieces",
+    "combine_text_pieces",
     "denormals_flushed",
     "finish_texts",
     "leaf_hook",
@@ -37,6 +38,7 @@ __all__ = [
     "load_frozen",
     "pick_device",
     "query_token_mask",
+    "record_scores",
     "remove_hooks",
     "resize_to_image",
     "resolve_block",
@@ -192,21 +194,54 @@ class Explainer:
     ----------
     name : str
         Registry name.
+    model : torch.nn.Module
+        The frozen model, in eval mode on ``device``.
+    tokenizer : transformers tokenizer
+        The model's tokenizer.
+    image_processor : transformers image processor or None
+        The model's image processor (None where the explainer preprocesses itself).
     model_id : str
         Weights id or folder.
     revision : str or None
         Pinned revision of the weights (None for a local folder).
     method : str
         Saliency method.
+    device : str
+        Torch device the model runs on.
     options : dict
-        Method options, recorded in every map's ``params``.
+        Method options, recorded in every map's ``params`` (set by the subclass).
     """
 
     name: str
+    model: Any
+    tokenizer: Any
+    image_processor: Any
     model_id: str
     revision: str | None
     method: str
+    device: str
     options: dict[str, Any]
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        model: Any,
+        tokenizer: Any,
+        image_processor: Any = None,
+        model_id: str,
+        revision: str | None,
+        method: str,
+        device: str,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.tokenizer = tokenizer
+        self.image_processor = image_processor
+        self.model_id = model_id
+        self.revision = revision
+        self.method = method
+        self.device = device
 
     def explain(self, image: Any, texts: Sequence[str]) -> list[SaliencyMap]:
         """One map per text, float32 on the image's own pixel grid."""
@@ -540,6 +575,40 @@ def query_token_mask(encoding: Mapping[str, Any], tokens: str) -> Any:
     return mask
 
 
+def combine_text_pieces(
+    maps: np.ndarray, encoding: Mapping[str, Any], owners: Sequence[int], n_texts: int
+) -> list[np.ndarray]:
+    """:func:`combine_pieces` weighted by each piece's text tokens
+    (:func:`text_token_mask` of ``encoding``)."""
+    weights = text_token_mask(encoding).sum(dim=1).tolist()
+    return combine_pieces(maps, owners, weights, n_texts)
+
+
+def record_scores(
+    infos: list[dict[str, Any]],
+    scores: Any,
+    owners: Sequence[int],
+    *,
+    score_name: str,
+) -> None:
+    """Put each text's score into its info under ``score_name``: one float, or a
+    list with one per piece of a split text (``infos`` is updated in place; it is
+    the explainer's own per-call list).
+
+    Examples
+    --------
+    >>> infos = [{}, {}]
+    >>> record_scores(infos, np.array([0.5, 1.0, 2.0]), [0, 1, 1], score_name="itm_logit")
+    >>> infos
+    [{'itm_logit': 0.5}, {'itm_logit': [1.0, 2.0]}]
+    """
+    owner_arr = np.asarray(owners)
+    values = np.asarray(scores)
+    for i, info in enumerate(infos):
+        rows = values[owner_arr == i]
+        info[score_name] = float(rows[0]) if rows.size == 1 else [float(v) for v in rows]
+
+
 def finish_texts(
     maps: np.ndarray,
     scores: np.ndarray,
@@ -548,20 +617,18 @@ def finish_texts(
     infos: list[dict[str, Any]],
     *,
     texts: Sequence[str],
-    used: Sequence[str],
+    used: Sequence[str] | None = None,
     score_name: str,
 ) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
-    """Per text: the piece maps combined (:func:`combine_pieces`, weighted by each
-    piece's text tokens), the score (one value, or a list with one per piece) under
-    ``score_name``, and ``text_used`` where cleaning changed the text."""
-    weights = text_token_mask(encoding).sum(dim=1).tolist()
-    out = combine_pieces(maps, owners, weights, len(texts))
-    owner_arr = np.asarray(owners)
-    for i, info in enumerate(infos):
-        rows = np.asarray(scores)[owner_arr == i]
-        info[score_name] = float(rows[0]) if rows.size == 1 else [float(v) for v in rows]
-        if used[i] != texts[i]:
-            info["text_used"] = used[i]
+    """Per text: the piece maps combined (:func:`combine_text_pieces`), the score
+    under ``score_name`` (:func:`record_scores`), and ``text_used`` where cleaning
+    changed the text (``used``: the texts as fed to the model; default ``texts``)."""
+    out = combine_text_pieces(maps, encoding, owners, len(texts))
+    record_scores(infos, scores, owners, score_name=score_name)
+    if used is not None:
+        for i, info in enumerate(infos):
+            if used[i] != texts[i]:
+                info["text_used"] = used[i]
     return out, infos
 
 
@@ -575,14 +642,12 @@ class FusionGradCamExplainer(Explainer):
     computed once per layer); :func:`attention_gradcam` takes the gradient of the
     match logit to block ``block``'s cross-attention probabilities only.
 
-    Subclasses set the attributes below in ``__init__`` and implement
+    Subclasses set the attributes below in ``__init__`` (after
+    :meth:`Explainer.__init__`) and implement
     :meth:`_clean`, :meth:`_pixels`, :meth:`_encode_image`, :meth:`_cross_attention`
     and :meth:`_match_logit` (and may override :meth:`_input_ids`).
     """
 
-    model: Any
-    tokenizer: Any
-    device: str
     grid: tuple[int, int]
     block: int
     token_limit: int

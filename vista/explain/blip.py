@@ -111,14 +111,16 @@ class BlipExplainer(FusionGradCamExplainer):
         flush_denormal: bool,
         device: str,
     ) -> None:
-        self.name = name
-        self.model = model
-        self.tokenizer = tokenizer
-        self.image_processor = image_processor
-        self.model_id = model_id
-        self.revision = revision
-        self.method = "gradcam"
-        self.device = device
+        super().__init__(
+            name=name,
+            model=model,
+            tokenizer=tokenizer,
+            image_processor=image_processor,
+            model_id=model_id,
+            revision=revision,
+            method="gradcam",
+            device=device,
+        )
         vcfg = model.config.vision_config
         self.input_size = int(vcfg.image_size)
         side = self.input_size // int(vcfg.patch_size)

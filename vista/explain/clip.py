@@ -42,13 +42,12 @@ from .base import (
     Explainer,
     capture_hook,
     check_options,
-    combine_pieces,
+    finish_texts,
     leaf_hook,
     load_frozen,
     pick_device,
     remove_hooks,
     resolve_block,
-    text_token_mask,
     tokenize_texts,
     torch_call_scope,
     weights_and_revision,
@@ -84,14 +83,16 @@ class ClipExplainer(Explainer):
         overflow: str,
         device: str,
     ) -> None:
-        self.name = name
-        self.model = model
-        self.tokenizer = tokenizer
-        self.image_processor = image_processor
-        self.model_id = model_id
-        self.revision = revision
-        self.method = method
-        self.device = device
+        super().__init__(
+            name=name,
+            model=model,
+            tokenizer=tokenizer,
+            image_processor=image_processor,
+            model_id=model_id,
+            revision=revision,
+            method=method,
+            device=device,
+        )
         self.overflow = overflow
         vcfg = model.config.vision_config
         self.input_size = int(vcfg.image_size)
@@ -167,14 +168,8 @@ class ClipExplainer(Explainer):
             else:
                 attn = [a.detach().expand(rows, -1, -1, -1) for a in attentions]
                 maps = cls_relevance_map(attn, [g[:, 0] for g in grads], grid=self.grid)
-        weights = text_token_mask(enc).sum(dim=1).tolist()
-        out = combine_pieces(maps, owners, weights, len(texts))
         values = scores.detach().cpu().double().numpy()
-        owner_arr = np.asarray(owners)
-        for i, info in enumerate(infos):
-            mine = values[owner_arr == i]
-            info["similarity"] = float(mine[0]) if mine.size == 1 else [float(v) for v in mine]
-        return out, infos
+        return finish_texts(maps, values, enc, owners, infos, texts=texts, score_name="similarity")
 
 
 @register("clip")

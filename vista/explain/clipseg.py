@@ -36,13 +36,12 @@ from .base import (
     OVERFLOW_CHOICES,
     Explainer,
     check_options,
-    combine_pieces,
+    combine_text_pieces,
     leaf_hook,
     load_frozen,
     pick_device,
     remove_hooks,
     resolve_block,
-    text_token_mask,
     tokenize_texts,
     torch_call_scope,
     weights_and_revision,
@@ -72,14 +71,16 @@ class ClipSegExplainer(Explainer):
         overflow: str,
         device: str,
     ) -> None:
-        self.name = name
-        self.model = model
-        self.tokenizer = tokenizer
-        self.image_processor = image_processor
-        self.model_id = model_id
-        self.revision = revision
-        self.method = method
-        self.device = device
+        super().__init__(
+            name=name,
+            model=model,
+            tokenizer=tokenizer,
+            image_processor=image_processor,
+            model_id=model_id,
+            revision=revision,
+            method=method,
+            device=device,
+        )
         self.block = block
         self.overflow = overflow
         self.token_limit = int(model.config.text_config.max_position_embeddings)
@@ -142,7 +143,7 @@ class ClipSegExplainer(Explainer):
                 side = math.isqrt(leaves[0].shape[1] - 1)
                 maps = gradcam_tokens(leaves[0].detach(), grad, relu=True, grid=(side, side))
             grid = list(maps.shape[-2:])
-        out = combine_pieces(maps, owners, text_token_mask(enc).sum(dim=1).tolist(), len(texts))
+        out = combine_text_pieces(maps, enc, owners, len(texts))
         for info in infos:
             info["grid"] = grid
             info["input_size"] = list(pixels.shape[-2:])

@@ -36,7 +36,7 @@ from .base import (
     Explainer,
     attention_gradcam,
     check_options,
-    combine_pieces,
+    finish_texts,
     load_frozen,
     pick_device,
     resolve_block,
@@ -67,14 +67,16 @@ class ViltExplainer(Explainer):
         overflow: str,
         device: str,
     ) -> None:
-        self.name = name
-        self.model = model
-        self.tokenizer = tokenizer
-        self.image_processor = image_processor
-        self.model_id = model_id
-        self.revision = revision
-        self.method = "gradcam"
-        self.device = device
+        super().__init__(
+            name=name,
+            model=model,
+            tokenizer=tokenizer,
+            image_processor=image_processor,
+            model_id=model_id,
+            revision=revision,
+            method="gradcam",
+            device=device,
+        )
         self.block = block
         self.clamp = clamp
         self.overflow = overflow
@@ -135,11 +137,9 @@ class ViltExplainer(Explainer):
         r, c = rows.cpu().numpy(), cols.cpu().numpy()
         piece_maps = np.zeros((n_rows, *grid), dtype=np.float32)
         piece_maps[:, r, c] = cam[:, 0, :]
-        out = combine_pieces(piece_maps, owners, words.sum(dim=1).tolist(), len(texts))
-        owner_arr = np.asarray(owners)
-        for i, info in enumerate(infos):
-            mine = logit_rows[owner_arr == i]
-            info["itm_logit"] = float(mine[0]) if mine.size == 1 else [float(v) for v in mine]
+        out, infos = finish_texts(piece_maps, logit_rows, enc, owners, infos, texts=texts,
+                                  score_name="itm_logit")
+        for info in infos:
             info["grid"] = list(grid)
         return out, infos
 
