@@ -1,4 +1,5 @@
-"""Helpers that build tiny tokenizers, image processors and images for explain tests.
+"""Helpers that build tiny tokenizers, image processors, model configs and images for
+explain tests, and the checks several explainers' tests share.
 
 Everything is made in a temporary folder, offline, in well under a second, and is
 saved with ``save_pretrained`` so a test loads it through the same path as real
@@ -10,6 +11,8 @@ Import from a test module with ``from explain_fixtures import ...`` (pytest puts
 
 from __future__ import annotations
 
+import json
+import string
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,13 +22,24 @@ import numpy as np
 __all__ = [
     "BERT_SPECIALS",
     "TINY_WORDS",
+    "TOKEN_LIMIT",
+    "check_call_is_clean",
+    "check_deterministic_and_batched",
+    "check_long_text_split",
+    "check_long_text_truncated",
     "count_hooks",
     "denormals_flushed",
     "make_bert_tokenizer",
     "make_image_processor",
+    "save_folder",
+    "tiny_clip_config",
     "tiny_image",
+    "write_clip_tokenizer",
     "write_wordpiece_vocab",
 ]
+
+#: Token limit of the tiny CLIP, CLIPSeg and ViLT models (short, so long texts are cheap).
+TOKEN_LIMIT = 16
 
 BERT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -166,3 +180,103 @@ def denormals_flushed() -> bool:
 
     probe = torch.tensor([1e-40], dtype=torch.float32)
     return bool((probe * 1.0).item() == 0.0)
+
+
+def write_clip_tokenizer(folder: Path) -> Any:
+    """A tiny byte-level BPE CLIP tokenizer: letters, letters + ``</w>``, a few merges."""
+    import transformers
+
+    chars = [*string.ascii_lowercase, ".", ",", "!", "?"]
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for c in chars:
+        vocab[c] = len(vocab)
+    for c in chars:
+        vocab[c + "</w>"] = len(vocab)
+    merges = [("c", "a"), ("ca", "t</w>"), ("d", "o"), ("do", "g</w>"), ("t", "h"), ("th", "e</w>")]
+    for a, b in merges:
+        vocab[a + b] = len(vocab)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    lines = ["#version: 0.2", *(f"{a} {b}" for a, b in merges)]
+    (folder / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return transformers.CLIPTokenizer.from_pretrained(folder, model_max_length=TOKEN_LIMIT)
+
+
+def tiny_clip_config(vocab_size: int, cls: Any = None) -> Any:
+    """A tiny CLIP config (``cls``: ``CLIPConfig`` by default, or ``CLIPSegConfig``):
+    2 text blocks, 3 vision blocks, 32 px input, 8 px patches (a 4x4 grid)."""
+    import transformers
+
+    cls = cls or transformers.CLIPConfig
+    text = {"vocab_size": vocab_size, "hidden_size": 32, "intermediate_size": 64,
+            "num_hidden_layers": 2, "num_attention_heads": 2,
+            "max_position_embeddings": TOKEN_LIMIT, "bos_token_id": 0, "eos_token_id": 1,
+            "pad_token_id": 1}
+    vision = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 3,
+              "num_attention_heads": 2, "image_size": 32, "patch_size": 8}
+    return cls(text_config=text, vision_config=vision, projection_dim=16)
+
+
+def save_folder(folder: Path, model: Any, tokenizer: Any, image_processor: Any) -> Path:
+    """Save a tiny model, its tokenizer and image processor to ``folder`` (the Hugging
+    Face layout ``load_explainer(name, weights=folder)`` reads) and return it."""
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    image_processor.save_pretrained(folder)
+    return folder
+
+
+def check_deterministic_and_batched(
+    explainer: Any, texts: list[str], value_key: str | None = None
+) -> None:
+    """Same maps twice; each text alone gives its map (and ``params[value_key]``)
+    from the batch."""
+    import pytest
+
+    image = tiny_image(24, 40)
+    batch = explainer.explain(image, texts)
+    again = explainer.explain(image, texts)
+    for a, b in zip(batch, again, strict=True):
+        np.testing.assert_array_equal(a.values, b.values)
+    for text, m in zip(texts, batch, strict=True):
+        (single,) = explainer.explain(image, [text])
+        np.testing.assert_allclose(single.values, m.values, rtol=1e-4, atol=1e-6)
+        if value_key is not None:
+            expected = pytest.approx(m.params[value_key], rel=1e-5, abs=1e-6)
+            assert single.params[value_key] == expected
+
+
+def check_call_is_clean(explainer: Any) -> None:
+    """No hook left, the caller's grad mode kept, parameters frozen without grads."""
+    import torch
+
+    model = explainer.model
+    before = count_hooks(model)
+    with torch.no_grad():
+        explainer.explain(tiny_image(), ["the cat"])
+        assert not torch.is_grad_enabled()
+    assert torch.is_grad_enabled()
+    assert count_hooks(model) == before
+    assert not any(p.requires_grad for p in model.parameters())
+    assert all(p.grad is None for p in model.parameters())
+
+
+def check_long_text_truncated(explainer: Any, long: str) -> None:
+    """``long`` (over :data:`TOKEN_LIMIT` tokens) is truncated and still explained;
+    a short text beside it is not."""
+    maps = explainer.explain(tiny_image(), [long, "dog"])
+    assert maps[0].params["truncated"] is True
+    assert maps[0].params["n_tokens"] > TOKEN_LIMIT
+    assert maps[0].params["token_limit"] == TOKEN_LIMIT
+    assert maps[1].params["truncated"] is False
+    assert np.isfinite(maps[0].values).all()
+
+
+def check_long_text_split(explainer: Any, long: str, score_key: str) -> None:
+    """With ``overflow="split"``, ``long`` is explained in several pieces (one score
+    per piece under ``score_key``); a short text beside it is one piece."""
+    maps = explainer.explain(tiny_image(), [long, "dog"])
+    assert maps[0].params["n_pieces"] > 1 and maps[0].params["truncated"] is False
+    assert isinstance(maps[0].params[score_key], list)
+    assert maps[1].params["n_pieces"] == 1
+    assert np.isfinite(maps[0].values).all()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import string
 from pathlib import Path
 from typing import Any
 
@@ -13,43 +11,23 @@ import pytest
 torch = pytest.importorskip("torch", reason="needs the explain extra (torch)")
 transformers = pytest.importorskip("transformers", reason="needs the explain extra (transformers)")
 
-from explain_fixtures import count_hooks, make_image_processor, tiny_image  # noqa: E402
+from explain_fixtures import (  # noqa: E402
+    check_call_is_clean,
+    check_deterministic_and_batched,
+    check_long_text_split,
+    check_long_text_truncated,
+    make_image_processor,
+    save_folder,
+    tiny_clip_config,
+    tiny_image,
+    write_clip_tokenizer,
+)
 
 from vista.explain import load_explainer  # noqa: E402
 
 pytestmark = pytest.mark.explain
 
-TOKEN_LIMIT = 16
 TEXTS = ["the cat", "a dog on the mat", "red"]
-
-
-def write_clip_tokenizer(folder: Path) -> Any:
-    """A tiny byte-level BPE CLIP tokenizer: letters, letters + ``</w>``, a few merges."""
-    chars = [*string.ascii_lowercase, ".", ",", "!", "?"]
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for c in chars:
-        vocab[c] = len(vocab)
-    for c in chars:
-        vocab[c + "</w>"] = len(vocab)
-    merges = [("c", "a"), ("ca", "t</w>"), ("d", "o"), ("do", "g</w>"), ("t", "h"), ("th", "e</w>")]
-    for a, b in merges:
-        vocab[a + b] = len(vocab)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
-    lines = ["#version: 0.2", *(f"{a} {b}" for a, b in merges)]
-    (folder / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return transformers.CLIPTokenizer.from_pretrained(folder, model_max_length=TOKEN_LIMIT)
-
-
-def tiny_clip_config(vocab_size: int, cls: Any = None) -> Any:
-    cls = cls or transformers.CLIPConfig
-    text = {"vocab_size": vocab_size, "hidden_size": 32, "intermediate_size": 64,
-            "num_hidden_layers": 2, "num_attention_heads": 2,
-            "max_position_embeddings": TOKEN_LIMIT, "bos_token_id": 0, "eos_token_id": 1,
-            "pad_token_id": 1}
-    vision = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 3,
-              "num_attention_heads": 2, "image_size": 32, "patch_size": 8}
-    return cls(text_config=text, vision_config=vision, projection_dim=16)
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +36,7 @@ def clip_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tok = write_clip_tokenizer(folder)
     torch.manual_seed(0)
     model = transformers.CLIPModel(tiny_clip_config(len(tok)))
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    make_image_processor("clip", size=32).save_pretrained(folder)
-    return folder
+    return save_folder(folder, model, tok, make_image_processor("clip", size=32))
 
 
 @pytest.fixture(scope="module", params=["gradcam", "relevance"])
@@ -87,46 +62,6 @@ def test_maps_shape_finite_params(explainer: Any) -> None:
         assert min(m.values.min() for m in maps) >= 0.0  # ReLU
     else:
         assert maps[0].params["start_block"] == 0
-
-
-def check_deterministic_and_batched(
-    explainer: Any, texts: list[str], value_key: str | None = None
-) -> None:
-    """Same maps twice; each text alone gives its map (and ``params[value_key]``)
-    from the batch."""
-    image = tiny_image(24, 40)
-    batch = explainer.explain(image, texts)
-    again = explainer.explain(image, texts)
-    for a, b in zip(batch, again, strict=True):
-        np.testing.assert_array_equal(a.values, b.values)
-    for text, m in zip(texts, batch, strict=True):
-        (single,) = explainer.explain(image, [text])
-        np.testing.assert_allclose(single.values, m.values, rtol=1e-4, atol=1e-6)
-        if value_key is not None:
-            expected = pytest.approx(m.params[value_key], rel=1e-5, abs=1e-6)
-            assert single.params[value_key] == expected
-
-
-def check_call_is_clean(explainer: Any) -> None:
-    """No hook left, the caller's grad mode kept, parameters frozen without grads."""
-    model = explainer.model
-    before = count_hooks(model)
-    with torch.no_grad():
-        explainer.explain(tiny_image(), ["the cat"])
-        assert not torch.is_grad_enabled()
-    assert torch.is_grad_enabled()
-    assert count_hooks(model) == before
-    assert not any(p.requires_grad for p in model.parameters())
-    assert all(p.grad is None for p in model.parameters())
-
-
-def check_long_text_truncated(explainer: Any, long: str) -> None:
-    maps = explainer.explain(tiny_image(), [long, "dog"])
-    assert maps[0].params["truncated"] is True
-    assert maps[0].params["n_tokens"] > TOKEN_LIMIT
-    assert maps[0].params["token_limit"] == TOKEN_LIMIT
-    assert maps[1].params["truncated"] is False
-    assert np.isfinite(maps[0].values).all()
 
 
 def test_deterministic_and_batched_equals_unbatched(explainer: Any) -> None:
@@ -218,9 +153,4 @@ def test_offline_and_not_cached_says_how_to_get_weights(
 
 def test_long_text_split_into_pieces(clip_folder: Path) -> None:
     exp = load_explainer("clip", weights=str(clip_folder), device="cpu", overflow="split")
-    long = " ".join(["the cat"] * 40)
-    maps = exp.explain(tiny_image(), [long, "dog"])
-    assert maps[0].params["n_pieces"] > 1 and maps[0].params["truncated"] is False
-    assert isinstance(maps[0].params["similarity"], list)
-    assert maps[1].params["n_pieces"] == 1
-    assert np.isfinite(maps[0].values).all()
+    check_long_text_split(exp, " ".join(["the cat"] * 40), "similarity")

@@ -11,12 +11,13 @@ import pytest
 torch = pytest.importorskip("torch", reason="needs the explain extra (torch)")
 transformers = pytest.importorskip("transformers", reason="needs the explain extra (transformers)")
 
-from explain_fixtures import tiny_image  # noqa: E402
-from test_explain_clip import (  # noqa: E402
+from explain_fixtures import (  # noqa: E402
     check_call_is_clean,
     check_deterministic_and_batched,
     check_long_text_truncated,
+    save_folder,
     tiny_clip_config,
+    tiny_image,
     write_clip_tokenizer,
 )
 
@@ -38,12 +39,10 @@ def _save(folder: Path, *, refined: bool) -> Path:
     config.use_complex_transposed_convolution = refined
     torch.manual_seed(0)
     model = transformers.CLIPSegForImageSegmentation(config)
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
     cls = getattr(transformers, "ViTImageProcessorPil", None) or transformers.ViTImageProcessor
-    cls(size={"height": 32, "width": 32}, image_mean=[0.48, 0.46, 0.41],
-        image_std=[0.27, 0.26, 0.28]).save_pretrained(folder)
-    return folder
+    processor = cls(size={"height": 32, "width": 32}, image_mean=[0.48, 0.46, 0.41],
+                    image_std=[0.27, 0.26, 0.28])
+    return save_folder(folder, model, tok, processor)
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,16 @@ import pytest
 torch = pytest.importorskip("torch", reason="needs the explain extra (torch)")
 transformers = pytest.importorskip("transformers", reason="needs the explain extra (transformers)")
 
-from explain_fixtures import make_bert_tokenizer, make_image_processor, tiny_image  # noqa: E402
-from test_explain_clip import (  # noqa: E402
+from explain_fixtures import (  # noqa: E402
     TOKEN_LIMIT,
     check_call_is_clean,
     check_deterministic_and_batched,
+    check_long_text_split,
     check_long_text_truncated,
+    make_bert_tokenizer,
+    make_image_processor,
+    save_folder,
+    tiny_image,
 )
 
 from vista.explain import load_explainer  # noqa: E402
@@ -36,10 +40,7 @@ def vilt_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     torch.manual_seed(0)
     model = transformers.ViltForImageAndTextRetrieval(config)
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    make_image_processor("vilt", size=32).save_pretrained(folder)
-    return folder
+    return save_folder(folder, model, tok, make_image_processor("vilt", size=32))
 
 
 @pytest.fixture(scope="module")
@@ -159,9 +160,4 @@ def test_load_errors(vilt_folder: Path, kwargs: dict[str, Any], message: str) ->
 
 def test_long_text_split_into_pieces(vilt_folder: Path) -> None:
     exp = load_explainer("vilt", weights=str(vilt_folder), device="cpu", overflow="split")
-    long = " ".join(["the cat sits on the mat"] * 10)
-    maps = exp.explain(tiny_image(), [long, "dog"])
-    assert maps[0].params["n_pieces"] > 1 and maps[0].params["truncated"] is False
-    assert isinstance(maps[0].params["itm_logit"], list)
-    assert maps[1].params["n_pieces"] == 1
-    assert np.isfinite(maps[0].values).all()
+    check_long_text_split(exp, " ".join(["the cat sits on the mat"] * 10), "itm_logit")
