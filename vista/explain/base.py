@@ -36,9 +36,11 @@ __all__ = [
     "leaf_hook",
     "leaf_input_hook",
     "load_frozen",
+    "load_processors",
     "pick_device",
     "query_token_mask",
     "record_scores",
+    "registered_weights",
     "remove_hooks",
     "resize_to_image",
     "resolve_block",
@@ -331,6 +333,26 @@ def weights_and_revision(
     if revision is None and model_id == default:
         revision = pinned
     return model_id, revision, resolve_weights(model_id, revision)
+
+
+def registered_weights(
+    name: str, weights: str | os.PathLike[str] | None, revision: str | None = None
+) -> tuple[str, str | None, str]:
+    """:func:`weights_and_revision` with the default id and pinned commit that the
+    registry holds for ``name``: ``(model_id, revision, local_path)``."""
+    from .registry import explainer_spec
+
+    spec = explainer_spec(name)
+    return weights_and_revision(weights, spec.default_weights, revision, pinned=spec.revision)
+
+
+def load_processors(folder: str) -> tuple[Any, Any]:
+    """``(tokenizer, image_processor)`` saved in ``folder`` (transformers ``Auto``
+    classes; the PIL image backend, so torchvision is not needed)."""
+    transformers = require("transformers", "explain")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+    image_processor = transformers.AutoImageProcessor.from_pretrained(folder, backend="pil")
+    return tokenizer, image_processor
 
 
 def load_frozen(

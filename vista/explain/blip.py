@@ -39,12 +39,13 @@ from .base import (
     FusionGradCamExplainer,
     check_options,
     load_frozen,
+    load_processors,
     pick_device,
+    registered_weights,
     resolve_block,
-    weights_and_revision,
 )
 from .cam import CLAMP_CHOICES, HEAD_REDUCE_CHOICES
-from .registry import explainer_spec, register
+from .registry import register
 
 __all__ = ["DEFAULT_BLOCK", "DEFAULT_TOKEN_LIMIT", "BlipExplainer", "clean_caption", "load_blip"]
 
@@ -265,10 +266,7 @@ def load_blip(
                                HEAD_REDUCE_CHOICES)
     clean_text = bool(options.get("clean_text", True))
     flush_denormal = bool(options.get("flush_denormal", True))
-    spec = explainer_spec(name)
-    model_id, revision, folder = weights_and_revision(
-        weights, spec.default_weights, options.get("revision"), pinned=spec.revision
-    )
+    model_id, revision, folder = registered_weights(name, weights, options.get("revision"))
     dev = pick_device(device)
     model = load_frozen(transformers.BlipForImageTextRetrieval, folder, device=dev)
     tcfg = model.config.text_config
@@ -281,11 +279,12 @@ def load_blip(
             f"token_limit must be <= {tcfg.max_position_embeddings} (the model's positions); "
             f"got {token_limit}"
         )
+    tokenizer, image_processor = load_processors(folder)
     return BlipExplainer(
         name=name,
         model=model,
-        tokenizer=transformers.AutoTokenizer.from_pretrained(folder),
-        image_processor=transformers.AutoImageProcessor.from_pretrained(folder, backend="pil"),
+        tokenizer=tokenizer,
+        image_processor=image_processor,
         model_id=model_id,
         revision=revision,
         block=block,

@@ -45,15 +45,16 @@ from .base import (
     finish_texts,
     leaf_hook,
     load_frozen,
+    load_processors,
     pick_device,
+    registered_weights,
     remove_hooks,
     resolve_block,
     tokenize_texts,
     torch_call_scope,
-    weights_and_revision,
 )
 from .cam import gradcam_tokens
-from .registry import explainer_spec, register
+from .registry import register
 from .relevance import cls_relevance_map
 
 __all__ = ["METHODS", "ClipExplainer", "load_clip"]
@@ -220,19 +221,17 @@ def load_clip(
                "relevance": ("start_block", "overflow", "revision")}
     check_options(options, allowed[method], context=f"clip with method={method!r}")
     overflow = check_option("overflow", options.get("overflow", "truncate"), OVERFLOW_CHOICES)
-    spec = explainer_spec(name)
-    model_id, revision, folder = weights_and_revision(
-        weights, spec.default_weights, options.get("revision"), pinned=spec.revision
-    )
+    model_id, revision, folder = registered_weights(name, weights, options.get("revision"))
     dev = pick_device(device)
     impl = "eager" if method == "relevance" else None
     model = load_frozen(transformers.CLIPModel, folder, device=dev, attn_implementation=impl)
     n_layers = int(model.config.vision_config.num_hidden_layers)
+    tokenizer, image_processor = load_processors(folder)
     return ClipExplainer(
         name=name,
         model=model,
-        tokenizer=transformers.AutoTokenizer.from_pretrained(folder),
-        image_processor=transformers.AutoImageProcessor.from_pretrained(folder, backend="pil"),
+        tokenizer=tokenizer,
+        image_processor=image_processor,
         model_id=model_id,
         revision=revision,
         method=method,

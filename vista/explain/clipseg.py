@@ -39,15 +39,16 @@ from .base import (
     combine_text_pieces,
     leaf_hook,
     load_frozen,
+    load_processors,
     pick_device,
+    registered_weights,
     remove_hooks,
     resolve_block,
     tokenize_texts,
     torch_call_scope,
-    weights_and_revision,
 )
 from .cam import gradcam_tokens
-from .registry import explainer_spec, register
+from .registry import register
 
 __all__ = ["METHODS", "ClipSegExplainer", "load_clipseg"]
 
@@ -195,18 +196,16 @@ def load_clipseg(
     allowed = {"sigmoid": ("overflow", "revision"), "gradcam": ("block", "overflow", "revision")}
     check_options(options, allowed[method], context=f"{name} with method={method!r}")
     overflow = check_option("overflow", options.get("overflow", "truncate"), OVERFLOW_CHOICES)
-    spec = explainer_spec(name)
-    model_id, revision, folder = weights_and_revision(
-        weights, spec.default_weights, options.get("revision"), pinned=spec.revision
-    )
+    model_id, revision, folder = registered_weights(name, weights, options.get("revision"))
     dev = pick_device(device)
     model = load_frozen(transformers.CLIPSegForImageSegmentation, folder, device=dev)
     block = resolve_block("block", options.get("block", 0), len(model.decoder.layers))
+    tokenizer, image_processor = load_processors(folder)
     return ClipSegExplainer(
         name=name,
         model=model,
-        tokenizer=transformers.AutoTokenizer.from_pretrained(folder),
-        image_processor=transformers.AutoImageProcessor.from_pretrained(folder, backend="pil"),
+        tokenizer=tokenizer,
+        image_processor=image_processor,
         model_id=model_id,
         revision=revision,
         method=method,

@@ -38,15 +38,16 @@ from .base import (
     check_options,
     finish_texts,
     load_frozen,
+    load_processors,
     pick_device,
+    registered_weights,
     resolve_block,
     text_token_mask,
     tokenize_texts,
     torch_call_scope,
-    weights_and_revision,
 )
 from .cam import CLAMP_CHOICES
-from .registry import explainer_spec, register
+from .registry import register
 
 __all__ = ["ViltExplainer", "load_vilt"]
 
@@ -208,19 +209,17 @@ def load_vilt(
     check_options(options, ("block", "clamp", "overflow", "revision"), context="vilt")
     clamp = check_option("clamp", options.get("clamp", "gradient"), CLAMP_CHOICES)
     overflow = check_option("overflow", options.get("overflow", "truncate"), OVERFLOW_CHOICES)
-    spec = explainer_spec(name)
-    model_id, revision, folder = weights_and_revision(
-        weights, spec.default_weights, options.get("revision"), pinned=spec.revision
-    )
+    model_id, revision, folder = registered_weights(name, weights, options.get("revision"))
     dev = pick_device(device)
     model = load_frozen(transformers.ViltForImageAndTextRetrieval, folder, device=dev)
     n_layers = int(model.config.num_hidden_layers)
     block = resolve_block("block", options.get("block", max(n_layers - 2, 0)), n_layers)
+    tokenizer, image_processor = load_processors(folder)
     return ViltExplainer(
         name=name,
         model=model,
-        tokenizer=transformers.AutoTokenizer.from_pretrained(folder),
-        image_processor=transformers.AutoImageProcessor.from_pretrained(folder, backend="pil"),
+        tokenizer=tokenizer,
+        image_processor=image_processor,
         model_id=model_id,
         revision=revision,
         block=block,
