@@ -104,3 +104,18 @@ def test_dataset_bad_line(tmp_path) -> None:
     (tmp_path / "triplets.jsonl").write_text('{"triplet_id": "a", "image": "i", "text": "t", "map": "m"}\n{oops\n')
     with pytest.raises(ParseError, match=r"triplets.jsonl:2"):
         read_dataset(tmp_path)
+
+
+def test_dataset_skip_bad_lists_what_it_left_out(tmp_path) -> None:
+    """With skip_bad, invalid lines and duplicated ids are left out and listed; the rest
+    is read. Without it, the first problem raises."""
+    row = '{{"triplet_id": "{}", "image": "i.png", "text": "t", "map": "m.npy"}}\n'
+    (tmp_path / "triplets.jsonl").write_text(
+        row.format("a") + "{oops\n" + row.format("b") + row.format("a") + '{"triplet_id": "c"}\n'
+    )
+    ds = read_dataset(tmp_path, skip_bad=True)
+    assert [t.triplet_id for t in ds] == ["b"]
+    assert set(ds.bad) == {"line 2", "line 5", "a"}
+    assert "lines 1 and 4" in ds.bad["a"] and "missing field" in ds.bad["line 5"]
+    with pytest.raises(ParseError, match=r"triplets.jsonl:2"):
+        read_dataset(tmp_path)

@@ -85,12 +85,11 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise ParseError(f"invalid JSON: {exc}", path=path) from exc
 
 
-def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, object)`` for each non-blank line of a JSON-lines file.
-
-    A line that is not a JSON object, or text that is not UTF-8, raises ParseError
-    naming the file and line.
-    """
+def _jsonl_lines(
+    path: str | os.PathLike[str],
+) -> Iterator[tuple[int, dict[str, Any] | ParseError]]:
+    """``(line number, object or the ParseError for that line)`` for each non-blank
+    line; text that is not UTF-8 raises at once (the rest of the file is unreadable)."""
     lineno = 0  # lines already read when a decoding error stops the file
     try:
         with open(path, encoding="utf-8-sig") as fh:
@@ -100,12 +99,27 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, An
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise ParseError(f"invalid JSON: {exc.msg}", path=path, line=lineno) from exc
+                    yield lineno, ParseError(f"invalid JSON: {exc.msg}", path=path, line=lineno)
+                    continue
                 if not isinstance(row, dict):
-                    raise ParseError("each line must be a JSON object", path=path, line=lineno)
+                    yield lineno, ParseError("each line must be a JSON object", path=path,
+                                             line=lineno)
+                    continue
                 yield lineno, row
     except UnicodeDecodeError as exc:
         raise ParseError(f"not UTF-8 text after line {lineno}: {exc.reason}", path=path) from exc
+
+
+def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line of a JSON-lines file.
+
+    A line that is not a JSON object, or text that is not UTF-8, raises ParseError
+    naming the file and line.
+    """
+    for lineno, row in _jsonl_lines(path):
+        if isinstance(row, ParseError):
+            raise row
+        yield lineno, row
 
 
 def load_image(path: str | os.PathLike[str]) -> np.ndarray:
@@ -128,6 +142,8 @@ class Dataset:
     root: Path
     triplets: list[Triplet]
     info: dict[str, Any] = field(default_factory=dict)
+    bad: dict[str, str] = field(default_factory=dict)
+    """Lines or triplets left out by ``read_dataset(..., skip_bad=True)``, with why."""
 
     def __len__(self) -> int:
         return len(self.triplets)
@@ -199,8 +215,17 @@ def _resolve(root: Path, p: str) -> str:
     return str(q if q.is_absolute() else (root / q))
 
 
-def read_dataset(path: str | os.PathLike[str]) -> Dataset:
+def read_dataset(path: str | os.PathLike[str], *, skip_bad: bool = False) -> Dataset:
     """Read a dataset folder written by :class:`DatasetWriter` or ``vista import``.
+
+    Parameters
+    ----------
+    path : path
+        The dataset folder.
+    skip_bad : bool
+        Leave out lines that are not valid triplets and every triplet whose id occurs
+        more than once, and list them in :attr:`Dataset.bad` (keyed by triplet id, or
+        ``"line N"``), instead of raising.
 
     Raises
     ------
@@ -221,34 +246,47 @@ def read_dataset(path: str | os.PathLike[str]) -> Dataset:
     info_path = root / "dataset.json"
     if info_path.is_file():
         info = read_json(info_path)
-    triplets: list[Triplet] = []
-    seen: dict[str, int] = {}
-    for lineno, row in iter_jsonl(index):
+    bad: dict[str, str] = {}
+
+    def reject(key: str, error: Exception) -> None:
+        if not skip_bad:
+            raise error
+        bad[key] = str(error)
+
+    found: dict[str, list[tuple[int, Triplet]]] = {}
+    for lineno, row in _jsonl_lines(index):
+        if isinstance(row, ParseError):
+            reject(f"line {lineno}", row)
+            continue
         missing = [k for k in ("triplet_id", "image", "text", "map") if k not in row]
         if missing:
-            raise ParseError(f"missing field(s) {', '.join(missing)}", path=index, line=lineno)
+            reject(f"line {lineno}", ParseError(
+                f"missing field(s) {', '.join(missing)}", path=index, line=lineno))
+            continue
         tid = str(row["triplet_id"])
-        if tid in seen:
-            raise DatasetError(
-                f"duplicate id in {index} (lines {seen[tid]} and {lineno})", triplet_id=tid
-            )
-        seen[tid] = lineno
         try:
-            triplets.append(
-                Triplet(
-                    triplet_id=tid,
-                    image_path=_resolve(root, str(row["image"])),
-                    text=str(row["text"]),
-                    human_map_path=_resolve(root, str(row["map"])),
-                    meta=row.get("meta") or {},
-                    fixations_path=(
-                        _resolve(root, str(row["fixations"])) if row.get("fixations") else None
-                    ),
-                )
+            triplet = Triplet(
+                triplet_id=tid,
+                image_path=_resolve(root, str(row["image"])),
+                text=str(row["text"]),
+                human_map_path=_resolve(root, str(row["map"])),
+                meta=row.get("meta") or {},
+                fixations_path=(
+                    _resolve(root, str(row["fixations"])) if row.get("fixations") else None
+                ),
             )
         except (TypeError, ValueError) as exc:
-            raise ParseError(str(exc), path=index, line=lineno) from exc
-    return Dataset(root=root, triplets=triplets, info=info)
+            reject(f"line {lineno}", ParseError(str(exc), path=index, line=lineno))
+            continue
+        found.setdefault(tid, []).append((lineno, triplet))
+    triplets: list[Triplet] = []
+    for tid, copies in found.items():
+        if len(copies) > 1:
+            lines = " and ".join(str(n) for n, _ in copies)
+            reject(tid, DatasetError(f"duplicate id in {index} (lines {lines})", triplet_id=tid))
+            continue
+        triplets.append(copies[0][1])
+    return Dataset(root=root, triplets=triplets, info=info, bad=bad)
 
 
 class DatasetWriter:

@@ -192,11 +192,11 @@ def write_report(
 ) -> Path:
     """Write :func:`render_report`'s page to ``out`` (default ``RUN_DIR/report.html``),
     atomically; return its path. ``options`` go to :func:`render_report`."""
-    from .scoring import _write_shared
+    from .dataset import write_atomic
 
     path = Path(out) if out is not None else Path(run_dir) / "report.html"
     text = render_report(run_dir, **options)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_shared(path, text.encode("utf-8"))
+    write_atomic(path, text.encode("utf-8"))
     return path
 

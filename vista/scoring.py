@@ -37,8 +37,7 @@ import numpy as np
 from . import __version__
 from ._validation import as_rng, check_int, check_option
 from .baselines import InterObserver, baseline_from_name, is_baseline_name
-from .dataset import Dataset, read_dataset, save_npy_atomic
-from .dataset import write_atomic as _write_private
+from .dataset import Dataset, read_dataset, save_npy_atomic, write_atomic
 from .errors import DatasetError
 from .records import SaliencyMap, Triplet
 
@@ -263,15 +262,6 @@ def _file_sha256(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
-def _write_shared(path: str | os.PathLike[str], data: bytes) -> None:
-    """:func:`vista.dataset.write_atomic`, then the usual permissions (0666 less the
-    umask) instead of the temporary file's 0600, so results can be shared."""
-    _write_private(path, data)
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
-
-
 def _stable_int(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
@@ -350,47 +340,6 @@ def check_triplets(
                 continue
         sizes[t.triplet_id] = size
     return bad, sizes
-
-
-def _read_dataset_lenient(path: Path) -> tuple[Dataset, dict[str, str]]:
-    """Read a dataset, leaving out (and reporting) lines that cannot be triplets and
-    every triplet whose id occurs more than once. Used with ``skip_bad``."""
-    from .dataset import _resolve  # the same path rule as read_dataset
-
-    try:
-        return read_dataset(path), {}
-    except (DatasetError, ValueError):
-        pass
-    root = Path(path)
-    info: dict[str, Any] = {}
-    if (root / "dataset.json").is_file():
-        info = json.loads((root / "dataset.json").read_text(encoding="utf-8"))
-    rows: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-    bad: dict[str, str] = {}
-    with open(root / "triplets.jsonl", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                tid = str(row["triplet_id"])
-                if not tid or not all(k in row for k in ("image", "text", "map")):
-                    raise KeyError("image/text/map")
-            except (json.JSONDecodeError, KeyError, TypeError):
-                bad[f"line {lineno}"] = "not a valid triplet line"
-                continue
-            rows.setdefault(tid, []).append((lineno, row))
-    triplets = []
-    for tid, found in rows.items():
-        if len(found) > 1:
-            bad[tid] = f"duplicate id (lines {', '.join(str(n) for n, _ in found)})"
-            continue
-        row = found[0][1]
-        triplets.append(Triplet(
-            tid, _resolve(root, str(row["image"])), str(row["text"]),
-            _resolve(root, str(row["map"])), row.get("meta") or {},
-            _resolve(root, str(row["fixations"])) if row.get("fixations") else None))
-    return Dataset(root=root, triplets=triplets, info=info), bad
 
 
 def _bad_message(bad: Mapping[str, str], *, hint: bool = True) -> str:
@@ -474,7 +423,7 @@ class _RunFolder:
                 )
             if old_cfg != self.config:
                 doc["previous_configs"] = [*old.get("previous_configs", []), old_cfg]
-                _write_shared(run_json, (json.dumps(doc, indent=2) + "\n").encode())
+                write_atomic(run_json, (json.dumps(doc, indent=2) + "\n").encode())
             self._load_partial()
         else:
             if out.exists() and any(out.iterdir()):
@@ -482,7 +431,7 @@ class _RunFolder:
                     raise FileExistsError(f"{out} holds scores without a run.json; choose "
                                           "another output folder")
             out.mkdir(parents=True, exist_ok=True)
-            _write_shared(run_json, (json.dumps(doc, indent=2) + "\n").encode())
+            write_atomic(run_json, (json.dumps(doc, indent=2) + "\n").encode())
         self._fh = open(out / _PARTIAL, "a", encoding="utf-8")
 
     def _load_partial(self) -> None:
@@ -818,13 +767,8 @@ def score(
         raise ValueError(f"weights applies to exactly one explainer model; got {n_explainers}")
     seed = _as_seed(rng)
 
-    bad: dict[str, str] = {}
-    if isinstance(dataset, Dataset):
-        ds = dataset
-    elif skip_bad:
-        ds, bad = _read_dataset_lenient(Path(dataset))
-    else:
-        ds = read_dataset(dataset)
+    ds = dataset if isinstance(dataset, Dataset) else read_dataset(dataset, skip_bad=skip_bad)
+    bad = dict(ds.bad)
     ds_root = Path(ds.root).resolve()
     needs_fix = [m for m, s in specs.items() if s.needs != "density"]
     more_bad, sizes = check_triplets(ds, needs_fixations=needs_fix)
@@ -1000,7 +944,7 @@ def _model_maps(source: Any, ds: Dataset, todo: list[Triplet], image: np.ndarray
                 params = m.params if isinstance(m, SaliencyMap) else {}
                 meta = {"triplet_id": todo[i].triplet_id, "text": todo[i].text,
                         "image_sha256": image_sha, "model": dict(prov), "params": dict(params)}
-                _write_shared(folder / f"{keys[i]}.json",
+                write_atomic(folder / f"{keys[i]}.json",
                              json.dumps(meta, sort_keys=True, default=_json_default).encode())
                 save_npy_atomic(folder / f"{keys[i]}.npy", np.asarray(values, dtype=np.float32))
     return [np.asarray(r, dtype=np.float32) for r in result if r is not None]
@@ -1046,11 +990,11 @@ def _write_outputs(out: Path, rows: Sequence[Mapping[str, Any]], metrics: Sequen
     for r in rows:
         w.writerow([r["triplet_id"], r["model"],
                     *("" if r.get(m) is None else repr(float(r[m])) for m in metrics)])
-    _write_shared(out / "scores.csv", buf.getvalue().encode())
+    write_atomic(out / "scores.csv", buf.getvalue().encode())
     # strict JSON: an undefined value is null (NaN is not JSON)
     text = json.dumps(_nan_to_null(summary), indent=2, allow_nan=False) + "\n"
-    _write_shared(out / "summary.json", text.encode())
-    _write_shared(out / "summary.md", _markdown(summary).encode())
+    write_atomic(out / "summary.json", text.encode())
+    write_atomic(out / "summary.md", _markdown(summary).encode())
 
 
 def _nan_to_null(value: Any) -> Any:
