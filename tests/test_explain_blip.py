@@ -14,10 +14,9 @@ pytest.importorskip("transformers", reason="the explain extra (transformers) is 
 
 import torch
 from explain_fixtures import (
+    blip_folder,
     count_hooks,
     denormals_flushed,
-    make_bert_tokenizer,
-    make_image_processor,
     tiny_image,
 )
 
@@ -29,45 +28,9 @@ pytestmark = pytest.mark.explain
 TEXTS = ["a cat sits on the mat", "the red dog", "a man standing near a big tree"]
 
 
-def _blip_folder(folder: Path) -> Path:
-    """A tiny random BLIP-ITM (10 text layers so block 7 has layers above it; 32 px
-    input, 8 px patches: a 4x4 grid) with a tokenizer that knows [DEC] and [ENC]."""
-    from transformers import BlipConfig, BlipForImageTextRetrieval, BlipProcessor
-
-    tok = make_bert_tokenizer(folder, extra_special_tokens=["[ENC]"], bos_token="[DEC]")
-    cfg = BlipConfig(
-        text_config={
-            "vocab_size": len(tok),
-            "hidden_size": 16,
-            "intermediate_size": 32,
-            "num_hidden_layers": 10,
-            "num_attention_heads": 2,
-            "max_position_embeddings": 64,
-            "bos_token_id": tok.bos_token_id,
-            "sep_token_id": tok.sep_token_id,
-            "pad_token_id": tok.pad_token_id,
-        },
-        vision_config={
-            "hidden_size": 24,
-            "intermediate_size": 48,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "image_size": 32,
-            "patch_size": 8,
-            "initializer_range": 0.02,
-        },
-        image_text_hidden_size=16,
-    )
-    torch.manual_seed(0)
-    BlipForImageTextRetrieval(cfg).save_pretrained(folder)
-    BlipProcessor(image_processor=make_image_processor("blip", size=32), tokenizer=tok) \
-        .save_pretrained(folder)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def blip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _blip_folder(tmp_path_factory.mktemp("blip"))
+    return blip_folder(tmp_path_factory.mktemp("blip"))
 
 
 @pytest.fixture(scope="module")

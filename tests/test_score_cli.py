@@ -122,9 +122,9 @@ def test_tiny_blip_end_to_end(tmp_path: Path) -> None:
     the demo dataset through ``--weights``; the rerun reads its maps from the cache."""
     pytest.importorskip("torch", reason="the explain extra (torch) is not installed")
     pytest.importorskip("transformers", reason="the explain extra (transformers) is not installed")
-    from test_explain_blip import _blip_folder
+    from explain_fixtures import blip_folder
 
-    weights = _blip_folder(tmp_path / "blip")
+    weights = blip_folder(tmp_path / "blip")
     out = tmp_path / "run"
     args = ["score", "--model", "blip-itm-base", "--model", "center", "--weights", str(weights),
             "--device", "cpu", "--bootstrap", "20", "--out", str(out)]
