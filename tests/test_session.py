@@ -42,7 +42,7 @@ def _images(folder: Path, n: int = 3) -> Path:
 
 
 def _check_session_folder(root: Path, n_trials: int) -> tuple[dict, list[dict]]:
-    """The folder follows the session format (docs/acquisition.md)."""
+    """The folder follows the session format (README, *The session folder*)."""
     meta = json.loads((root / "session.json").read_text())
     assert SESSION_KEYS <= set(meta)
     assert meta["format"] == "vista-session" and meta["version"] == 1

@@ -4,7 +4,7 @@ One call, :func:`run_session`, runs a whole session: participant, screen geometr
 calibration and validation, then one trial per image (drift check, ``TRIALID``,
 ``!V TRIAL_VAR``, ``!V IMGLOAD``, ``DISPLAY_COORDS``, image on with ``SYNCTIME``,
 audio on, wait for a key or the time limit, ``TRIAL_RESULT 0``), and the data file
-transfer at the end. The folder layout is described in the README (``docs/acquisition.md``).
+transfer at the end. The folder layout is described in the README (*The session folder*).
 
 Crash safety:
 

@@ -1,4 +1,4 @@
-"""Read a session folder (docs/session-format.md) into trials.
+"""Read a session folder (README, *The session folder*) into trials.
 
 The session log is authoritative: the screen comes from ``session.json``; each
 trial's image, placement, time span and transcript from its ``trials.jsonl`` line
