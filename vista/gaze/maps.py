@@ -193,7 +193,8 @@ def trial_maps(
                             "text": seg.text, "reason": reason})
             continue
         kept = weights[on_image.starts_ms.astype(np.intp)]
-        values = density_map(on_image.xs, on_image.ys, kept, shape=image_shape, sigma_px=sigma)
+        values = density_map(on_image.xs, on_image.ys, kept, shape=image_shape, sigma_px=sigma,
+                             dtype=np.float32)
         fix = np.column_stack([on_image.xs, on_image.ys, kept])
         maps.append(SegmentMap(seg, index, values, fix, len(sel), int(n_dropped),
                                (seg.start_ms - lead, seg.end_ms + lag)))
