@@ -105,7 +105,7 @@ def test_offline_and_not_cached_gives_one_clear_message(
     assert "nobody-vista-test/no-such-model" in msg
     assert "revision 0123abc" in msg
     assert "hf download nobody-vista-test/no-such-model --revision 0123abc" in msg
-    assert "weights=/path/to/local/folder" in msg
+    assert "--weights DIR" in msg and "weights=DIR" in msg
 
 
 def test_offline_through_load_explainer(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -135,8 +135,8 @@ def resolve_weights(weights: str | os.PathLike[str], revision: str | None) -> st
     rev = f" --revision {revision}" if revision else ""
     fetch = (
         f"hf download {repo_id}{rev} (with network; `huggingface-cli download` before "
-        f"huggingface_hub 1.0), or pass weights=/path/to/local/folder (e.g. one made by "
-        f"`hf download {repo_id}{rev} --local-dir FOLDER`)"
+        f"huggingface_hub 1.0), or use a local folder: --weights DIR on the command line, "
+        f"weights=DIR in Python (e.g. one made by `hf download {repo_id}{rev} --local-dir DIR`)"
     )
     try:
         return str(
