@@ -30,7 +30,7 @@ from vista.gaze.kde import density_map
 
 H, W = 768, 1024
 SIGMA = 35.0
-REFERENCE_NAIVE_S = 67.0  # the naive sum on the reference 2-core machine
+REFERENCE_NAIVE_S = 67.0  # the naive sum on a quiet reference 2-core machine
 
 
 def naive_dense(xs: np.ndarray, ys: np.ndarray, ws: np.ndarray, yy: np.ndarray,
@@ -152,7 +152,7 @@ def main() -> None:
     print(f"vista max error / peak:       {err_vista:8.1e}   (target <= 1e-6)")
     print()
     print(f"machine load: the naive sum took {t_naive:.0f} s here against {REFERENCE_NAIVE_S:.0f} s "
-          f"on the issue's reference 2-core machine; scaled to that machine vista's total "
+          f"on a quiet reference 2-core machine; scaled to that machine vista's total "
           f"is {t_vista * REFERENCE_NAIVE_S / t_naive:.2f} s")
 
 
