@@ -406,3 +406,18 @@ def test_run_reads_back_maps(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="interrupted"):
         (tmp_path / "b" / "summary.json").unlink()
         read_run(tmp_path / "b")
+
+
+def test_resume_after_cut_line_keeps_the_next_row(tmp_path: Path) -> None:
+    """A line cut short by a crash must not swallow the first row the resumed run
+    appends: a third run into the folder finds every row and explains nothing."""
+    ds = read_dataset(_small_dataset(tmp_path))
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        score(ds, [StubSource(fail_after=1)], out=out, n_boot=20)
+    with open(out / "scores.partial.jsonl", "a") as fh:
+        fh.write('{"triplet_id": "i2-')
+    score(ds, [StubSource()], out=out, n_boot=20)
+    third = StubSource()
+    score(ds, [third], out=out, n_boot=20, cache=False)
+    assert third.batches == []

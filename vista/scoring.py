@@ -433,6 +433,19 @@ class _RunFolder:
             out.mkdir(parents=True, exist_ok=True)
             write_atomic(run_json, (json.dumps(doc, indent=2) + "\n").encode())
         self._fh = open(out / _PARTIAL, "a", encoding="utf-8")
+        if self._cut_short:  # end the cut line, so the next row starts a line of its own
+            self._fh.write("\n")
+            self._fh.flush()
+
+    @property
+    def _cut_short(self) -> bool:
+        """True when the partial file's last line lacks its newline (a crash mid-write)."""
+        p = self.root / _PARTIAL
+        if not p.is_file() or p.stat().st_size == 0:
+            return False
+        with open(p, "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) != b"\n"
 
     def _load_partial(self) -> None:
         p = self.root / _PARTIAL
