@@ -41,7 +41,7 @@ def _write(path: Path, **kw: object) -> dict[str, np.ndarray]:
                 w.fixation("R", 5011, 5401, 310.5, 205.0, 990)
                 w.saccade("R", 5402, 5440, 310.5, 205.0, 900.0, 700.0, 15.25, 420)
                 w.blink("L", 5450, 5550)
-                w.message(5499, "SYNCTIME", offset_ms=1)
+                w.message(5501, "SYNCTIME", offset_ms=1)
             w.sample(t[i], xs[i, 0], ys[i, 0], ps[i, 0], xs[i, 1], ys[i, 1], ps[i, 1])
         w.message(6999, "TRIAL_RESULT 0")
         w.end(6999)
@@ -151,7 +151,7 @@ TOLERANT = """** CONVERTED FROM D:\\data\\run.edf using edfapi 4.2
 ** DATE: Mon Nov 16 10:00:00 2026
 
 MSG\t900 DISPLAY_COORDS 0 0 1023 767
-MSG\t901 -3 !V TRIAL_VAR late 1
+MSG\t901 3 !V TRIAL_VAR late 1
 INPUT\t905\t127
 BUTTON\t906\t1\t1
 START\t1000 \tRIGHT\tSAMPLES\tEVENTS\r
@@ -192,10 +192,15 @@ def test_text_stream_and_latin1(tmp_path: Path) -> None:
 
 
 def test_messages_sorted_and_offset_form() -> None:
-    text = "MSG 100 b\nMSG 100 -50 a\nMSG 100 5\nMSG 100 +7 c d\n"
+    """SR Research's offset rule (support forum FAQ "How can I take advantage of the
+    timing offset in sending messages?"): ``MSG 1250 750 imageOnsetTime`` marks an
+    event at 1250 - 750 = 500 ms; a negative offset marks a later event."""
+    text = ("MSG 100 b\nMSG 100 50 a\nMSG 100 5\nMSG 100 -7 c d\n"
+            "MSG 1250 750 imageOnsetTime\nMSG 90 +10 e\n")
     rec = read_asc(io.StringIO(text))
     assert [(m.time_ms, m.text) for m in rec.messages] == [
-        (50.0, "a"), (100.0, "b"), (100.0, "5"), (107.0, "c d")]
+        (50.0, "a"), (80.0, "e"), (100.0, "b"), (100.0, "5"), (107.0, "c d"),
+        (500.0, "imageOnsetTime")]
 
 
 # ---------------------------------------------------------------- malformed input

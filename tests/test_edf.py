@@ -137,6 +137,24 @@ def test_trials_and_events_only_read() -> None:
         assert len(trial.fixations) == int(inside.sum())
 
 
+def test_offset_form_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A message sent as ``"40 TRIALID n"`` (SR Research's offset form) marks an event
+    40 ms before the message time, in the EDF as in its ASC conversion."""
+    import vista.gaze.edf as edf_module
+
+    path = DATA / "test_2_raw.edf"
+    plain = read_recording(path)
+    text = edf_module._text
+    monkeypatch.setattr(edf_module, "_text", lambda e: (
+        "40 " + text(e) if text(e).startswith("TRIALID") else text(e)))
+    shifted = read_recording(path)
+    before = [m.time_ms for m in plain.messages if m.text.startswith("TRIALID")]
+    after = [m.time_ms for m in shifted.messages if m.text.startswith("TRIALID")]
+    assert len(after) == len(before) > 1
+    assert after == [t - 40 for t in before]
+    assert [t.trial_id for t in shifted.trials] == [t.trial_id for t in plain.trials]
+
+
 def test_edf_to_asc_round_trip(tmp_path: Path) -> None:
     """An EDF written as ASC with the project's writer reads back as the same events."""
     from vista.gaze.asc import read_asc, write_asc

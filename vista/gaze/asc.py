@@ -7,7 +7,7 @@ so throughput is tens of MB/s (see ``benchmarks/gaze_io.py``).
 
 What the reader understands (``edf2asc`` format)::
 
-    MSG <time> [<offset>] <text>          offset form: time = time + offset
+    MSG <time> [<offset>] <text>          offset form: time = time - offset
     START <time> LEFT|RIGHT [RIGHT] SAMPLES EVENTS
     END <time> SAMPLES EVENTS RES <xres> <yres>
     SAMPLES GAZE LEFT [RIGHT] RATE <hz> ...     EVENTS GAZE ... RATE <hz> ...
@@ -38,8 +38,10 @@ What is tolerated and what is an error:
   given as ASC), text that is not valid in ``encoding``.
 
 A ``MSG`` whose second field is a signed integer followed by more text is read in
-the offset form (``MSG 1234 -5 text`` is ``text`` at 1229 ms); that is also how
-``edf2asc`` writes it. Messages are kept sorted by time.
+the offset form: the integer is how many ms the event came *before* the message was
+sent, so ``MSG 1250 750 text`` is ``text`` at 500 ms and ``MSG 1234 -5 text`` at
+1239 ms (SR Research's rule, as Data Viewer applies it: event time = message time -
+offset). Messages are kept sorted by time.
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ class AscWriter:
     ...     w.start(100, eyes="R", rate_hz=1000)
     ...     w.sample(100, 960.0, 540.0, 1000.0)
     ...     w.fixation("R", 101, 350, 961.5, 540.2, 1012)
-    ...     w.message(400, "TRIAL_RESULT 0", offset_ms=-2)
+    ...     w.message(400, "TRIAL_RESULT 0", offset_ms=2)
     ...     w.end(401)
     >>> buf.getvalue().splitlines()[0].split()
     ['MSG', '100', 'DISPLAY_COORDS', '0', '0', '1919', '1079']
@@ -232,8 +234,9 @@ class AscWriter:
 
     # -- messages
     def message(self, time_ms: float, text: str, *, offset_ms: int | None = None) -> None:
-        """``MSG time [offset] text``; with ``offset_ms`` the message's time is
-        ``time_ms + offset_ms`` (the offset form)."""
+        """``MSG time [offset] text``; with ``offset_ms`` the line is in the offset
+        form: ``time_ms`` is when the message was sent and the event it marks is at
+        ``time_ms - offset_ms`` (how readers, Data Viewer and :func:`read_asc`, take it)."""
         if "\n" in text or "\r" in text:
             raise ValueError("message text must not contain a newline")
         if offset_ms is None:
@@ -699,7 +702,7 @@ class _Parser:
         text_b = rest[2] if len(rest) > 2 else b""
         sub = text_b.split(None, 1)
         if len(sub) == 2 and _is_int(sub[0]):
-            t += int(sub[0])
+            t -= int(sub[0])  # the event came `offset` ms before the message
             text_b = sub[1]
         text = text_b.decode(self.src.encoding).rstrip("\r\n").strip()
         self.messages.append(Message(t, text))
@@ -840,7 +843,7 @@ def read_asc(
     Examples
     --------
     >>> text = "START 10 RIGHT SAMPLES EVENTS\\nMSG 12 TRIALID 1\\n" \\
-    ...        "EFIX R 20 220 201 500.0 400.0 900\\nMSG 230 -3 TRIAL_RESULT 0\\n"
+    ...        "EFIX R 20 220 201 500.0 400.0 900\\nMSG 230 3 TRIAL_RESULT 0\\n"
     >>> rec = read_asc(io.StringIO(text))
     >>> rec.fixations.starts_ms.tolist(), rec.messages[-1].time_ms
     ([20.0], 227.0)

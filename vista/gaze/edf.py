@@ -19,7 +19,9 @@ Values: gaze positions in screen pixels (``gavx``/``gavy`` for fixations,
 -32768); saccade amplitudes in degrees are computed as ``edf2asc`` does, from the
 start and end positions and the mean angular resolution (``supd_x``, ``eupd_x``...);
 fixation pupil is ``ava``. Messages keep their text (a trailing newline and NULs
-removed; embedded newlines, as in ``!CAL`` messages, kept).
+removed; embedded newlines, as in ``!CAL`` messages, kept); a message in SR
+Research's offset form (text ``"750 imageOnsetTime"``) is read at its time minus the
+offset, as the ASC reader and Data Viewer read it.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import numpy as np
 from .._validation import require
 from ..errors import MissingExtraError, ParseError
 from ..records import Fixations, Message
-from .recording import Blinks, Recording, Saccades, Samples, build_recording
+from .recording import Blinks, Recording, Saccades, Samples, build_recording, offset_message
 
 __all__ = ["read_edf"]
 
@@ -203,7 +205,7 @@ def _walk(api: Any, fid: Any, path: Path, want_samples: bool) -> Recording:
                 blinks.append((e.sttime, e.entime, e.eye))
             elif kind == _MESSAGE:
                 e = float_data(fid).contents.fe
-                messages.append(Message(float(e.sttime), _text(e)))
+                messages.append(offset_message(float(e.sttime), _text(e)))
             elif kind == _RECORDING_INFO:
                 r = float_data(fid).contents.rec
                 t = float(r.time)

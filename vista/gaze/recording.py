@@ -536,6 +536,30 @@ def trials_from_messages(
     return trials
 
 
+def offset_message(time_ms: float, text: str) -> Message:
+    """A message in SR Research's offset form read as the event it marks.
+
+    A text that starts with a signed integer followed by more text (``"750
+    imageOnsetTime"``) says the event came that many ms before the message was sent:
+    the event is at ``time_ms - offset`` and the integer is dropped from the text (as
+    Data Viewer reads it, and as :func:`vista.gaze.asc.read_asc` reads ``MSG t offset
+    text`` lines). Any other text is kept as is.
+
+    Examples
+    --------
+    >>> offset_message(1250.0, "750 imageOnsetTime")
+    Message(time_ms=500.0, text='imageOnsetTime')
+    >>> offset_message(100.0, "-7 later"), offset_message(100.0, "5")
+    (Message(time_ms=107.0, text='later'), Message(time_ms=100.0, text='5'))
+    """
+    parts = text.split(None, 1)
+    if len(parts) == 2:
+        head = parts[0][1:] if parts[0][:1] in ("-", "+") else parts[0]
+        if head.isascii() and head.isdigit():
+            return Message(float(time_ms) - int(parts[0]), parts[1].strip())
+    return Message(float(time_ms), text)
+
+
 def sort_messages(messages: Iterable[Message]) -> tuple[Message, ...]:
     """Messages sorted by time, file order kept among equal times."""
     return tuple(sorted(messages, key=lambda m: m.time_ms))
