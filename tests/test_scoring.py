@@ -421,3 +421,20 @@ def test_resume_after_cut_line_keeps_the_next_row(tmp_path: Path) -> None:
     third = StubSource()
     score(ds, [third], out=out, n_boot=20, cache=False)
     assert third.batches == []
+
+
+def test_changed_external_maps_are_not_resumed(tmp_path: Path) -> None:
+    """Maps replaced in an external folder must not resume a run scored on the old
+    ones (which would report the old numbers as the new maps' scores)."""
+    ds = read_dataset(_small_dataset(tmp_path))
+    ext = tmp_path / "ext"
+    ext.mkdir()
+    for t in ds:
+        np.save(ext / f"{t.triplet_id}.npy", ds.load_map(t))
+    out = tmp_path / "run"
+    score(ds, [f"external:{ext}"], out=out, n_boot=20)
+    victim = ext / f"{ds.triplets[0].triplet_id}.npy"
+    np.save(victim, center_bias_map(ds.load_map(ds.triplets[0]).shape) + 1.0)
+    os.utime(victim, ns=(1, 1))  # a different modification time, whatever the clock
+    with pytest.raises(FileExistsError, match="models"):
+        score(ds, [f"external:{ext}"], out=out, n_boot=20)

@@ -179,7 +179,19 @@ class External:
     def provenance(self) -> dict[str, Any]:
         return {"kind": "external", "model": self.name, "method": "precomputed",
                 "options": {"directory": str(Path(self.directory).resolve())},
-                "n_resized": self.n_resized}
+                "maps_fingerprint": self.fingerprint(), "n_resized": self.n_resized}
+
+    def fingerprint(self) -> str:
+        """A hash of the names, sizes and modification times of the folder's map files,
+        so a run resumed after the maps were replaced is refused, not given old scores."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for p in sorted(Path(self.directory).iterdir()):
+            if p.suffix in _EXTERNAL_SUFFIXES and p.is_file():
+                st = p.stat()
+                h.update(f"{p.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        return h.hexdigest()[:16]
 
     def predict(self, dataset: Any, triplets: Sequence[Triplet], image: np.ndarray
                 ) -> list[np.ndarray]:
