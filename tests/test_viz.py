@@ -123,3 +123,26 @@ def test_import_does_not_load_matplotlib() -> None:
     code = "import sys, vista.viz, vista.report; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_run_figures_of_images_sharing_a_file_name(tmp_path: Path) -> None:
+    """Two images with the same file name in different folders get one figure each:
+    neither overwrites the other's."""
+    from PIL import Image
+
+    from vista.dataset import DatasetWriter
+    from vista.scoring import score
+    from vista.viz import save_run_figures
+
+    rng = np.random.default_rng(0)
+    with DatasetWriter(tmp_path / "ds", name="same-names") as w:
+        for folder in ("p1", "p2"):
+            src = tmp_path / folder / "scene.png"
+            src.parent.mkdir()
+            Image.fromarray(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8)).save(src)
+            rel = w.add_image(src, name=f"{folder}/scene.png")
+            m = rng.random((12, 16)).astype(np.float32)
+            w.add(f"{folder}-t", image=rel, text="the scene", human_map=m / m.sum())
+    score(tmp_path / "ds", ["center"], out=tmp_path / "run", n_boot=20)
+    written = save_run_figures(tmp_path / "run", leaderboards=False, formats=["png"])
+    assert len(set(written)) == 2 == len(written)

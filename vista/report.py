@@ -93,7 +93,7 @@ def render_report(
     """
     from . import __version__
     from .scoring import Run, _table_rows
-    from .viz import _run_rows, image_panel, leaderboard
+    from .viz import _image_names, _run_rows, image_panel, leaderboard
 
     run = Run(run_dir)
     s = run.summary
@@ -152,8 +152,9 @@ def render_report(
         parts.append("<h2>Maps</h2>")
         parts.append("<p>Each row: a spoken segment, the human map and each model's map "
                      "over the image (maps scaled to their own range).</p>")
+        labels = _image_names(list(by_image), run.dataset.root)
         for image_path, group in list(by_image.items())[:max_images]:
-            name = Path(image_path).stem
+            name = labels[image_path]
             fig = image_panel(run.dataset.load_image(group[0]), _run_rows(run, group,
                               run.models), cmap=cmap, alpha=alpha, title=name)
             parts.append(_img(fig, f"maps for {name}", dpi=dpi))

@@ -380,6 +380,26 @@ def _run_rows(run: Any, triplets: Sequence[Any], models: Sequence[str]) -> list[
     return rows
 
 
+def _image_names(image_paths: Sequence[str], root: str | os.PathLike[str]) -> dict[str, str]:
+    """A file-name-safe label per image: its stem, or, where two images share a stem
+    (``p1/scene.png`` and ``p2/scene.png``), its path under ``root`` with ``_`` for
+    separators and dots, so no image's figure overwrites another's."""
+    import re
+
+    stems = [Path(p).stem for p in image_paths]
+    out = {}
+    for p, stem in zip(image_paths, stems, strict=True):
+        if stems.count(stem) == 1:
+            out[p] = stem
+            continue
+        try:
+            rel = Path(p).resolve().relative_to(Path(root).resolve()).as_posix()
+        except ValueError:
+            rel = Path(p).as_posix()
+        out[p] = re.sub(r"[^A-Za-z0-9+-]+", "_", rel).strip("_")
+    return out
+
+
 def save_run_figures(
     run_dir: str | os.PathLike[str],
     *,
@@ -446,10 +466,11 @@ def save_run_figures(
         by_image: dict[str, list[Any]] = {}
         for t in scored:
             by_image.setdefault(t.image_path, []).append(t)
+        labels = _image_names(list(by_image), run.dataset.root)
         for image_path, group in by_image.items():
             image = run.dataset.load_image(group[0])
             rows = _run_rows(run, group, chosen)
-            name = Path(image_path).stem
+            name = labels[image_path]
             fig = image_panel(image, rows, cmap=cmap, alpha=alpha, title=name)
             written += save_figure(fig, folder / f"image-{name}", formats=formats, dpi=dpi)
     wanted = scored if triplets is None else [run.dataset[tid] for tid in triplets]
