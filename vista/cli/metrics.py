@@ -101,7 +101,7 @@ def _format(value: float) -> str:
 )
 @click.option(
     "--seed",
-    type=int,
+    type=click.IntRange(min=0),
     default=0,
     show_default=True,
     help="Seed for the sampling metrics (AUC negatives, positives, jitter).",
@@ -124,8 +124,18 @@ def metrics_command(
     from .. import __version__
     from ..metrics import compute_all, get_metric
 
+    if "auc_shuffled" in metric_list:
+        raise click.ClickException(
+            "auc_shuffled needs the fixations of other images, which one pair of maps does "
+            "not have; score it over a dataset: vista score --metric auc_shuffled"
+        )
     s = read_map(saliency, name="saliency")
     h = read_map(human, name="human")
+    if s.ndim == 2 and h.ndim == 2 and s.shape != h.shape and not resize:
+        raise click.ClickException(
+            f"saliency {saliency} has shape {s.shape} but human {human} has shape {h.shape}; "
+            "pass --resize to resize the saliency map (bilinear) to the human grid"
+        )
     fix = None
     if fixations_path is not None:
         fix = _fixations_arg(read_map(fixations_path, name="fixations"), h.shape, fixations_path)
