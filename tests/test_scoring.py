@@ -438,3 +438,13 @@ def test_changed_external_maps_are_not_resumed(tmp_path: Path) -> None:
     os.utime(victim, ns=(1, 1))  # a different modification time, whatever the clock
     with pytest.raises(FileExistsError, match="models"):
         score(ds, [f"external:{ext}"], out=out, n_boot=20)
+
+
+def test_summary_names_the_dataset_version(tmp_path: Path) -> None:
+    """summary.json alone identifies the dataset's state that was scored: the fingerprint
+    of its index and files that run.json records."""
+    out = tmp_path / "run"
+    res = score(_small_dataset(tmp_path), ["center"], out=out, n_boot=20)
+    config = json.loads((out / "run.json").read_text())["config"]
+    assert res.summary["dataset"]["fingerprint"] == config["dataset_fingerprint"]
+    assert json.loads((out / "summary.json").read_text())["dataset"]["fingerprint"]

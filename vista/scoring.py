@@ -814,9 +814,10 @@ def score(
                        "needs": specs[m].needs,
                        "description": str(getattr(specs[m], "description", "")),
                        "options": _metric_options(specs[m])} for m in metric_list}
+    ds_fingerprint = _dataset_fingerprint(ds)
     config = {
         "dataset": str(ds_root),
-        "dataset_fingerprint": _dataset_fingerprint(ds),
+        "dataset_fingerprint": ds_fingerprint,
         "models": [{k: v for k, v in provenance[n].items() if k != "n_resized"} for n in names],
         "metrics": metric_list,
         "seed": seed,
@@ -902,6 +903,7 @@ def score(
         "vista_version": __version__,
         "dataset": {"path": str(ds_root), "name": str(ds.info.get("name", ds_root.name)),
                     "synthetic": ds.synthetic, "provenance": ds.info.get("provenance", {}),
+                    "fingerprint": ds_fingerprint,
                     "n_triplets": len(ds) + sum(1 for k in bad if k not in
                                                 {t.triplet_id for t in ds}),
                     "n_scored": len(good)},
