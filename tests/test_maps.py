@@ -298,6 +298,48 @@ def test_build_maps_errors(tmp_path, kwargs, error, message) -> None:
         build_maps([session], tmp_path / "out", **kwargs)
 
 
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        pytest.param({"lead_ms": float("nan")}, "lead_ms must be finite", id="lead-nan"),
+        pytest.param({"lag_ms": float("inf")}, "lag_ms must be finite", id="lag-inf"),
+        pytest.param({"segmenter": "window", "segmenter_params": {"window_ms": -5.0}},
+                     "window_ms", id="window-negative"),
+    ],
+)
+def test_bad_options_write_nothing(tmp_path, kwargs, message) -> None:
+    """Options that fail are refused before the dataset folder is made, so the same
+    --out can be used once they are fixed."""
+    session = make_session(tmp_path / "s")
+    with pytest.raises(ValueError, match=message):
+        build_maps([session], tmp_path / "out", sigma_px=5.0, **kwargs)
+    assert not (tmp_path / "out").exists()
+    assert build_maps([session], tmp_path / "out", sigma_px=5.0).n_triplets > 0
+
+
+def test_failed_run_leaves_no_empty_dataset(tmp_path, monkeypatch) -> None:
+    """A run that fails before writing any map removes what it created (an empty
+    dataset would block the next run), and leaves a folder that was there alone."""
+    import vista.gaze.maps as maps_module
+
+    session = make_session(tmp_path / "s")
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(maps_module, "density_map", fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        build_maps([session], tmp_path / "out", sigma_px=5.0)
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(RuntimeError, match="disk full"):
+        build_maps([session], tmp_path / "mine", sigma_px=5.0)
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+    monkeypatch.undo()
+    assert build_maps([session], tmp_path / "out", sigma_px=5.0).n_triplets > 0
+
+
 def test_missing_inputs(tmp_path) -> None:
     with pytest.raises(ValueError, match="at least one"):
         build_maps([], tmp_path / "out")

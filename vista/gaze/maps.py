@@ -20,6 +20,7 @@ For each input (a session folder, or a bare EDF/ASC) and each trial:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -30,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_option, check_positive
-from ..records import Fixations, Placement, Screen, Segment, Trial
-from .align import DEFAULT_LAG_MS, DEFAULT_LEAD_MS, align_all
+from ..records import Fixations, Placement, Screen, Segment, Transcript, Trial
+from .align import DEFAULT_LAG_MS, DEFAULT_LEAD_MS, _check_ms, align_all
 from .geometry import screen_to_image
 from .geometry import sigma_px as sigma_deg_to_px
 from .kde import density_map
@@ -412,6 +413,10 @@ def build_maps(
     sig_deg = None if sig_px is not None else check_positive(
         "sigma_deg", DEFAULT_SIGMA_DEG if sigma_deg is None else sigma_deg)
     check_option("segmenter", segmenter, SEGMENTERS)
+    lead_ms, lag_ms = _check_ms("lead_ms", lead_ms), _check_ms("lag_ms", lag_ms)
+    # the segmenter checks its parameters before looking at the words: try them now,
+    # not halfway through writing the dataset
+    segment(Transcript(()), segmenter, **dict(segmenter_params or {}))
     if eye is not None:
         check_option("eye", eye, EYE_CHOICES)
     if free_viewing_text is not None and not free_viewing_text.strip():
@@ -471,18 +476,45 @@ def build_maps(
                          free_viewing_text=free_viewing_text)
              for src in sources for trial in src.trials]
     summary = MapsSummary(out=out_path, n_inputs=len(sources), n_trials=len(plans))
-    with DatasetWriter(out_path, name=name, provenance=provenance) as writer:
-        for plan in plans:
-            _write_trial(writer, plan, summary, sig_deg=sig_deg, lead_ms=lead_ms,
-                         lag_ms=lag_ms, segmenter=segmenter, segmenter_params=segmenter_params,
-                         eye=eye, copy_images=copy_images)
-        provenance["counts"] = {"trials": summary.n_trials, "triplets": summary.n_triplets,
-                                "free_viewing": summary.n_free_viewing,
-                                "trials_without_image": summary.n_no_image,
-                                "skipped_segments": len(summary.skipped)}
-        provenance["skipped"] = summary.skipped
-        writer.update_provenance(provenance)
+    created = [n for n in _WRITTEN if not (out_path / n).exists()]
+    out_existed = out_path.exists()
+    try:
+        with DatasetWriter(out_path, name=name, provenance=provenance) as writer:
+            for plan in plans:
+                _write_trial(writer, plan, summary, sig_deg=sig_deg, lead_ms=lead_ms,
+                             lag_ms=lag_ms, segmenter=segmenter,
+                             segmenter_params=segmenter_params, eye=eye,
+                             copy_images=copy_images)
+            provenance["counts"] = {"trials": summary.n_trials, "triplets": summary.n_triplets,
+                                    "free_viewing": summary.n_free_viewing,
+                                    "trials_without_image": summary.n_no_image,
+                                    "skipped_segments": len(summary.skipped)}
+            provenance["skipped"] = summary.skipped
+            writer.update_provenance(provenance)
+    except BaseException:
+        if summary.n_triplets == 0:  # an empty dataset would block running it again
+            _remove_created(out_path, created, out_existed)
+        raise
     return summary
+
+
+_WRITTEN = ("triplets.jsonl", "dataset.json", "maps", "images", "fixations")
+"""What :class:`~vista.dataset.DatasetWriter` and the pipeline create in ``out``."""
+
+
+def _remove_created(out: Path, created: Sequence[str], out_existed: bool) -> None:
+    """Remove what a failed run created before it wrote any triplet."""
+    import shutil
+
+    for name in created:
+        p = out / name
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    if not out_existed:
+        with contextlib.suppress(OSError):
+            out.rmdir()  # only if empty
 
 
 @dataclass(frozen=True)
