@@ -226,6 +226,24 @@ def test_cli_emit(recording: Path) -> None:
     assert "fixation  R 1010-1400 at (500.0, 400.0)" in result.output
 
 
+def test_cli_emit_json_is_strict_json(tmp_path: Path) -> None:
+    """A fixation without a position (``.`` in the ASC) gives a JSON line without x
+    and y, not the ``NaN`` token that strict JSON readers (jq, JavaScript) reject."""
+    path = tmp_path / "r.asc"
+    path.write_text("START 1000 RIGHT SAMPLES EVENTS\nSFIX R 1010\n"
+                    "EFIX R 1010 1400 391 . . 0\nEFIX R 1500 1600 101 500.0 400.0 900\n"
+                    "END 1700 SAMPLES EVENTS RES 38.00 31.00\n")
+    result = CliRunner().invoke(cli, ["replay", str(path), "--emit", "--speed", "inf",
+                                      "--json", "--kinds", "fixation"])
+    assert result.exit_code == 0, result.output
+
+    def strict(token: str) -> None:
+        raise ValueError(f"not JSON: {token}")
+
+    lines = [json.loads(x, parse_constant=strict) for x in result.output.splitlines()]
+    assert [("x" in x, x["end_ms"]) for x in lines] == [(False, 1400), (True, 1600)]
+
+
 def test_cli_errors(recording: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["replay", str(recording), "--emit", "--kinds", "x"])
     assert result.exit_code == 2 and "--kinds" in result.output

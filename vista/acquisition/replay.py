@@ -89,7 +89,10 @@ class ReplayEvent:
     eye: str | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        """The fields that have a value (JSON-ready: a missing position, NaN in the
+        recording, is left out like any other missing field)."""
+        return {k: v for k, v in self.__dict__.items()
+                if v is not None and not (isinstance(v, float) and not math.isfinite(v))}
 
 
 class ReplayTracker:
