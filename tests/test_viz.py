@@ -146,3 +146,17 @@ def test_run_figures_of_images_sharing_a_file_name(tmp_path: Path) -> None:
     score(tmp_path / "ds", ["center"], out=tmp_path / "run", n_boot=20)
     written = save_run_figures(tmp_path / "run", leaderboards=False, formats=["png"])
     assert len(set(written)) == 2 == len(written)
+
+
+def test_leaderboard_names_each_models_n_when_they_differ() -> None:
+    """A model scored on fewer triplets (e.g. the observers ceiling, which skips images
+    with one observer) shows its own n: the title's n is the dataset's."""
+    summary = _summary({"a": 0.1, "observers": 0.4})
+    summary["results"]["a"]["ncc"]["n"] = 10
+    summary["results"]["observers"]["ncc"]["n"] = 6
+    labels = [t.get_text() for t in leaderboard(summary).axes[0].get_yticklabels()]
+    assert set(labels) == {"a (n = 10)", "observers (n = 6)"}
+    same = _summary({"a": 0.1, "b": 0.4})
+    for r in same["results"].values():
+        r["ncc"]["n"] = 10
+    assert {t.get_text() for t in leaderboard(same).axes[0].get_yticklabels()} == {"a", "b"}

@@ -295,7 +295,9 @@ def leaderboard(
     Models are sorted best first (by the metric's direction); error bars span the
     run's interval (95% percentile or BCa); a dotted line marks chance where the
     metric has one (0 for NCC/NSS, 0.5 for the AUCs). A synthetic dataset is said so in
-    the title.
+    the title. The title's n is the number of triplets scored; where models have
+    different numbers of finite values (a skipped triplet, an undefined metric), each
+    model's label gives its own n.
     """
     results = summary["results"]
     if not results or metric not in next(iter(results.values())):
@@ -326,6 +328,10 @@ def leaderboard(
         else:
             ax.annotate(f"{m:.3f}", (max(m, hi) if np.isfinite(hi) else m, y),
                         xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
+    counts = [r.get("n") for _, r in items]
+    if len(set(counts)) > 1:  # some model scored fewer triplets: say how many each
+        names = [f"{m} (n = {c})" if c is not None else m for m, c in zip(names, counts,
+                                                                           strict=True)]
     ax.set_yticks(ypos, names)
     label = _LABELS.get(metric, metric)
     boot = summary.get("bootstrap", {})
