@@ -123,6 +123,7 @@ def test_maps_finite_shape_deterministic(explainer: Any) -> None:
         assert m.model == "albef"
         assert m.params["block"] == 8
         assert m.params["grid"] == [4, 4]
+        assert m.params["sep_token"] == "none"  # ALBEF's own tokenizer: no [SEP]
     again = explainer.explain(img, TEXTS)
     for a, b in zip(maps, again, strict=True):
         np.testing.assert_array_equal(a.values, b.values)
@@ -148,11 +149,28 @@ def test_no_hooks_frozen_and_scoped(explainer: Any) -> None:
     assert not model.training
 
 
-def test_matches_visualisation_recipe(ckpt: Path, explainer: Any) -> None:
+def _notebook_ids(explainer: Any, text: str, sep_token: str) -> dict[str, Any]:
+    """The notebook's ``tokenizer(text)``: ALBEF's own BertTokenizer writes
+    ``[CLS] text`` with no ``[SEP]`` (models/tokenization_bert.py,
+    ``build_inputs_with_special_tokens``; the maintainers confirm it in
+    salesforce/ALBEF issues #75 and #91); transformers' writes ``[CLS] text [SEP]``."""
+    t = explainer.tokenizer([text], return_tensors="pt")
+    if sep_token == "none":
+        assert int(t["input_ids"][0, -1]) == explainer.tokenizer.sep_token_id
+        t = {k: v[:, :-1] for k, v in t.items()}
+    return t
+
+
+@pytest.mark.parametrize("sep_token", ["none", "sep"])
+def test_matches_visualisation_recipe(ckpt: Path, sep_token: str) -> None:
     """ALBEF's visualization.ipynb, written out: trainable model, one pair, the
     attention saved by a hook and its gradient by ``register_hook``,
     ``loss = output[:, 1].sum(); loss.backward()``, then mask, grads.clamp(0),
-    cams * grads, mean over heads; LAVIS's mean over tokens 1..n."""
+    cams * grads, mean over heads; then the mean over the text tokens (all tokens
+    after ``[CLS]``, and before ``[SEP]`` where there is one)."""
+    explainer = load_explainer("albef", weights=str(ckpt), device="cpu", vision_heads=3,
+                               sep_token=sep_token)
+    assert explainer.options["sep_token"] == sep_token
     model = explainer.model
     trainable = build_albef(infer_config(albef_state_dict(torch.load(ckpt, weights_only=True))),
                             text_heads=2, vision_heads=3)
@@ -162,7 +180,7 @@ def test_matches_visualisation_recipe(ckpt: Path, explainer: Any) -> None:
     pixels = explainer._pixels(img)
     ours = explainer.explain(img, TEXTS)
     for text, got in zip(TEXTS, ours, strict=True):
-        t = explainer.tokenizer([text], return_tensors="pt")
+        t = _notebook_ids(explainer, text, sep_token)
         saved: dict[str, Any] = {}
 
         def hook(module: Any, args: Any, output: Any, saved: dict[str, Any] = saved) -> None:
@@ -180,7 +198,8 @@ def test_matches_visualisation_recipe(ckpt: Path, explainer: Any) -> None:
         finally:
             handle.remove()
         mask = t["attention_mask"].view(1, 1, -1, 1, 1)
-        n = int(t["attention_mask"].sum()) - 2
+        n = int(t["attention_mask"].sum()) - (1 if sep_token == "none" else 2)
+        assert got.params["itm_logit"] == pytest.approx(float(loss.detach()), rel=1e-4, abs=1e-6)
         cams = saved["attn"].detach()[:, :, :, 1:].reshape(1, 2, -1, 4, 4) * mask
         grads = saved["grad"][:, :, :, 1:].clamp(0).reshape(1, 2, -1, 4, 4) * mask
         gradcam = (cams * grads)[0].mean(0)
@@ -229,6 +248,7 @@ def test_long_text_and_folder_weights(ckpt: Path) -> None:
         pytest.param({"vision_heads": 5}, ValueError, "must divide the width", id="heads"),
         pytest.param({"depth": 3}, ValueError, "unknown option", id="unknown"),
         pytest.param({"tokens": "all"}, ValueError, "tokens must be one of", id="tokens"),
+        pytest.param({"sep_token": "eos"}, ValueError, "sep_token must be one of", id="sep"),
     ],
 )
 def test_load_errors(ckpt: Path, kwargs: dict, error: type, message: str) -> None:

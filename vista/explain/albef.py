@@ -15,10 +15,17 @@ whose parameter names follow ALBEF's own files (``models/vit.py``, ``models/xber
   ``crossattention.output.dense/LayerNorm`` over the image tokens.
 - ``itm_head``: ``Linear(768, 2)`` on the ``[CLS]`` output of the fusion layers.
 
+Text input: ALBEF's own BERT tokenizer (``models/tokenization_bert.py``) writes a
+single text as ``[CLS] text`` without the final ``[SEP]``; ALBEF was pre-trained and
+fine-tuned that way, and its ``visualization.ipynb`` explains such rows. The default
+``sep_token="none"`` does the same with transformers' tokenizer (the ``[SEP]`` it
+appends becomes masked padding); ``sep_token="sep"`` keeps it, as LAVIS's ALBEF port
+does.
+
 Checkpoint key mapping (:func:`albef_state_dict`): the state dict is ``ckpt["model"]``
 (or ``ckpt["state_dict"]``, or the file itself); a ``module.`` prefix is dropped;
 ``text_encoder.bert.`` becomes ``text_encoder.`` (pre-training checkpoints wrap BERT
-in ``BertForMaskedLM``; ALBEF's notebook strips ``bert.`` the same way); everything
+in ``BertForMaskedLM``; ALBEF's fine-tuning scripts strip ``bert.`` the same way); everything
 else keeps its name. Ignored: the momentum copies (``*_m.``), ``vision_proj``,
 ``text_proj``, the queues, ``temp``, the MLM head ``text_encoder.cls.`` and
 ``position_ids``. A missing key is an error that names it.
@@ -57,6 +64,7 @@ from .base import (
     pick_device,
     resolve_block,
     resolve_weights,
+    tokenize_texts,
 )
 from .cam import CLAMP_CHOICES, HEAD_REDUCE_CHOICES
 from .registry import register
@@ -82,6 +90,11 @@ MEAN = (0.48145466, 0.4578275, 0.40821073)
 STD = (0.26862954, 0.26130258, 0.27577711)
 DEFAULT_TOKENIZER = "google-bert/bert-base-uncased"
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin")
+#: ``"none"``: ``[CLS] text``, as ALBEF's own tokenizer writes it (its
+#: ``models/tokenization_bert.py`` adds no ``[SEP]`` to a single text; pre-training,
+#: fine-tuning and ``visualization.ipynb`` all use it). ``"sep"``: ``[CLS] text [SEP]``,
+#: as transformers' BertTokenizer (and LAVIS's ALBEF port) writes it.
+SEP_TOKEN_CHOICES = ("none", "sep")
 OPTIONS = (
     "block",
     "token_limit",
@@ -91,6 +104,7 @@ OPTIONS = (
     "clamp",
     "head_reduce",
     "flush_denormal",
+    "sep_token",
     "tokenizer",
     "text_heads",
     "vision_heads",
@@ -435,6 +449,7 @@ class AlbefExplainer(FusionGradCamExplainer):
         flush_denormal: bool,
         tokenizer_id: str,
         device: str,
+        sep_token: str = "none",
     ) -> None:
         super().__init__(
             name=name,
@@ -456,11 +471,13 @@ class AlbefExplainer(FusionGradCamExplainer):
         self.clamp = clamp
         self.head_reduce = head_reduce
         self.flush_denormal = flush_denormal
+        self.sep_token = sep_token
         self.options = {
             "block": block,
             "layer": f"text_encoder.encoder.layer[{block}].crossattention.self attention probs",
             "score": "ITM match logit (itm_head output index 1, before softmax)",
             "clean_text": clean_text,
+            "sep_token": sep_token,
             "tokens": tokens,
             "clamp": clamp,
             "head_reduce": head_reduce,
@@ -484,6 +501,32 @@ class AlbefExplainer(FusionGradCamExplainer):
 
     def _clean(self, text: str) -> str:
         return clean_caption(text)
+
+    def _tokenize(
+        self, texts: list[str]
+    ) -> tuple[dict[str, Any], list[int], list[dict[str, Any]]]:
+        if self.sep_token == "sep":
+            return super()._tokenize(texts)
+        # ALBEF's tokenizer writes "[CLS] text": tokenize with room for one more
+        # token, then turn each row's final [SEP] into padding (masked, so the row is
+        # exactly "[CLS] text"; right padding does not move the other positions).
+        enc, owners, infos = tokenize_texts(
+            self.tokenizer, texts, limit=self.token_limit + 1, overflow=self.overflow
+        )
+        ids = enc["input_ids"].clone()
+        mask = enc["attention_mask"].clone()
+        rows = torch.arange(ids.shape[0])
+        last = mask.sum(dim=1) - 1
+        if not bool((ids[rows, last] == self.tokenizer.sep_token_id).all()):
+            raise RuntimeError("the ALBEF tokenizer did not end every row with [SEP]")
+        ids[rows, last] = self.tokenizer.pad_token_id
+        mask[rows, last] = 0
+        out = {**enc, "input_ids": ids, "attention_mask": mask}
+        if not bool(mask[:, -1].any()):  # the column the [SEP]s left is padding only
+            out = {k: v[:, :-1] for k, v in out.items()}
+        for info in infos:
+            info["token_limit"] = self.token_limit
+        return out, owners, infos
 
     def _encode_image(self, pixels: Tensor) -> Tensor:
         return self.model.visual_encoder(pixels)
@@ -553,7 +596,11 @@ def load_albef(
         explained (a fusion layer). ``token_limit`` (int, default 40),
         ``overflow`` ("truncate"/"split"), ``clean_text`` (bool, default True:
         ALBEF's ``pre_caption``), ``tokens`` ("text"/"cls"), ``clamp``,
-        ``head_reduce``, ``flush_denormal``: as for BLIP. ``tokenizer``: folder or
+        ``head_reduce``, ``flush_denormal``: as for BLIP. ``sep_token`` ("none" or
+        "sep", default "none"): "none" feeds ``[CLS] text`` as ALBEF's own tokenizer
+        does (it appends no ``[SEP]``; the weights were trained and the authors'
+        ``visualization.ipynb`` runs that way); "sep" feeds ``[CLS] text [SEP]`` as
+        transformers' BertTokenizer and LAVIS's ALBEF port do. ``tokenizer``: folder or
         Hub id of the BERT tokenizer (default: the checkpoint's folder when it holds
         ``vocab.txt`` or ``tokenizer.json``, else ``google-bert/bert-base-uncased``).
         ``text_heads``, ``vision_heads``: attention heads (default width / 64).
@@ -652,4 +699,5 @@ def load_albef(
         flush_denormal=bool(options.get("flush_denormal", True)),
         tokenizer_id=str(tok_src),
         device=dev,
+        sep_token=check_option("sep_token", options.get("sep_token", "none"), SEP_TOKEN_CHOICES),
     )

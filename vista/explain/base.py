@@ -667,7 +667,7 @@ class FusionGradCamExplainer(Explainer):
     Subclasses set the attributes below in ``__init__`` (after
     :meth:`Explainer.__init__`) and implement
     :meth:`_clean`, :meth:`_pixels`, :meth:`_encode_image`, :meth:`_cross_attention`
-    and :meth:`_match_logit` (and may override :meth:`_input_ids`).
+    and :meth:`_match_logit` (and may override :meth:`_input_ids` and :meth:`_tokenize`).
     """
 
     grid: tuple[int, int]
@@ -705,6 +705,12 @@ class FusionGradCamExplainer(Explainer):
         """Token ids as the model wants them (BLIP puts ``[ENC]`` first)."""
         return input_ids
 
+    def _tokenize(
+        self, texts: list[str]
+    ) -> tuple[dict[str, Any], list[int], list[dict[str, Any]]]:
+        """The (cleaned) texts as one padded batch: :func:`tokenize_texts`."""
+        return tokenize_texts(self.tokenizer, texts, limit=self.token_limit, overflow=self.overflow)
+
     def _explain_batch(
         self, image: np.ndarray, texts: list[str]
     ) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
@@ -712,9 +718,7 @@ class FusionGradCamExplainer(Explainer):
         used = [(self._clean(t) or t) if self.clean_text else t for t in texts]
         with torch_call_scope(flush_denormal=self.flush_denormal):
             pixels = self._pixels(image)
-            enc, owners, infos = tokenize_texts(
-                self.tokenizer, used, limit=self.token_limit, overflow=self.overflow
-            )
+            enc, owners, infos = self._tokenize(used)
             ids = self._input_ids(enc["input_ids"].clone()).to(self.device)
             mask = enc["attention_mask"].to(self.device)
             with torch.no_grad():
