@@ -448,3 +448,14 @@ def test_summary_names_the_dataset_version(tmp_path: Path) -> None:
     config = json.loads((out / "run.json").read_text())["config"]
     assert res.summary["dataset"]["fingerprint"] == config["dataset_fingerprint"]
     assert json.loads((out / "summary.json").read_text())["dataset"]["fingerprint"]
+
+
+def test_skip_bad_with_nothing_left_raises(tmp_path: Path) -> None:
+    """--skip-bad on a dataset whose every triplet is bad is an error naming the reasons,
+    not a table of NaN presented as results."""
+    data = _small_dataset(tmp_path)
+    for p in (data / "maps").glob("*.npy"):
+        p.unlink()
+    with pytest.raises(DatasetError, match=r"no triplet left to score.*human map .* is missing"):
+        score(data, ["center"], out=tmp_path / "run", n_boot=20, skip_bad=True)
+    assert not (tmp_path / "run" / "summary.json").exists()

@@ -789,6 +789,9 @@ def score(
     if bad and not skip_bad:
         raise DatasetError(_bad_message(bad))
     good = [t for t in ds if t.triplet_id not in bad]
+    if not good:
+        raise DatasetError("no triplet left to score: " + (
+            _bad_message(bad, hint=False) if bad else f"{ds_root} holds no triplet"))
 
     sources = [_make_source(m, weights=weights, device=device, method=method) for m in models]
     names = [str(s.name) for s in sources]
