@@ -118,6 +118,51 @@ def test_gradcam_matches_manual_computation(clip_folder: Path) -> None:
     assert got.params["similarity"] == pytest.approx(float(out.logits_per_image[0, 0].detach()), rel=1e-5)
 
 
+@pytest.mark.parametrize("start_block", [0, -1])
+def test_relevance_matches_chefer_per_text(clip_folder: Path, start_block: int) -> None:
+    """Chefer et al.'s rule as their CLIP notebook runs it, one text at a time with
+    the model's own forward: attention probabilities of every vision block kept
+    with their gradient of ``logits_per_image``, ``R = I``, then for each block from
+    ``start_block`` on ``R += mean_heads(clamp(grad * attn, min=0)) @ R``, map =
+    ``R[CLS, 1:]`` on the 4 x 4 grid. vista's one vectorised backward for all texts
+    must give the same maps."""
+    from vista.explain.base import resize_to_image
+
+    exp = load_explainer("clip", weights=str(clip_folder), device="cpu", method="relevance",
+                         start_block=start_block)
+    image = tiny_image(32, 32)
+    got = exp.explain(image, TEXTS)
+    model = exp.model
+    pixels = exp.image_processor(images=image, return_tensors="pt", do_center_crop=False,
+                                 size={"height": 32, "width": 32})["pixel_values"]
+    layers = model.vision_model.encoder.layers
+    first = start_block % len(layers)
+    for text, m in zip(TEXTS, got, strict=True):
+        probs: list[Any] = []
+
+        def keep(module: Any, args: Any, output: Any, probs: list[Any] = probs) -> None:
+            output[1].retain_grad()
+            probs.append(output[1])
+
+        handles = [layer.self_attn.register_forward_hook(keep) for layer in layers]
+        try:
+            with torch.enable_grad():
+                out = model(pixel_values=pixels.clone().requires_grad_(True),
+                            **exp.tokenizer([text], return_tensors="pt"))
+                out.logits_per_image[0, 0].backward()
+        finally:
+            for handle in handles:
+                handle.remove()
+        rel = torch.eye(probs[0].shape[-1], dtype=torch.float64)
+        for attn in probs[first:]:
+            cam = (attn.grad[0] * attn[0].detach()).clamp(min=0).mean(dim=0).double()
+            rel = rel + cam @ rel
+        expected = rel[0, 1:].reshape(4, 4).numpy()
+        assert np.abs(expected).max() > 0
+        np.testing.assert_allclose(m.values, resize_to_image(expected, (32, 32)), rtol=1e-4,
+                                   atol=1e-7)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
