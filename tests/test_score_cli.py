@@ -61,6 +61,7 @@ def test_refused_configuration_is_one_line(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["score", "--model", "center", "--data", str(data),
                                    "--bootstrap", "20", "--seed", "5", "--out", out])
     assert res.exit_code == 1 and "Error:" in res.output and "seed" in res.output
+    assert "resuming" not in res.output  # refused, not resumed
 
 
 def test_unknown_model(tmp_path: Path) -> None:

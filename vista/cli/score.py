@@ -51,11 +51,16 @@ def _default_out(data: Path, models: tuple[str, ...], key: dict[str, Any]) -> Pa
 class _Progress:
     """A click progress bar on stderr, opened on the first report."""
 
-    def __init__(self) -> None:
+    def __init__(self, resuming: Path | None = None) -> None:
         self.bar: Any = None
         self.last = 0
+        self.resuming = resuming
 
     def __call__(self, done: int, total: int) -> None:
+        if self.resuming is not None:  # the first report: the run folder was accepted
+            click.echo(f"resuming the run in {self.resuming} ({done} of {total} scored)",
+                       err=True)
+            self.resuming = None
         if self.bar is None:
             if total == 0:
                 return
@@ -135,10 +140,7 @@ def score_command(models: tuple[str, ...], data: Path | None, weights: str | Non
                "method": method, "n_boot": n_boot, "interval": interval,
                "paper": paper, "seed": seed}
         out = _default_out(data, models, key)
-    resumed = (out / "run.json").is_file()
-    if resumed:
-        click.echo(f"resuming the run in {out}", err=True)
-    bar = _Progress()
+    bar = _Progress(out if (out / "run.json").is_file() else None)
     try:
         result = score(data, list(models), metrics=metrics, out=out, rng=seed, n_boot=n_boot,
                        paper=paper, interval=interval, cache=not no_cache, skip_bad=skip_bad,
