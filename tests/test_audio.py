@@ -194,7 +194,7 @@ def test_file_source_sends_audio_start_with_latency(tmp_path: Path) -> None:
     assert record.frames == 8000 and record.duration_ms == 500.0 and record.overflows == 0
     fields = record.trial_fields(tmp_path)
     assert fields == {"audio": "rec.wav", "audio_start_ms": record.audio_start_ms,
-                      "audio_latency_ms": latency}
+                      "audio_latency_ms": latency, "audio_overflows": 0}
     assert record.source == {"kind": "file", "path": str(src), "speed": 2.0}
 
 
@@ -266,6 +266,8 @@ def test_microphone_latency_from_adc_time(tmp_path: Path, monkeypatch: pytest.Mo
     assert 100.0 <= record.latency_ms < 300.0
     assert before - 150.0 < record.audio_start_ms < before + 200.0
     assert record.overflows == 1 and record.frames == 480
+    # the session's trial line keeps it: word times after a loss may be early
+    assert record.trial_fields(tmp_path)["audio_overflows"] == 1
     assert record.source["input_latency_ms"] == pytest.approx(30.0)
     got, _ = read_wav(record.path)
     assert got[:160, 0].tolist() == [1] * 160 and got[-1, 0] == 3

@@ -22,7 +22,8 @@ SCREEN = Screen(1280, 720, 531.0, 298.7, 700.0)
 SESSION_KEYS = {"format", "version", "vista_version", "participant", "created", "tracker",
                 "screen", "calibration", "recording", "images_dir", "status"}
 TRIAL_KEYS = {"trial_id", "image", "image_size", "placement", "start_ms", "end_ms", "audio",
-              "audio_start_ms", "audio_latency_ms", "transcript", "drift_error_deg"}
+              "audio_start_ms", "audio_latency_ms", "audio_overflows", "transcript",
+              "drift_error_deg"}
 
 
 def _images(folder: Path, n: int = 3) -> Path:
@@ -237,6 +238,27 @@ def test_cli_record(tmp_path) -> None:
     assert res.exit_code == 1 and "never overwrites" in res.output
     res = CliRunner().invoke(cli, ["record", "--participant", "P03", "--simulate"])
     assert res.exit_code == 2 and "--images" in res.output
+
+
+def test_cli_record_warns_about_audio_overflows(tmp_path, monkeypatch) -> None:
+    """A trial whose microphone input overflowed (samples lost) is flagged as it ends."""
+    import types
+
+    import vista.acquisition.session as session_module
+
+    def fake_run_session(images, *, on_trial, **kwargs):
+        for k, overflows in enumerate((0, 3), 1):
+            on_trial({"trial_id": str(k), "image": f"img{k}.png", "start_ms": 0.0,
+                      "end_ms": 2000.0, "ended_by": "space", "audio_overflows": overflows})
+        return types.SimpleNamespace(path=tmp_path, completed=2, total=2, ran=2,
+                                     status="complete", recordings=["recording.edf"])
+
+    monkeypatch.setattr(session_module, "run_session", fake_run_session)
+    res = CliRunner().invoke(cli, ["record", "--participant", "P09", "--images",
+                                   str(tmp_path), "--simulate"])
+    assert res.exit_code == 0, res.output
+    warnings = [line for line in res.output.splitlines() if "overflowed" in line]
+    assert len(warnings) == 1 and "3 time(s)" in warnings[0]
 
 
 def _journal_ids(path: Path) -> list[str]:

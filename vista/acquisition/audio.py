@@ -440,8 +440,10 @@ class AudioRecord:
         return 1000.0 * self.frames / self.samplerate
 
     def trial_fields(self, session_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-        """The ``audio``, ``audio_start_ms`` and ``audio_latency_ms`` fields of a
-        ``trials.jsonl`` line; ``audio`` relative to ``session_dir`` when given."""
+        """The ``audio``, ``audio_start_ms``, ``audio_latency_ms`` and
+        ``audio_overflows`` fields of a ``trials.jsonl`` line; ``audio`` relative to
+        ``session_dir`` when given. ``audio_overflows`` above 0 says samples were lost
+        and word times after the loss may be early."""
         audio = self.path
         if session_dir is not None:
             try:
@@ -452,6 +454,7 @@ class AudioRecord:
             "audio": audio.as_posix(),
             "audio_start_ms": self.audio_start_ms,
             "audio_latency_ms": self.latency_ms,
+            "audio_overflows": self.overflows,
         }
 
 

@@ -669,6 +669,7 @@ def _run_trial(
         "audio": None,
         "audio_start_ms": None,
         "audio_latency_ms": None,
+        "audio_overflows": None,
         "transcript": None,
         "drift_error_deg": drift_error,
         "ended_by": key or "time_limit",

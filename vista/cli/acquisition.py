@@ -107,6 +107,10 @@ def record_command(
         click.echo(f"trial {entry['trial_id']}: {Path(entry['image']).name} "
                    f"({(entry['end_ms'] - entry['start_ms']) / 1000:.1f} s, "
                    f"ended by {entry['ended_by']})", err=True)
+        if entry.get("audio_overflows"):
+            click.echo(f"  warning: the audio input overflowed {entry['audio_overflows']} "
+                       "time(s) in this trial: samples were lost, word times after the loss "
+                       "may be early", err=True)
 
     summary = run_session(
         images if images is not None else ".",
