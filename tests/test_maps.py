@@ -270,6 +270,17 @@ def test_eye_choice(tmp_path) -> None:
     assert t.meta["eye"] == "LR" and t.meta["n_fixations"] == 2
 
 
+def test_eye_not_recorded_is_an_error(tmp_path) -> None:
+    """--eye L on a right-eye session says so, instead of writing an empty dataset
+    whose every segment is 'skipped'."""
+    session = make_session(tmp_path / "s")
+    res = CliRunner().invoke(cli, ["maps", str(session), "--out", str(tmp_path / "d"),
+                                   "--sigma-px", "5", "--eye", "L"])
+    assert res.exit_code == 1
+    assert "eye='L'" in res.output and "eye R only" in res.output
+    assert not (tmp_path / "d").exists()
+
+
 def test_no_image_maps_on_the_screen_grid(tmp_path) -> None:
     rec = bare_recording(tmp_path / "run.asc", imgload=False)
     res = CliRunner().invoke(cli, ["maps", str(rec), "--out", str(tmp_path / "d"),

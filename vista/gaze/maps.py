@@ -436,6 +436,14 @@ def build_maps(
             raise FileNotFoundError(f"no such input: {path}")
         sources.append(_load_source(path, screen_mm=screen_mm, distance_mm=distance_mm,
                                     screen_px=screen_px))
+    if eye in ("L", "R"):
+        for s in sources:
+            recorded = {e for t in s.trials for e in t.fixations.eyes.tolist()}
+            if recorded and eye not in recorded:
+                raise ValueError(
+                    f"{s.path}: eye={eye!r} but its fixations are of eye "
+                    f"{', '.join(sorted(recorded))} only; choose --eye "
+                    f"{' or '.join(sorted(recorded))} (or leave it out)")
     owners: dict[str, Path] = {}
     for s in sources:
         key = _safe(s.participant)
