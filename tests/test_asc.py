@@ -191,6 +191,19 @@ def test_text_stream_and_latin1(tmp_path: Path) -> None:
     assert rec.messages[0].text.endswith("Ærø") and rec.eyes == "L"
 
 
+def test_href_samples_are_refused() -> None:
+    """``edf2asc -sh`` writes head-referenced (HREF) sample positions, not screen pixels:
+    asking for its samples is an error naming the line; its events are still read."""
+    text = ("START 10 RIGHT SAMPLES EVENTS\nSAMPLES HREF RIGHT RATE 1000.00 TRACKING CR\n"
+            "10 -1234.0 567.0 1000.0 ...\nEFIX R 10 210 201 500.0 400.0 900\n")
+    with pytest.raises(ParseError, match=r":2: the samples are HREF data"):
+        read_asc(io.StringIO(text), samples=True)
+    assert read_asc(io.StringIO(text)).fixations.xs.tolist() == [500.0]
+    events = "START 10 RIGHT EVENTS\nEVENTS HREF RIGHT RATE 1000.00 TRACKING CR\n"
+    with pytest.raises(ParseError, match=r":2: the event positions are HREF data"):
+        read_asc(io.StringIO(events))
+
+
 def test_messages_sorted_and_offset_form() -> None:
     """SR Research's offset rule (support forum FAQ "How can I take advantage of the
     timing offset in sending messages?"): ``MSG 1250 750 imageOnsetTime`` marks an

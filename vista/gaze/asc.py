@@ -28,7 +28,9 @@ What is tolerated and what is an error:
   (velocity, resolution, input, remote-mode flags) and the sample flags (``I``
   interpolated, ``C`` corneal reflection missing, ``R`` recovering), which are not
   kept; ``SFIX``/``SSACC``/``SBLINK`` without their end (recording stopped).
-- Errors (:class:`vista.errors.ParseError` naming the file and line): an event or
+- Errors (:class:`vista.errors.ParseError` naming the file and line): an ``EVENTS``
+  line, or (when samples are read) a ``SAMPLES`` line, whose data type is ``HREF`` or
+  ``PUPIL`` rather than ``GAZE`` (``edf2asc -sh``/``-sp``: not screen pixels), an event or
   ``MSG``/``START`` line whose fields are missing or not numbers, an eye other than
   ``L``/``R``, an event that ends before it starts, an event that starts before the
   previous event of the same kind and eye (out of order), a sample line whose number
@@ -681,6 +683,12 @@ class _Parser:
                     self.rate = float(words[i + 1])
                 except (IndexError, ValueError):
                     raise self.err(f"malformed {words[0]}: RATE needs a number", line) from None
+            if (len(words) > 1 and words[1] in ("HREF", "PUPIL")
+                    and (kw == b"EVENTS" or self.want_samples)):
+                what = "samples" if kw == b"SAMPLES" else "event positions"
+                raise self.err(
+                    f"the {what} are {words[1]} data, not screen-pixel GAZE; convert the EDF "
+                    "with edf2asc's default data type (GAZE, -sg), or read the EDF itself", line)
             if eyes:
                 self.all_eyes.update(eyes)
                 if kw == b"SAMPLES":
