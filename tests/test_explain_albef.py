@@ -208,6 +208,25 @@ def test_matches_visualisation_recipe(ckpt: Path, sep_token: str) -> None:
                                    rtol=1e-4, atol=1e-9)
 
 
+def test_rows_without_sep_hold_token_limit_tokens(ckpt: Path) -> None:
+    """sep_token="none": each row is [CLS] + up to token_limit - 1 text tokens, no
+    [SEP], padded; "sep" keeps transformers' [CLS] ... [SEP]."""
+    long, short = "a red dog sits on the mat near a big tree", "dog"
+    for sep_token, ids, mask in [
+        ("none", [[2, 5, 28, 19, 37, 9], [2, 19, 0, 0, 0, 0]],
+         [[1, 1, 1, 1, 1, 1], [1, 1, 0, 0, 0, 0]]),
+        ("sep", [[2, 5, 28, 19, 37, 3], [2, 19, 3, 0, 0, 0]],
+         [[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]]),
+    ]:
+        ex = load_explainer("albef", weights=str(ckpt), device="cpu", vision_heads=3,
+                            token_limit=6, sep_token=sep_token)
+        enc, _, infos = ex._tokenize([long, short])
+        assert enc["input_ids"].tolist() == ids  # [CLS]=2, [SEP]=3, [PAD]=0
+        assert enc["attention_mask"].tolist() == mask
+        assert [i["truncated"] for i in infos] == [True, False]
+        assert infos[0]["token_limit"] == 6
+
+
 def test_text_layers_match_transformers_bert(ckpt: Path, explainer: Any) -> None:
     """The text-only layers (below the fusion layer) are plain BERT: the output of
     layer 0 equals transformers' BertModel with the same weights."""
