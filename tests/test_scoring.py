@@ -459,3 +459,22 @@ def test_skip_bad_with_nothing_left_raises(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match=r"no triplet left to score.*human map .* is missing"):
         score(data, ["center"], out=tmp_path / "run", n_boot=20, skip_bad=True)
     assert not (tmp_path / "run" / "summary.json").exists()
+
+
+def test_run_warns_when_the_dataset_changed(tmp_path: Path) -> None:
+    """Figures and reports draw the dataset's current maps beside the run's scores: a
+    dataset changed since the run is said so, not drawn silently."""
+    from vista.scoring import Run
+
+    data = _small_dataset(tmp_path)
+    score(data, ["center"], out=tmp_path / "run", n_boot=20)
+    import warnings as _w
+
+    with _w.catch_warnings():
+        _w.simplefilter("error")
+        Run(tmp_path / "run")  # unchanged: no warning
+    victim = next((data / "maps").glob("*.npy"))
+    np.save(victim, np.load(victim)[::-1].copy())
+    os.utime(victim, ns=(1, 1))
+    with pytest.warns(UserWarning, match="changed since the run"):
+        Run(tmp_path / "run")

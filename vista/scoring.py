@@ -1076,6 +1076,13 @@ class Run:
         self.root = Path(path)
         self.summary = read_run(self.root)
         self.dataset = read_dataset(self.summary["dataset"]["path"])
+        recorded = self.summary["dataset"].get("fingerprint")
+        if recorded is not None and recorded != _dataset_fingerprint(self.dataset):
+            warnings.warn(
+                f"dataset {self.dataset.root} changed since the run in {self.root} (its "
+                "fingerprint differs): figures draw its current maps beside the run's scores; "
+                "rerun vista score into a new folder for scores of the current data",
+                UserWarning, stacklevel=2)
         self.scores: dict[tuple[str, str], dict[str, float]] = {}
         with open(self.root / "scores.csv", encoding="utf-8", newline="") as fh:
             for row in csv.DictReader(fh):
