@@ -49,7 +49,8 @@ from .registry import register
 
 __all__ = ["DEFAULT_BLOCK", "DEFAULT_TOKEN_LIMIT", "BlipExplainer", "clean_caption", "load_blip"]
 
-#: Cross-attention block of the LAVIS Grad-CAM demo (0-based).
+#: Cross-attention block of the LAVIS Grad-CAM demo (0-based): its notebook calls
+#: ``compute_gradcam(..., block_num=7)``; the function's own default is 6.
 DEFAULT_BLOCK = 7
 #: LAVIS's ``max_txt_len`` for BLIP ITM: the text length the model was fine-tuned with.
 DEFAULT_TOKEN_LIMIT = 35
