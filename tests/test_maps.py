@@ -281,6 +281,27 @@ def test_eye_not_recorded_is_an_error(tmp_path) -> None:
     assert not (tmp_path / "d").exists()
 
 
+def test_repeated_trial_id_gets_its_own_triplets(tmp_path) -> None:
+    """A TRIALID that comes twice in a recording (a trial run again) gives two sets of
+    maps with distinct triplet ids, instead of a 'duplicate id' error halfway through
+    writing the dataset."""
+    path = tmp_path / "run.asc"
+    with AscWriter(path) as w:
+        w.display_coords(0, 0, 0, 1279, 1023)
+        w.start(0, eyes="R", rate_hz=1000)
+        for k, t0 in enumerate((1000, 5000, 9000)):
+            w.message(t0, "TRIALID 1" if k < 2 else "TRIALID 2")
+            w.fixation("R", t0 + 10, t0 + 300, 500.0 + k, 400.0, 900)
+            w.message(t0 + 2000, "TRIAL_RESULT 0")
+        w.end(12000)
+    summary = build_maps([path], tmp_path / "out", sigma_px=5.0)
+    assert summary.n_triplets == 3
+    ds = read_dataset(tmp_path / "out")
+    assert [t.triplet_id for t in ds] == ["run-1-fv", "run-1-rep2-fv", "run-2-fv"]
+    assert [t.meta["trial_id"] for t in ds] == ["1", "1", "2"]
+    assert [t.meta.get("trial_occurrence") for t in ds] == [None, 2, None]
+
+
 def test_no_image_maps_on_the_screen_grid(tmp_path) -> None:
     rec = bare_recording(tmp_path / "run.asc", imgload=False)
     res = CliRunner().invoke(cli, ["maps", str(rec), "--out", str(tmp_path / "d"),

@@ -21,6 +21,7 @@ For each input (a session folder, or a bare EDF/ASC) and each trial:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -217,6 +218,11 @@ class _Source:
 
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "x"
+
+
+def _trial_base(participant: str, trial_id: str) -> str:
+    """The start of a trial's triplet ids: ``PARTICIPANT-TRIAL``, file-name safe."""
+    return f"{_safe(participant)}-{_safe(trial_id)}"
 
 
 def _load_source(
@@ -483,6 +489,14 @@ def build_maps(
     plans = [_plan_trial(src, trial, sig_deg=sig_deg, sig_px=sig_px, images_dir=img_dir,
                          free_viewing_text=free_viewing_text)
              for src in sources for trial in src.trials]
+    # a trial id that comes again in one input (a repeated TRIALID, e.g. a trial run
+    # again after recalibration) gets its own triplet ids: -rep2, -rep3, ...
+    seen: dict[str, int] = {}
+    for k, plan in enumerate(plans):
+        key = _trial_base(plan.src.participant, plan.trial.trial_id)
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] > 1:
+            plans[k] = dataclasses.replace(plan, occurrence=seen[key])
     summary = MapsSummary(out=out_path, n_inputs=len(sources), n_trials=len(plans))
     created = [n for n in _WRITTEN if not (out_path / n).exists()]
     out_existed = out_path.exists()
@@ -537,6 +551,7 @@ class _Plan:
     placement: Placement
     sigma_px: float
     text: str
+    occurrence: int = 1
 
 
 def _plan_trial(
@@ -602,7 +617,9 @@ def _write_trial(
     else:
         image_ref = str(image_file.resolve())
     _, eye_used = _pick_eye(trial.fixations, eye)
-    base = f"{_safe(src.participant)}-{_safe(trial.trial_id)}"
+    base = _trial_base(src.participant, trial.trial_id)
+    if plan.occurrence > 1:
+        base += f"-rep{plan.occurrence}"
     for m in maps:
         tid = f"{base}-fv" if m.index is None else f"{base}-{m.index:03d}"
         meta = {
@@ -617,6 +634,8 @@ def _write_trial(
             "image_missing": image_file is None,
             "image_source": None if image_file is None else str(image_file),
         }
+        if plan.occurrence > 1:
+            meta["trial_occurrence"] = plan.occurrence  # the trial id's 2nd, 3rd... trial
         writer.add(tid, image=image_ref, text=m.segment.text,
                    human_map=m.values.astype(np.float32), meta=meta, fixations=m.fixations)
         summary.n_triplets += 1
