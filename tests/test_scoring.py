@@ -478,3 +478,20 @@ def test_run_warns_when_the_dataset_changed(tmp_path: Path) -> None:
     os.utime(victim, ns=(1, 1))
     with pytest.warns(UserWarning, match="changed since the run"):
         Run(tmp_path / "run")
+
+
+class _NanSource(StubSource):
+    def predict(self, dataset: Any, triplets: Sequence[Triplet], image: np.ndarray
+                ) -> list[SaliencyMap]:
+        maps = super().predict(dataset, triplets, image)
+        values = maps[0].values.copy()
+        values[0, 0] = np.nan
+        return [SaliencyMap(values, self.name, "square", {}), *maps[1:]]
+
+
+def test_a_metric_error_names_the_triplet_and_model(tmp_path: Path) -> None:
+    """A model map a metric refuses (here a NaN pixel) stops the run with the triplet,
+    model and metric named, so the user knows which map to look at."""
+    ds = read_dataset(_small_dataset(tmp_path))
+    with pytest.raises(ValueError, match=r"triplet 'i0-s0', model 'nan', metric 'ncc': .*NaN"):
+        score(ds, [_NanSource("nan")], n_boot=20)

@@ -991,7 +991,11 @@ def _score_one(t: Triplet, model: str, sal: np.ndarray, human: np.ndarray,
         rng = np.random.default_rng([seed, _stable_int(t.triplet_id), _stable_int(name)])
         with warnings.catch_warnings(record=True) as ws:
             warnings.simplefilter("always")
-            value = mapi.compute(name, sal, human, rng=rng, **kwargs)
+            try:
+                value = mapi.compute(name, sal, human, rng=rng, **kwargs)
+            except ValueError as exc:  # say which map it was: the run has hundreds
+                raise ValueError(f"triplet {t.triplet_id!r}, model {model!r}, metric "
+                                 f"{name!r}: {exc}") from exc
         if ws:
             caught[name] = sorted({str(w.message) for w in ws})
         row[name] = float(value)
