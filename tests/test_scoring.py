@@ -495,3 +495,15 @@ def test_a_metric_error_names_the_triplet_and_model(tmp_path: Path) -> None:
     ds = read_dataset(_small_dataset(tmp_path))
     with pytest.raises(ValueError, match=r"triplet 'i0-s0', model 'nan', metric 'ncc': .*NaN"):
         score(ds, [_NanSource("nan")], n_boot=20)
+
+
+def test_table_and_figures_label_metrics_alike(tmp_path: Path) -> None:
+    """The table's column names are the figures' axis labels (one name per metric in a
+    paper), and the MIT AUC-Borji is not an ambiguous "AUC-MIT" beside AUC-Judd and sAUC."""
+    from vista.viz import _LABELS
+
+    res = score(_small_dataset(tmp_path), ["center"], n_boot=20,
+                metrics=["auc_borji_mit", "auc_judd", "nss"])
+    header = next(x for x in res.table().splitlines() if x.startswith("model"))
+    for m in res.metrics:
+        assert _LABELS[m] in header

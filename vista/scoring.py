@@ -80,7 +80,7 @@ def _bootstrap_api() -> Any:
 
 
 def _metric_label(name: str) -> str:
-    return {"ncc": "NCC", "auc_borji": "AUC-Borji", "auc_borji_mit": "AUC-MIT",
+    return {"ncc": "NCC", "auc_borji": "AUC-Borji", "auc_borji_mit": "AUC-Borji (MIT)",
             "auc_judd": "AUC-Judd", "auc_shuffled": "sAUC", "nss": "NSS", "sim": "SIM",
             "kld": "KLD", "info_gain": "IG"}.get(name, name)
 
