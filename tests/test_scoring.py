@@ -507,3 +507,23 @@ def test_table_and_figures_label_metrics_alike(tmp_path: Path) -> None:
     header = next(x for x in res.table().splitlines() if x.startswith("model"))
     for m in res.metrics:
         assert _LABELS[m] in header
+
+
+def test_rng_recipe_in_the_summary_reproduces_a_row(tmp_path: Path) -> None:
+    """summary.json's rng line is enough to redraw a row's AUC-Borji samples by hand."""
+    import hashlib
+
+    from vista.metrics import auc_borji
+
+    ds = read_dataset(_small_dataset(tmp_path))
+    res = score(ds, ["center"], n_boot=20, rng=7)
+    recipe = res.summary["rng"]
+    assert "sha256" in recipe and "little-endian" in recipe
+
+    def h(text: str) -> int:
+        return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
+
+    t = ds.triplets[1]
+    human = ds.load_map(t)
+    rng = np.random.default_rng([7, h(t.triplet_id), h("auc_borji")])
+    assert res.rows[1]["auc_borji"] == auc_borji(center_bias_map(human.shape), human, rng=rng)

@@ -913,8 +913,9 @@ def score(
         "models": provenance,
         "metrics": metric_info,
         "seed": seed,
-        "rng": "numpy default_rng([seed, triplet id hash, metric hash]) per triplet and metric; "
-               "bootstrap default_rng([seed, 1|2|3]) for interval|paper|paired",
+        "rng": "numpy default_rng([seed, hash(triplet id), hash(metric name)]) per triplet "
+               "and metric, hash = the first 8 bytes of sha256(UTF-8 text) as a little-endian "
+               "integer; bootstrap default_rng([seed, 1|2|3]) for interval|paper|paired",
         "bootstrap": {"n_boot": n_boot, "interval": interval, "confidence": float(confidence),
                       "paper": bool(paper), "resampling": "triplets, with replacement"},
         "results": results,
