@@ -327,6 +327,29 @@ def test_session_corrected_transcript(tmp_path: Path, fake_asr: FakeWhisper) -> 
     assert [w.text for w in t.words] == ["A", "red", "bus"] and t.words[2].start_ms == 10640.0
 
 
+def test_force_keeps_a_hand_correction(tmp_path: Path, fake_asr: FakeWhisper) -> None:
+    """Running the recogniser again (--force, e.g. with a better model) re-times a
+    hand-corrected transcript's words onto the new recognition instead of replacing
+    them with raw ASR words."""
+    s = _session(tmp_path)
+    transcribe_session(s)
+    fixed = tmp_path / "fixed.txt"
+    fixed.write_text("A red double bus.")
+    transcribe_session(s, trial_ids=["1"], corrected=fixed, force=True)
+    transcribe_session(s, force=True)
+    assert len(fake_asr.calls) == 4  # trials 1, 2, then both again
+    doc = json.loads((s / "transcripts" / "1.json").read_text())
+    assert [w["text"] for w in doc["words"]] == ["A", "red", "double", "bus."]
+    assert doc["meta"]["corrected_from"] == str(fixed.resolve())
+    assert [w["text"] for w in doc["meta"]["asr"]["words"]] == ["A", "red", "bus."]
+    doc2 = json.loads((s / "transcripts" / "2.json").read_text())
+    assert [w["text"] for w in doc2["words"]] == ["A", "red", "bus."]
+    assert "asr" not in doc2["meta"]
+    (s / "transcripts" / "2.json").write_text('{"words": [')  # damaged: --force replaces it
+    transcribe_session(s, trial_ids=["2"], force=True)
+    assert read_transcript(s / "transcripts" / "2.json").words[0].text == "A"
+
+
 def test_session_corrected_without_prior_transcript(tmp_path: Path,
                                                    fake_asr: FakeWhisper) -> None:
     """With no transcript yet, the correction is re-timed onto a fresh recognition."""

@@ -723,7 +723,9 @@ def transcribe_session(
         fsynced, renamed, folder fsynced); ``meta.audio_deleted`` records it. Also
         applies to trials transcribed earlier.
     force : bool, default False
-        Replace existing transcripts.
+        Replace existing transcripts: recognise the audio again. A transcript that
+        holds a hand correction keeps its corrected words, re-timed onto the new
+        recognition (pass ``corrected`` to replace the words too).
     language, beam_size, trim_silence, device, compute_type, cpu_threads
         See :func:`transcribe`.
 
@@ -774,6 +776,19 @@ def transcribe_session(
                 continue
             raise ParseError(f"trial {tid!r} has audio but no audio_start_ms",
                              path=session / "trials.jsonl", line=row["_line"])
+        words_here = corrected_words
+        corrected_from = None if corrected is None else str(Path(corrected).resolve())
+        if words_here is None and target.exists():
+            # --force without --corrected: a hand correction made earlier keeps its
+            # words, re-timed onto the new recognition, rather than being lost
+            try:
+                old = json.loads(target.read_text(encoding="utf-8"))
+                old_meta = old.get("meta") or {}
+                if old_meta.get("asr") is not None:
+                    words_here = [str(w["text"]) for w in old["words"]]
+                    corrected_from = old_meta.get("corrected_from")
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                pass  # unreadable: replaced, as --force says
         meta: dict[str, Any]
         if corrected_words is not None and target.exists():
             old = json.loads(target.read_text(encoding="utf-8"))
@@ -791,11 +806,10 @@ def transcribe_session(
             meta.update(audio=str(row["audio"]), audio_sha256=_sha256(audio),
                         audio_start_ms=float(row["audio_start_ms"]))
         transcript = asr
-        if corrected_words is not None:
-            transcript = retime(corrected_words, asr)
-            assert corrected is not None
+        if words_here is not None:
+            transcript = retime(words_here, asr)
             meta["asr"] = asr.to_dict()
-            meta["corrected_from"] = str(Path(corrected).resolve())
+            meta["corrected_from"] = corrected_from
         meta.update(vista_version=__version__, trial_id=tid)
         meta["audio_deleted"] = bool(delete_audio or meta.get("audio_deleted", False))
         doc = transcript.to_dict()

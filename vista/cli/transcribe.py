@@ -28,7 +28,8 @@ from ..acquisition.transcribe import COMPUTE_TYPES
               help="Delete each WAV once its transcript is durably written "
                    "(de-identification). Default: keep the audio.")
 @click.option("--force", is_flag=True, default=False,
-              help="Replace existing transcripts. Default: keep them and skip those trials.")
+              help="Replace existing transcripts (recognise again; a hand-corrected one keeps "
+                   "its words, re-timed). Default: keep them and skip those trials.")
 @click.option("--language", default="en", show_default=True,
               help="Spoken language, ISO 639-1 code (English-only models accept only en).")
 @click.option("--beam-size", default=5, show_default=True, type=click.IntRange(min=1),
