@@ -262,12 +262,17 @@ def test_other_configuration_refused(tmp_path: Path) -> None:
         score(data, ["center", "uniform", "observers"], out=out, n_boot=20)
 
 
-def test_folder_with_foreign_scores_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["scores.csv", "summary.md", "notes.txt"])
+def test_non_empty_folder_without_a_run_refused(tmp_path: Path, name: str) -> None:
+    """A folder that holds anything but a vista run is never written into: its
+    summary.md (or any file) could otherwise be overwritten."""
     data = _small_dataset(tmp_path)
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "scores.csv").write_text("x\n")
-    with pytest.raises(FileExistsError, match=r"without a run\.json"):
+    (tmp_path / "out" / name).write_text("mine\n")
+    with pytest.raises(FileExistsError, match=r"not empty and holds no vista scoring run"):
         score(data, ["center"], out=tmp_path / "out", n_boot=20)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [name]
+    assert (tmp_path / "out" / name).read_text() == "mine\n"
 
 
 # --------------------------------------------------------------------------- bad datasets

@@ -426,10 +426,10 @@ class _RunFolder:
                 write_atomic(run_json, (json.dumps(doc, indent=2) + "\n").encode())
             self._load_partial()
         else:
-            if out.exists() and any(out.iterdir()):
-                if (out / "scores.csv").exists() or (out / _PARTIAL).exists():
-                    raise FileExistsError(f"{out} holds scores without a run.json; choose "
-                                          "another output folder")
+            if out.exists() and (not out.is_dir() or any(out.iterdir())):
+                raise FileExistsError(
+                    f"{out} is not empty and holds no vista scoring run (no run.json); choose "
+                    "a new or empty output folder (--out): vista never writes over other files")
             out.mkdir(parents=True, exist_ok=True)
             write_atomic(run_json, (json.dumps(doc, indent=2) + "\n").encode())
         self._fh = open(out / _PARTIAL, "a", encoding="utf-8")
