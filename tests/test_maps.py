@@ -372,6 +372,31 @@ def test_failed_run_leaves_no_empty_dataset(tmp_path, monkeypatch) -> None:
     assert build_maps([session], tmp_path / "out", sigma_px=5.0).n_triplets > 0
 
 
+def test_run_stopped_halfway_says_so(tmp_path, monkeypatch) -> None:
+    """A run that fails after writing some maps leaves them readable, with
+    ``provenance.status`` saying the dataset is incomplete; a finished one has none."""
+    import vista.gaze.maps as maps_module
+
+    session = make_session(tmp_path / "s")
+    real = maps_module.density_map
+    index = tmp_path / "out" / "triplets.jsonl"
+
+    def fail_once_written(*args, **kwargs):
+        if index.exists() and index.stat().st_size > 0:  # the second trial: Ctrl-C
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(maps_module, "density_map", fail_once_written)
+    with pytest.raises(KeyboardInterrupt):
+        build_maps([session], tmp_path / "out", sigma_px=5.0)
+    ds = read_dataset(tmp_path / "out")
+    assert len(ds) >= 1 and ds.info["provenance"]["status"].startswith("incomplete")
+    monkeypatch.undo()
+    build_maps([session], tmp_path / "done", sigma_px=5.0)
+    info = read_dataset(tmp_path / "done").info
+    assert "status" not in info["provenance"] and "counts" in info["provenance"]
+
+
 def test_missing_inputs(tmp_path) -> None:
     with pytest.raises(ValueError, match="at least one"):
         build_maps([], tmp_path / "out")

@@ -485,6 +485,9 @@ def build_maps(
         "segmenter": {"name": segmenter, "params": dict(segmenter_params or {})},
         "eye": eye or "right eye of binocular data, else the recorded eye",
         "images": "copied" if copy_images else "referenced",
+        # until the last map is written: a run stopped halfway leaves a readable
+        # dataset of the maps so far, and says so
+        "status": "incomplete: vista maps did not finish (interrupted or failed)",
     }
     plans = [_plan_trial(src, trial, sig_deg=sig_deg, sig_px=sig_px, images_dir=img_dir,
                          free_viewing_text=free_viewing_text)
@@ -512,6 +515,7 @@ def build_maps(
                                     "trials_without_image": summary.n_no_image,
                                     "skipped_segments": len(summary.skipped)}
             provenance["skipped"] = summary.skipped
+            del provenance["status"]
             writer.update_provenance(provenance)
     except BaseException:
         if summary.n_triplets == 0:  # an empty dataset would block running it again
