@@ -106,6 +106,21 @@ def test_read_session_bad_journal(tmp_path, line, message) -> None:
         read_session(root)
 
 
+def test_read_session_ignores_a_torn_last_line(tmp_path) -> None:
+    """A session killed while it wrote a trial line (what --resume repairs) reads as
+    the trials it completed; a bad line that is not the torn last one is an error."""
+    from vista.errors import ParseError
+
+    root = make_session(tmp_path / "s")
+    journal = root / "trials.jsonl"
+    good = journal.read_text()
+    journal.write_text(good + '{"trial_id": "3", "ima')
+    assert [t.trial_id for t in read_session(root).trials] == ["1", "2"]
+    journal.write_text('{"trial_id": "3", "ima\n' + good)
+    with pytest.raises(ParseError, match=r"trials\.jsonl:1:"):
+        read_session(root)
+
+
 def test_read_session_missing_parts(tmp_path) -> None:
     root = make_session(tmp_path / "s")
     (root / "transcripts" / "1.json").unlink()

@@ -100,6 +100,22 @@ def _resolve_image(text: str | None, root: Path, images_dir: str | None) -> str 
     return str(root / p)
 
 
+def _journal(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """The lines of ``trials.jsonl``. A last line cut short by a crash (no newline at
+    its end and not valid JSON) is a trial that never completed: left out, as
+    ``vista record --resume`` and ``vista transcribe`` do."""
+    raw = path.read_bytes()
+    torn = raw.count(b"\n") + 1 if raw.strip() and not raw.endswith(b"\n") else None
+    rows: list[tuple[int, dict[str, Any]]] = []
+    try:
+        for lineno, row in iter_jsonl(path):
+            rows.append((lineno, row))
+    except ParseError as exc:
+        if torn is None or exc.line != torn:
+            raise
+    return rows
+
+
 def read_session(path: str | os.PathLike[str]) -> Session:
     """Read a session folder written by ``vista record``.
 
@@ -163,7 +179,7 @@ def read_session(path: str | os.PathLike[str]) -> Session:
     first = recording_for(None)
     images_dir = info.get("images_dir")
     trials: list[Trial] = []
-    for lineno, row in iter_jsonl(journal):
+    for lineno, row in _journal(journal):
         try:
             tid = str(row["trial_id"])
             t0 = None if row.get("start_ms") is None else float(row["start_ms"])
