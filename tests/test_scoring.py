@@ -278,6 +278,20 @@ def test_non_empty_folder_without_a_run_refused(tmp_path: Path, name: str) -> No
 # --------------------------------------------------------------------------- bad datasets
 
 
+def test_incomplete_dataset_needs_skip_bad(tmp_path: Path) -> None:
+    """A dataset whose `vista maps` run did not finish is refused, unless the caller
+    asks to score what it holds."""
+    data = _small_dataset(tmp_path)
+    info_path = Path(data) / "dataset.json"
+    info = json.loads(info_path.read_text())
+    info.setdefault("provenance", {})["status"] = "incomplete: vista maps did not finish"
+    info_path.write_text(json.dumps(info))
+    with pytest.raises(DatasetError, match="is incomplete"):
+        score(data, ["center"], out=tmp_path / "a", n_boot=20)
+    result = score(data, ["center"], out=tmp_path / "b", n_boot=20, skip_bad=True)
+    assert (tmp_path / "b" / "summary.json").is_file() and result is not None
+
+
 def _small_dataset(root: Path, *, observers: int = 1) -> Path:
     from PIL import Image
 

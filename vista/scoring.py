@@ -781,6 +781,11 @@ def score(
     seed = _as_seed(rng)
 
     ds = dataset if isinstance(dataset, Dataset) else read_dataset(dataset, skip_bad=skip_bad)
+    status = str((ds.info.get("provenance") or {}).get("status", ""))
+    if status.startswith("incomplete") and not skip_bad:
+        raise DatasetError(
+            f"dataset {ds.root} is incomplete ({status}); rebuild it with vista maps into a "
+            "new folder, or pass --skip-bad (skip_bad=True) to score the triplets it holds")
     bad = dict(ds.bad)
     ds_root = Path(ds.root).resolve()
     needs_fix = [m for m, s in specs.items() if s.needs != "density"]
