@@ -84,7 +84,8 @@ def maps_command(
     click.echo(f"{summary.n_triplets} maps from {summary.n_trials} trials of "
                f"{summary.n_inputs} input(s) -> {summary.out}")
     if summary.n_free_viewing:
-        click.echo(f"  {summary.n_free_viewing} free-viewing maps (trials without transcript)")
+        click.echo(f"  {summary.n_free_viewing} free-viewing maps (trials without transcript; "
+                   "a session recorded with speech needs `vista transcribe SESSION` first)")
     if summary.n_no_image:
         click.echo(f"  {summary.n_no_image} trials had no image: maps on the screen grid, "
                    "grey placeholder image")
