@@ -66,3 +66,11 @@ class DatasetError(VistaError, ValueError):
         self.triplet_id = triplet_id
         prefix = f"triplet {triplet_id!r}: " if triplet_id is not None else ""
         super().__init__(prefix + message)
+
+
+class PathError(VistaError, ValueError):
+    """A path read from a file or an argument points outside the folder it must stay in."""
+
+
+class FolderBusyError(VistaError, RuntimeError):
+    """An output folder is claimed by another live process, or by a stale lock."""
