@@ -59,9 +59,9 @@ def cli() -> None:
 
 
 def _collect() -> None:
-    from . import acquisition, gaze, metrics, replay, score, transcribe
+    from . import acquisition, figures, gaze, metrics, replay, score, transcribe
 
-    for module in (acquisition, gaze, replay, transcribe, metrics, score):
+    for module in (acquisition, gaze, replay, transcribe, metrics, score, figures):
         for command in getattr(module, "COMMANDS", ()):
             cli.add_command(command)
 

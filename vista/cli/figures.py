@@ -1,0 +1,78 @@
+"""``vista figure`` and ``vista report``; see :mod:`vista.viz` and :mod:`vista.report`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+COMMANDS: list[click.Command] = []
+
+
+@click.command("figure")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--triplet", "triplets", multiple=True, metavar="ID",
+              help="Draw this triplet: image | human map | model maps (repeatable; default: "
+                   "none, see --all-triplets).")
+@click.option("--all-triplets", is_flag=True, help="Draw every triplet (default: off).")
+@click.option("--no-images", is_flag=True,
+              help="Skip the per-image panels, one row per segment (default: drawn).")
+@click.option("--no-leaderboard", is_flag=True,
+              help="Skip the leaderboard bar charts (default: one per metric).")
+@click.option("--model", "models", multiple=True, metavar="NAME",
+              help="Models to draw (repeatable; default: every model of the run).")
+@click.option("--cmap", default="jet", show_default=True,
+              help="Matplotlib colormap of the maps.")
+@click.option("--alpha", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
+              help="Opacity of a map over its image (0 to 1).")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["png", "pdf", "svg"]),
+              default=("png", "pdf"), show_default=True, help="File format (repeatable).")
+@click.option("--dpi", type=click.IntRange(min=30), default=150, show_default=True,
+              help="Resolution of raster formats, dots per inch.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Figure folder (default: RUN_DIR/figures; figures there are redrawn).")
+def figure_command(run_dir: Path, triplets: tuple[str, ...], all_triplets: bool,
+                   no_images: bool, no_leaderboard: bool, models: tuple[str, ...], cmap: str,
+                   alpha: float, formats: tuple[str, ...], dpi: int, out: Path | None) -> None:
+    """Draw the figures of a scoring run: per-image panels, leaderboards, triplets.
+
+    \b
+    Examples:
+      vista figure vista-out/demo_center_1a2b3c4d
+      vista figure RUN --triplet sim01-1-000 --cmap viridis --alpha 0.6 --format pdf
+    """
+    from ..viz import save_run_figures
+
+    written = save_run_figures(
+        run_dir, out=out, triplets=None if all_triplets else list(triplets),
+        images=not no_images, leaderboards=not no_leaderboard,
+        models=list(models) or None, cmap=cmap, alpha=alpha, formats=list(formats), dpi=dpi)
+    for p in written:
+        click.echo(str(p))
+    click.echo(f"wrote {len(written)} file(s)", err=True)
+
+
+@click.command("report")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="HTML file to write (default: RUN_DIR/report.html; redrawn if it exists).")
+@click.option("--max-images", type=click.IntRange(min=0), default=12, show_default=True,
+              help="Per-image panels included (the first N images of the dataset).")
+@click.option("--cmap", default="jet", show_default=True, help="Matplotlib colormap of the maps.")
+@click.option("--alpha", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
+              help="Opacity of a map over its image (0 to 1).")
+def report_command(run_dir: Path, out: Path | None, max_images: int, cmap: str,
+                   alpha: float) -> None:
+    """Write one self-contained HTML page for a scoring run (viewable offline).
+
+    \b
+    Example:
+      vista report vista-out/demo_center_1a2b3c4d
+    """
+    from ..report import write_report
+
+    path = write_report(run_dir, out=out, max_images=max_images, cmap=cmap, alpha=alpha)
+    click.echo(str(path))
+
+
+COMMANDS.extend([figure_command, report_command])
