@@ -219,7 +219,7 @@ def test_sampler_follows_the_density() -> None:
     """
     from scipy import stats
 
-    from vista.metrics.saliency import _sample_density
+    from vista.metrics.auc import _sample_density
 
     w = np.arange(1.0, 211.0)
     w[[0, 5, 63, 64, 209]] = 0.0
@@ -245,7 +245,7 @@ def test_auc_borji_with_huge_finite_densities() -> None:
 @pytest.mark.parametrize("shape", [(768, 1024), (7, 8), (5, 5), (16, 16), (1, 8)])
 @pytest.mark.parametrize("density", [0.0, 1e-4, 0.01, 0.5, 1.0])
 def test_mask_pixels_match_flatnonzero(shape: tuple[int, int], density: float) -> None:
-    from vista.metrics.saliency import _flat_nonzero
+    from vista.metrics._shared import _flat_nonzero
 
     m = np.random.default_rng(0).random(shape) < density
     np.testing.assert_array_equal(_flat_nonzero(m), np.flatnonzero(m))
@@ -296,6 +296,80 @@ def test_ncc_extreme_scales(scale: float) -> None:
     assert ncc(s * scale, h * scale) == pytest.approx(np.corrcoef(s.ravel(), h.ravel())[0, 1], abs=1e-12)
 
 
+@pytest.mark.parametrize("exponent", [1020, 900, 400, -1000])
+def test_every_metric_is_exact_near_the_float_limits(
+    exponent: int, pair: tuple[np.ndarray, ...]
+) -> None:
+    """Every metric is unchanged by scaling a map by a power of two, so a map scaled up
+    to near float64's maximum (2**1020 * values up to 1, sums of which overflow) or
+    down to 2**-1000 must score what the unscaled map scores, with no numpy warning."""
+    s, h, mask = pair
+    others = np.zeros_like(mask)
+    others[::7, ::5] = True
+    big_s, big_h = np.ldexp(s, exponent), np.ldexp(h, exponent)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow RuntimeWarning fails the test
+        got = {
+            "ncc": ncc(big_s, big_h),
+            "auc_borji": auc_borji(big_s, big_h, rng=3),
+            "auc_borji_mit": auc_borji_mit(big_s, mask, rng=3),
+            "auc_shuffled": auc_shuffled(big_s, mask, others, rng=3),
+            "auc_judd": auc_judd(big_s, mask, jitter=False),
+            "nss": nss(big_s, mask),
+            "sim": sim(big_s, big_h),
+            "kld": kld(big_s, big_h),
+            "info_gain": info_gain(big_s, mask),
+        }
+    want = {
+        "ncc": ncc(s, h),
+        "auc_borji": auc_borji(s, h, rng=3),
+        "auc_borji_mit": auc_borji_mit(s, mask, rng=3),
+        "auc_shuffled": auc_shuffled(s, mask, others, rng=3),
+        "auc_judd": auc_judd(s, mask, jitter=False),
+        "nss": nss(s, mask),
+        "sim": sim(s, h),
+        "kld": kld(s, h),
+        "info_gain": info_gain(s, mask),
+    }
+    for name, value in want.items():
+        assert got[name] == pytest.approx(value, rel=1e-12, abs=1e-12), name
+
+
+def test_a_map_spanning_minus_to_plus_float_max() -> None:
+    """min-max normalisation of a map from -1.5e308 to +1.5e308 (its range overflows)."""
+    s = np.array([[-1.5e308, 0.0], [0.75e308, 1.5e308]])
+    mask = np.array([[0, 0], [0, 1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert auc_judd(s, mask, jitter=False) == 1.0
+        assert sim(s, [[0, 0], [0, 1.0]]) == pytest.approx(1 / 2.25)
+        assert nss(s, mask) == pytest.approx(nss(s / 1e308, mask), rel=1e-12)
+
+
+@pytest.mark.parametrize("metric", ["ncc", "sim", "kld", "auc_borji", "nss", "auc_judd"])
+def test_masked_arrays_are_refused(metric: str, pair: tuple[np.ndarray, ...]) -> None:
+    """A masked array's hidden values would be scored: it is refused, naming the argument."""
+    s, h, _ = pair
+    masked = np.ma.masked_array(s, mask=s < 0.1)
+    fix = [[3.0, 4.0, 100.0]]
+    with pytest.raises(TypeError, match=r"saliency is a masked array \(\d+ hidden"):
+        compute(metric, masked, h, fixations=fix, rng=0)
+    with pytest.raises(TypeError, match="human is a masked array"):
+        compute(metric, s, np.ma.masked_array(h), fixations=fix, rng=0)
+    with pytest.raises(TypeError, match="fixations is a masked array"):
+        compute("nss", s, h, fixations=np.ma.masked_array(np.array(fix)))
+
+
+def test_complex_maps_are_refused(pair: tuple[np.ndarray, ...]) -> None:
+    s, h, mask = pair
+    with pytest.raises(TypeError, match=r"saliency is complex \(dtype complex128\).*np.abs"):
+        kld(s + 0j, h)
+    with pytest.raises(TypeError, match="human is complex"):
+        sim(s, h.astype(np.complex64))
+    with pytest.raises(TypeError, match="fixation_mask is complex"):
+        nss(s, mask + 0j)
+
+
 def test_resize_is_bilinear_to_the_human_grid(pair: tuple[np.ndarray, ...]) -> None:
     s, h, _ = pair
     small = s[::2, ::2]
@@ -335,7 +409,7 @@ NEG[2, 2] = -0.1
         pytest.param(lambda: nss(BAD, NEG), ValueError, "fixation_mask must be a binary", id="negative-mask"),
         pytest.param(lambda: ncc(np.ones((0, 3)), np.ones((0, 3))), ValueError, "saliency must not be empty", id="empty-map"),
         pytest.param(lambda: ncc([["a"]], BAD), TypeError, "saliency must be a numeric array", id="strings"),
-        pytest.param(lambda: ncc(BAD.astype(complex), BAD), TypeError, "numeric array", id="complex"),
+        pytest.param(lambda: ncc(BAD.astype(complex), BAD), TypeError, "is complex", id="complex"),
         pytest.param(lambda: auc_borji(BAD, BAD, n_pos=0), ValueError, "n_pos must be >= 1", id="n_pos"),
         pytest.param(lambda: auc_borji_mit(BAD, BAD, step=0), ValueError, "step must be a finite number > 0", id="step"),
         pytest.param(lambda: auc_borji_mit(BAD, BAD, step=2), ValueError, "step must be in", id="step-big"),

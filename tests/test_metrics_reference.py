@@ -32,7 +32,7 @@ from vista.metrics import (
     nss,
     sim,
 )
-from vista.metrics.saliency import _rank_auc
+from vista.metrics.auc import _rank_auc
 
 # pysaliency's ROC code still calls np.trapz
 pytestmark = pytest.mark.filterwarnings("ignore:`trapz` is deprecated:DeprecationWarning")
@@ -113,7 +113,7 @@ def test_rank_auc_equals_pysaliency_general_roc(pysaliency) -> None:
 
 def test_auc_borji_is_the_exact_auc_of_its_samples(pysaliency) -> None:
     """Rebuild auc_borji's samples from the same seed and score them with pysaliency."""
-    from vista.metrics.saliency import _sample_density
+    from vista.metrics.auc import _sample_density
 
     s, h, _ = _maps(7)
     gen = np.random.default_rng(9)

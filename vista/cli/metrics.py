@@ -56,7 +56,7 @@ def read_map(path: str | Path, *, name: str = "map") -> np.ndarray:
 def _fixations_arg(arr: np.ndarray, grid: tuple[int, ...], path: str) -> np.ndarray:
     """Points (N×2/N×3) as given, or a mask on the human grid turned into its pixels."""
     if arr.ndim == 2 and arr.shape == grid:
-        from ..metrics.saliency import _mask_indices
+        from ..metrics._shared import _mask_indices
 
         idx, shape = _mask_indices("--fixations", arr)
         rows, cols = np.divmod(idx, shape[1])
