@@ -61,7 +61,8 @@ def cli() -> None:
 def _collect() -> None:
     from . import acquisition, figures, gaze, metrics, replay, score, transcribe
 
-    for module in (acquisition, gaze, replay, transcribe, metrics, score, figures):
+    from . import areas
+    for module in (acquisition, gaze, replay, transcribe, metrics, score, figures, areas):
         for command in getattr(module, "COMMANDS", ()):
             cli.add_command(command)
 
