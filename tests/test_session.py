@@ -75,6 +75,7 @@ def test_full_simulated_session(tmp_path) -> None:
     out = tmp_path / "sessions" / "P01"
     seen = []
     summary = run_session(images, participant="P01", screen=SCREEN, out=out, rng=5, speed=None,
+                          tracker="simulated",
                           time_limit_s=8.0, on_trial=seen.append)
     assert summary.status == "complete" and summary.completed == summary.total == 3
     assert [e["trial_id"] for e in seen] == ["1", "2", "3"]
@@ -116,7 +117,7 @@ def test_resume_needs_the_same_screen(tmp_path) -> None:
     images = _images(tmp_path / "stim", n=2)
     out = tmp_path / "s"
     with pytest.raises(KeyboardInterrupt):
-        run_session(images, participant="P01", screen=SCREEN, out=out, time_limit_s=1,
+        run_session(images, participant="P01", screen=SCREEN, tracker="simulated", out=out, time_limit_s=1,
                     on_trial=lambda e: (_ for _ in ()).throw(KeyboardInterrupt))
     other = Screen(1920, 1080, 531.0, 298.7, 700.0)
     with pytest.raises(ValueError, match="width_px"):
@@ -129,10 +130,10 @@ def test_resume_needs_the_same_screen(tmp_path) -> None:
 def test_session_never_overwritten(tmp_path) -> None:
     images = _images(tmp_path / "stim", n=1)
     out = tmp_path / "s"
-    run_session(images, participant="P01", screen=SCREEN, out=out, speed=None, time_limit_s=1)
+    run_session(images, participant="P01", screen=SCREEN, tracker="simulated", out=out, speed=None, time_limit_s=1)
     before = (out / "trials.jsonl").read_bytes()
     with pytest.raises(FileExistsError, match="never overwrites"):
-        run_session(images, participant="P01", screen=SCREEN, out=out, speed=None)
+        run_session(images, participant="P01", screen=SCREEN, tracker="simulated", out=out, speed=None)
     with pytest.raises(FileExistsError, match="already complete"):
         run_session(images, participant="P01", screen=SCREEN, out=out, speed=None, resume=True)
     assert (out / "trials.jsonl").read_bytes() == before
@@ -145,7 +146,7 @@ def test_default_folder_and_resume_lookup(tmp_path) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_session(images, participant="P07", screen=SCREEN, root=tmp_path / "sessions",
+        run_session(images, participant="P07", screen=SCREEN, tracker="simulated", root=tmp_path / "sessions",
                     speed=None, time_limit_s=1, on_trial=stop_after_first)
     (folder,) = (tmp_path / "sessions").iterdir()
     assert folder.name.startswith("P07-") and len(folder.name) == len("P07-20260101-120000")
@@ -169,7 +170,7 @@ def test_resume_after_interruption(tmp_path) -> None:
             raise RuntimeError("power cut")
 
     with pytest.raises(RuntimeError, match="power cut"):
-        run_session(images, participant="P02", screen=SCREEN, out=out, speed=None,
+        run_session(images, participant="P02", screen=SCREEN, tracker="simulated", out=out, speed=None,
                     time_limit_s=2, on_trial=crash, rng=1)
     assert [t["trial_id"] for t in read_journal(out / "trials.jsonl")] == ["1", "2"]
     summary = run_session(images, participant="P02", screen=SCREEN, out=out, speed=None,
@@ -216,7 +217,8 @@ def test_torn_journal_line_is_not_a_trial(tmp_path) -> None:
 )
 def test_run_session_errors(tmp_path, kwargs, error, message) -> None:
     images = _images(tmp_path / "stim", n=1)
-    args = dict(images=images, participant="P01", screen=SCREEN, out=tmp_path / "s", speed=None)
+    args = dict(images=images, participant="P01", screen=SCREEN, out=tmp_path / "s", speed=None,
+                tracker="simulated")
     args.update(kwargs)
     if args["images"] == "missing":
         args["images"] = tmp_path / "missing"
@@ -334,7 +336,7 @@ def test_simulated_session_with_tts_audio(tmp_path) -> None:
 
     images = _images(tmp_path / "stim", n=1)
     out = tmp_path / "s"
-    run_session(images, participant="A1", screen=SCREEN, out=out, audio="tts", rng=3,
+    run_session(images, participant="A1", screen=SCREEN, tracker="simulated", out=out, audio="tts", rng=3,
                 time_limit_s=8)
     (entry,) = read_journal(out / "trials.jsonl")
     assert entry["audio"] == "audio/1.wav" and entry["transcript"] is None
@@ -359,6 +361,6 @@ def test_failed_connection_leaves_no_session(tmp_path) -> None:
         run_session(images, participant="P01", screen=SCREEN, out=tmp_path / "s",
                     tracker=Unplugged(SCREEN))
     assert not (tmp_path / "s").exists()
-    summary = run_session(images, participant="P01", screen=SCREEN, out=tmp_path / "s",
+    summary = run_session(images, participant="P01", screen=SCREEN, tracker="simulated", out=tmp_path / "s",
                           time_limit_s=1)
     assert summary.status == "complete"

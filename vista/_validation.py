@@ -46,6 +46,32 @@ def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
     return v
 
 
+def check_range(name: str, value: Any, low: float, high: float, *,
+                low_open: bool = False, unit: str = "") -> float:
+    """Return ``value`` as float if it is a finite number in ``[low, high]`` (``(low,
+    high]`` with ``low_open``); the message names the parameter, the range and the value.
+
+    Examples
+    --------
+    >>> check_range("speed", 2, 0.01, 1000)
+    2.0
+    >>> check_range("speed", float("nan"), 0.01, 1000)
+    Traceback (most recent call last):
+    ...
+    ValueError: speed must be a finite number in [0.01, 1000]; got nan
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a number; got {value!r}")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number; got {value!r}") from None
+    if not np.isfinite(v) or v > high or v < low or (low_open and v == low):
+        span = f"{'(' if low_open else '['}{low:g}, {high:g}]{' ' + unit if unit else ''}"
+        raise ValueError(f"{name} must be a finite number in {span}; got {value!r}")
+    return v
+
+
 def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
     """Return ``value`` as int if it is an integer (not bool) at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_IMAGE_PIXELS", "load_image", "resize_map"]
+__all__ = ["MAX_IMAGE_PIXELS", "image_size", "load_image", "resize_map"]
 
 MAX_IMAGE_PIXELS = 100_000_000
 """Images with more pixels than this (100 megapixels, about a 10000×10000 photo) are
@@ -80,3 +80,32 @@ def load_image(path: str | os.PathLike[str], *,
         raise
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ParseError(f"cannot read image: {exc}", path=path) from None
+
+
+def image_size(path: str | os.PathLike[str], *,
+               max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:
+    """``(height, width)`` of an image file, read from its header only (no pixel is
+    decoded), with the checks of :func:`load_image`.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ParseError
+        Not a regular file, not an image, or over ``max_pixels``; names the file.
+    """
+    from PIL import Image
+
+    from ._io import check_regular_file
+    from .errors import ParseError
+
+    path = check_regular_file(path, what="image")
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ParseError(f"cannot read image: {exc}", path=path) from None
+    if w * h > max_pixels:
+        raise ParseError(f"image is {w}x{h} pixels, over the limit of {max_pixels} "
+                         f"(vista.imaging.MAX_IMAGE_PIXELS)", path=path)
+    return int(h), int(w)

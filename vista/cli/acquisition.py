@@ -27,8 +27,9 @@ import click
 @click.option("--dummy", "mode", flag_value="dummy",
               help="pylink's dummy mode: the full protocol and display, no tracker, no gaze.")
 @click.option("--eyelink", "mode", flag_value="eyelink",
-              help="A real EyeLink, Host PC at --address. The default for a new session; "
-                   "--resume defaults to the kind the session was recorded with.")
+              help="A real EyeLink, Host PC at --address. The default for a new session "
+                   "(here and in the library); --resume defaults to the kind the session "
+                   "was recorded with.")
 @click.option("--address", default="100.1.1.1", show_default=True,
               help="EyeLink Host PC IP address.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, metavar="DIR",
@@ -36,16 +37,17 @@ import click
                    "with --resume, the participant's newest unfinished session there.")
 @click.option("--resume", is_flag=True, default=False,
               help="Continue an interrupted session (trials already recorded are skipped).")
-@click.option("--screen-px", nargs=2, type=click.IntRange(min=1), default=(1920, 1080),
-              show_default=True, metavar="W H", help="Screen resolution, pixels.")
-@click.option("--screen-mm", nargs=2, type=click.FloatRange(min=0, min_open=True),
+@click.option("--screen-px", nargs=2, type=click.IntRange(min=1, max=16384), default=(1920, 1080),
+              show_default=True, metavar="W H", help="Screen resolution, pixels (1-16384).")
+@click.option("--screen-mm", nargs=2, type=click.FloatRange(min=0, max=10000, min_open=True),
               default=(531.0, 298.7), show_default=True, metavar="W H",
-              help="Visible screen size, millimetres.")
-@click.option("--distance-mm", type=click.FloatRange(min=0, min_open=True), default=700.0,
-              show_default=True, metavar="D", help="Eye-to-screen distance, millimetres.")
-@click.option("--time-limit-s", type=click.FloatRange(min=0, min_open=True), default=10.0,
-              show_default=True, metavar="S",
-              help="Longest a trial lasts, seconds; space or return ends it sooner.")
+              help="Visible screen size, millimetres (0-10000).")
+@click.option("--distance-mm", type=click.FloatRange(min=0, max=10000, min_open=True),
+              default=700.0, show_default=True, metavar="D",
+              help="Eye-to-screen distance, millimetres (0-10000).")
+@click.option("--time-limit-s", type=click.FloatRange(min=0, max=3600, min_open=True),
+              default=10.0, show_default=True, metavar="S",
+              help="Longest a trial lasts, seconds (0-3600); space or return ends it sooner.")
 @click.option("--audio", "audio", default=None, metavar="microphone|tts|FILE",
               help="Speech: 'microphone', 'tts' (espeak-ng speaks a simulated participant's "
                    "phrases) or a WAV file as the microphone. Default: none (a simulated "
@@ -54,15 +56,17 @@ import click
               show_default=True, help="Trial order: by file name, or shuffled with --seed.")
 @click.option("--seed", type=int, default=None,
               help="Random seed (shuffle, simulated participant). Default: fresh randomness.")
-@click.option("--speed", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="--simulate only: pace the simulated clock, simulated ms per real ms "
-                   "(1: real time, to watch with --display; 0: as fast as possible).")
+@click.option("--speed", type=float, default=0.0, show_default=True,
+              help="--simulate only: pace the simulated clock, simulated ms per real ms, "
+                   "0.01-10000 (1: real time, to watch with --display; 0: as fast as "
+                   "possible).")
 @click.option("--display/--no-display", "display", default=None,
               help="Show the images full screen. Default: on with a tracker, off with --simulate.")
 @click.option("--no-drift-check", "drift_check", is_flag=True, flag_value=False, default=True,
               help="Skip the drift check before each trial. Default: check.")
-@click.option("--inter-trial-s", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              metavar="S", help="Blank screen between trials, real seconds.")
+@click.option("--inter-trial-s", type=click.FloatRange(min=0, max=600), default=0.0,
+              show_default=True, metavar="S",
+              help="Blank screen between trials, real seconds (0-600).")
 def record_command(
     participant: str,
     images: Path | None,
@@ -96,12 +100,19 @@ def record_command(
       vista record --participant P01 --images stimuli/ --audio microphone
       vista record --participant P01 --resume
     """
-    from ..acquisition.session import run_session
+    from ..acquisition.session import SessionConfig, run_session
     from ..records import Screen
 
     if images is None and not resume:
         raise click.UsageError("--images DIR is required (unless --resume)")
-    screen = Screen(screen_px[0], screen_px[1], screen_mm[0], screen_mm[1], distance_mm)
+    config = SessionConfig(
+        participant=participant,
+        screen=Screen(screen_px[0], screen_px[1], screen_mm[0], screen_mm[1], distance_mm),
+        images=images, tracker=mode, address=address, out=out, resume=resume,
+        time_limit_s=time_limit_s, display=display, audio=audio, order=order, rng=seed,
+        speed=None if speed == 0 else speed, inter_trial_s=inter_trial_s,
+        drift_check=drift_check,
+    )
 
     def report(entry: Mapping[str, Any]) -> None:
         click.echo(f"trial {entry['trial_id']}: {Path(entry['image']).name} "
@@ -112,14 +123,7 @@ def record_command(
                        "time(s) in this trial: samples were lost, word times after the loss "
                        "may be early", err=True)
 
-    summary = run_session(
-        images if images is not None else ".",
-        participant=participant, screen=screen,
-        tracker=mode if mode is not None or resume else "eyelink", address=address, out=out,
-        resume=resume,
-        time_limit_s=time_limit_s, display=display, audio=audio, order=order, rng=seed,
-        speed=speed or None, inter_trial_s=inter_trial_s, drift_check=drift_check, on_trial=report,
-    )
+    summary = run_session(config, on_trial=report)
     click.echo(
         f"{summary.path}: {summary.completed}/{summary.total} trials ({summary.ran} this run), "
         f"status {summary.status}; recordings: {', '.join(summary.recordings) or 'none'}"
