@@ -171,3 +171,60 @@ def test_to_dict_is_json_ready(scores: np.ndarray) -> None:
     assert json.loads(json.dumps(d))["n_boot"] == 10
     p = paired_bootstrap(scores, scores * 0.5, n_boot=10, rng=0).to_dict()
     assert len(json.loads(json.dumps(p))["replicates"]) == 10
+
+
+# ----------------------------------------------------------------------- cluster bootstrap
+
+
+def test_cluster_interval_is_wider_when_segments_of_an_image_are_identical() -> None:
+    """60 images with 4 segments each whose scores are identical: the triplet bootstrap
+    treats the 240 copies as independent, so its interval is about half (1/sqrt(4)) the
+    width of the image bootstrap's, which resamples the 60 images."""
+    rng = np.random.default_rng(0)
+    per_image = rng.normal(0.4, 0.2, 60)
+    values = np.repeat(per_image, 4)
+    images = np.repeat([f"images/{i}.jpg" for i in range(60)], 4)
+    trip = bootstrap(values, n_boot=4000, rng=1)
+    clus = bootstrap(values, clusters=images, n_boot=4000, rng=1)
+    assert clus.mean == trip.mean and clus.n_clusters == 60 and trip.n_clusters == 0
+    ratio = (clus.high - clus.low) / (trip.high - trip.low)
+    assert 1.6 < ratio < 2.5
+    # the image bootstrap of the copies is the triplet bootstrap of the 60 image means
+    single = bootstrap(per_image, n_boot=4000, rng=1)
+    assert clus.std == pytest.approx(single.std, rel=1e-12)
+
+
+def test_cluster_replicates_by_hand() -> None:
+    """Each replicate is the mean over every value of the drawn clusters."""
+    values = np.array([1.0, 2.0, 3.0, 10.0, 20.0])
+    labels = ["a", "a", "a", "b", "b"]
+    r = bootstrap(values, clusters=labels, n_boot=20, rng=7)
+    draws = np.random.default_rng(7).integers(0, 2, size=(20, 2))
+    sums, counts = np.array([6.0, 30.0]), np.array([3, 2])
+    want = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    np.testing.assert_allclose(r.replicates, want)
+    assert r.to_dict()["n_clusters"] == 2
+    assert "n_clusters" not in bootstrap(values, n_boot=5, rng=0).to_dict()
+
+
+def test_cluster_nan_and_bca() -> None:
+    values = np.array([0.1, np.nan, 0.3, 0.4, 0.5, 0.2])
+    labels = ["a", "b", "b", "c", "c", "d"]
+    with pytest.warns(DroppedValuesWarning, match="1 of 6"):
+        r = bootstrap(values, clusters=labels, interval="bca", n_boot=300, rng=0)
+    assert r.n == 5 and r.n_clusters == 4 and r.low <= r.mean <= r.high
+    with pytest.raises(ValueError, match="one label per value"):
+        bootstrap(values, clusters=["a", "b"])
+    with pytest.raises(TypeError, match="sequence of labels"):
+        bootstrap(values, clusters="abcdef")
+
+
+def test_paired_cluster_bootstrap() -> None:
+    rng = np.random.default_rng(2)
+    base = np.repeat(rng.normal(0, 1, 30), 3)
+    a, b = base + 0.1, base + np.repeat(rng.normal(0, 0.3, 30), 3)
+    images = np.repeat(np.arange(30), 3)
+    trip = paired_bootstrap(a, b, n_boot=2000, rng=0)
+    clus = paired_bootstrap(a, b, clusters=images, n_boot=2000, rng=0)
+    assert clus.difference == trip.difference and clus.n_clusters == 30
+    assert (clus.high - clus.low) > 1.4 * (trip.high - trip.low)

@@ -1,17 +1,29 @@
 """Bootstrap intervals for a mean score over triplets, and for a difference of models.
 
-The unit resampled is the triplet (one score per image-text pair): ``values[i]`` is
-one model's metric on triplet ``i``. Resampling is vectorised: one
-``(n_boot, n)`` index matrix drawn with one call, so 1000 iterations over 508 values
-take a few milliseconds.
+The unit resampled is the triplet (one score per image-text pair: ``values[i]`` is one
+model's metric on triplet ``i``) or, with ``clusters``, a whole cluster of triplets:
+every segment of one image, or every triplet of one participant. Segments of one image
+share the image (and often the viewer), so their scores are not independent; resampling
+them one by one understates the spread of the mean. The cluster bootstrap draws whole
+clusters with replacement and takes the mean over all triplets of the drawn clusters
+(Davison & Hinkley 1997, section 3.8; Field & Welsh 2007).
+
+Resampling is vectorised: one ``(n_boot, n)`` (or ``(n_boot, n_clusters)``) index
+matrix drawn with one call, so 1000 iterations over 508 values take a few milliseconds.
 
 NaN handling: a triplet whose score is NaN (a metric undefined for it, see
 :class:`vista.metrics.UndefinedMetricWarning`) is dropped before resampling, with a
 :class:`DroppedValuesWarning` that counts the dropped triplets; the count is kept in
 the result (``n_dropped``). In :func:`paired_bootstrap` a triplet is dropped when
-either model's score is NaN, so both models are compared on the same triplets. inf
-raises a ValueError (it is never a legitimate score), as does an empty input or one
-that holds only NaN.
+either model's score is NaN, so both models are compared on the same triplets. A
+cluster left with no triplet is not drawn. inf raises a ValueError (it is never a
+legitimate score), as does an empty input or one that holds only NaN.
+
+References
+----------
+.. [1] A. C. Davison, D. V. Hinkley, *Bootstrap Methods and their Application*,
+   Cambridge University Press, 1997, section 3.8 (hierarchical data).
+.. [2] C. A. Field, A. H. Welsh, "Bootstrapping clustered data", JRSS B 69(3), 2007.
 """
 
 from __future__ import annotations
@@ -27,15 +39,23 @@ import numpy as np
 from .._validation import as_rng, check_array, check_int, check_option
 
 __all__ = [
+    "RESAMPLE_UNITS",
     "BootstrapResult",
     "DroppedValuesWarning",
     "PairedBootstrapResult",
     "bootstrap",
+    "cluster_codes",
+    "cluster_draws",
     "paired_bootstrap",
+    "resampled_cluster_means",
 ]
 
 PAPER_ITERATIONS = 5
 """Bootstrap iterations behind the bracketed values of VISTA's Table 1."""
+
+RESAMPLE_UNITS: tuple[str, ...] = ("triplet", "image", "participant")
+"""What a score run's bootstrap resamples: single triplets (the paper), or whole images
+or participants with all their triplets (``clusters`` of :func:`bootstrap`)."""
 
 Mode = Literal["ci", "paper"]
 Interval = Literal["percentile", "bca"]
@@ -71,6 +91,8 @@ class BootstrapResult:
         Number of values resampled (after dropping NaN).
     n_dropped : int
         Number of NaN values dropped.
+    n_clusters : int
+        Number of clusters resampled; 0 when single values (triplets) were resampled.
     """
 
     mean: float
@@ -84,10 +106,12 @@ class BootstrapResult:
     std: float = math.nan
     n: int = 0
     n_dropped: int = 0
+    n_clusters: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (the replicates as a list)."""
-        return {
+        """JSON-ready fields (the replicates as a list; ``n_clusters`` only when
+        clusters were resampled, so triplet results read as they always did)."""
+        return _with_clusters(self.n_clusters, {
             "mean": self.mean,
             "low": self.low,
             "high": self.high,
@@ -99,7 +123,13 @@ class BootstrapResult:
             "n": self.n,
             "n_dropped": self.n_dropped,
             "replicates": self.replicates.tolist(),
-        }
+        })
+
+
+def _with_clusters(n_clusters: int, fields: dict[str, Any]) -> dict[str, Any]:
+    if n_clusters:
+        fields["n_clusters"] = n_clusters
+    return fields
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,6 +152,8 @@ class PairedBootstrapResult:
         Number of triplets compared.
     n_dropped : int
         Triplets dropped because a score was NaN.
+    n_clusters : int
+        Number of clusters resampled; 0 when triplets were resampled.
     """
 
     difference: float
@@ -133,10 +165,12 @@ class PairedBootstrapResult:
     confidence: float = 0.95
     n: int = 0
     n_dropped: int = 0
+    n_clusters: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (the replicates as a list)."""
-        return {
+        """JSON-ready fields (the replicates as a list; ``n_clusters`` as in
+        :meth:`BootstrapResult.to_dict`)."""
+        return _with_clusters(self.n_clusters, {
             "difference": self.difference,
             "low": self.low,
             "high": self.high,
@@ -146,7 +180,7 @@ class PairedBootstrapResult:
             "n": self.n,
             "n_dropped": self.n_dropped,
             "replicates": self.replicates.tolist(),
-        }
+        })
 
 
 def _values(name: str, values: Any) -> np.ndarray:
@@ -187,16 +221,105 @@ def _resample_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -
     return reps
 
 
+def cluster_codes(clusters: Any, n: int, *, name: str = "clusters") -> np.ndarray:
+    """Integer codes ``0 .. K-1`` for per-value cluster labels, in order of first appearance.
+
+    Parameters
+    ----------
+    clusters : sequence of hashable, length n
+        One label per value: an image path, a participant id, ... Any hashable works.
+    n : int
+        Number of values the labels must match.
+    name : str
+        Argument name for messages.
+
+    Returns
+    -------
+    numpy.ndarray of intp, shape (n,)
+
+    Examples
+    --------
+    >>> cluster_codes(["b.jpg", "a.jpg", "b.jpg"], 3).tolist()
+    [0, 1, 0]
+    """
+    if isinstance(clusters, (str, bytes)) or not hasattr(clusters, "__len__"):
+        raise TypeError(f"{name} must be a sequence of labels; got {type(clusters).__name__}")
+    labels = list(clusters)
+    if len(labels) != n:
+        raise ValueError(f"{name} must hold one label per value: {n} values, {len(labels)} labels")
+    seen: dict[Any, int] = {}
+    try:
+        codes = [seen.setdefault(c, len(seen)) for c in labels]
+    except TypeError:
+        raise TypeError(f"{name} labels must be hashable (str or int)") from None
+    return np.asarray(codes, dtype=np.intp)
+
+
+def _compact(codes: np.ndarray) -> np.ndarray:
+    """Renumber codes to ``0 .. K-1`` with no empty cluster (after values were dropped)."""
+    _, inverse = np.unique(codes, return_inverse=True)
+    return np.asarray(inverse, dtype=np.intp).reshape(-1)
+
+
+def cluster_draws(n_clusters: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """The ``(n_boot, n_clusters)`` matrix of clusters drawn with replacement (one call)."""
+    return rng.integers(0, n_clusters, size=(n_boot, n_clusters))
+
+
+def resampled_cluster_means(values: np.ndarray, codes: np.ndarray,
+                            draws: np.ndarray) -> np.ndarray:
+    """Means over all values of the drawn clusters, one per row of ``draws``.
+
+    ``values`` may be 2-D (one row per series, NaN where a series has no value): each
+    row gets its own means from the same draws. Returns shape ``(n_boot,)`` or
+    ``(rows, n_boot)``.
+    """
+    v = np.atleast_2d(values)
+    k = int(codes.max()) + 1 if codes.size else 0
+    ok = ~np.isnan(v)
+    sums = np.zeros((v.shape[0], k))
+    counts = np.zeros((v.shape[0], k))
+    for r in range(v.shape[0]):
+        sums[r] = np.bincount(codes[ok[r]], weights=v[r, ok[r]], minlength=k)
+        counts[r] = np.bincount(codes[ok[r]], minlength=k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        reps = sums[:, draws].sum(axis=2) / counts[:, draws].sum(axis=2)
+    return reps[0] if np.ndim(values) == 1 else reps
+
+
+def _resample(values: np.ndarray, codes: np.ndarray | None, n_boot: int,
+              rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """Replicate means (read-only) and the number of clusters (0 for triplets)."""
+    if codes is None:
+        return _resample_means(values, n_boot, rng), 0
+    codes = _compact(codes)
+    k = int(codes.max()) + 1
+    reps = resampled_cluster_means(values, codes, cluster_draws(k, n_boot, rng))
+    reps.setflags(write=False)
+    return reps, k
+
+
+def _jackknife(values: np.ndarray, codes: np.ndarray | None) -> np.ndarray:
+    """Leave-one-out means: of each value, or (with codes) of each whole cluster."""
+    if codes is None:
+        return (values.sum() - values) / (values.size - 1)
+    codes = _compact(codes)
+    sums = np.bincount(codes, weights=values)
+    counts = np.bincount(codes)
+    return (values.sum() - sums) / (values.size - counts)
+
+
 def _percentile(reps: np.ndarray, confidence: float) -> tuple[float, float]:
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(reps, [alpha, 1 - alpha])
     return float(lo), float(hi)
 
 
-def _bca(values: np.ndarray, reps: np.ndarray, confidence: float) -> tuple[float, float]:
-    """Bias-corrected and accelerated interval (Efron 1987) for the mean."""
+def _bca(values: np.ndarray, reps: np.ndarray, confidence: float,
+         codes: np.ndarray | None = None) -> tuple[float, float]:
+    """Bias-corrected and accelerated interval (Efron 1987) for the mean; with
+    ``codes`` the acceleration comes from the leave-one-cluster-out jackknife."""
     theta = float(values.mean())
-    n = values.size
     # bias correction from the share of replicates below the estimate (ties count half)
     below = (np.count_nonzero(reps < theta) + 0.5 * np.count_nonzero(reps == theta)) / reps.size
     if below <= 0 or below >= 1:
@@ -204,7 +327,7 @@ def _bca(values: np.ndarray, reps: np.ndarray, confidence: float) -> tuple[float
     norm = NormalDist()
     z0 = norm.inv_cdf(below)
     # acceleration from the jackknife means
-    jack = (values.sum() - values) / (n - 1)
+    jack = _jackknife(values, codes)
     d = jack.mean() - jack
     denom = 6.0 * float((d**2).sum()) ** 1.5
     a = float((d**3).sum()) / denom if denom > 0 else 0.0
@@ -224,8 +347,10 @@ def bootstrap(
     interval: Interval = "percentile",
     confidence: float = 0.95,
     rng: np.random.Generator | int | None = None,
+    clusters: Any = None,
 ) -> BootstrapResult:
-    """Bootstrap the mean of per-triplet scores by resampling triplets with replacement.
+    """Bootstrap the mean of per-triplet scores by resampling triplets (or whole
+    clusters of triplets) with replacement.
 
     Parameters
     ----------
@@ -244,7 +369,13 @@ def bootstrap(
     confidence : float, default 0.95
         Coverage of the ``ci`` interval.
     rng : numpy.random.Generator or int or None
-        Randomness: one ``integers`` call of shape (n_boot, n).
+        Randomness: one ``integers`` call of shape (n_boot, n), or (n_boot, K) with
+        ``K`` clusters.
+    clusters : sequence of hashable, length n, optional
+        A cluster label per value (the triplet's image, or its participant). Given, the
+        bootstrap draws K whole clusters with replacement and each replicate is the mean
+        over every value of the drawn clusters; BCa's acceleration then comes from the
+        leave-one-cluster-out jackknife. None: every value is its own unit.
 
     Returns
     -------
@@ -262,6 +393,8 @@ def bootstrap(
     (0.5, 1000, True)
     >>> bootstrap([0.2, 0.4, 0.6, 0.8], mode="paper", rng=0).replicates.shape
     (5,)
+    >>> bootstrap([0.2, 0.4, 0.6, 0.8], clusters=["a", "a", "b", "b"], rng=0).n_clusters
+    2
     """
     check_option("mode", mode, ("ci", "paper"))
     check_option("interval", interval, ("percentile", "bca"))
@@ -278,16 +411,18 @@ def bootstrap(
     arr = _values("values", values)
     if arr.size == 0:
         raise ValueError("values must hold at least one score; got an empty array")
+    codes = None if clusters is None else cluster_codes(clusters, arr.size)
     nan = np.isnan(arr)
     n_dropped = _drop_nan(nan, "values", "their score is NaN")
     arr = arr[~nan]
-    reps = _resample_means(arr, n_boot, as_rng(rng))
+    codes = None if codes is None else codes[~nan]
+    reps, n_clusters = _resample(arr, codes, n_boot, as_rng(rng))
     mean = float(arr.mean())
     std = float(reps.std(ddof=1)) if reps.size > 1 else math.nan
     if mode == "paper":
         low, high = float(reps.min()), float(reps.max())
-    elif interval == "bca" and arr.size > 1:
-        low, high = _bca(arr, reps, confidence)
+    elif interval == "bca" and arr.size > 1 and n_clusters != 1:
+        low, high = _bca(arr, reps, confidence, codes)
     else:
         low, high = _percentile(reps, confidence)
     return BootstrapResult(
@@ -302,6 +437,7 @@ def bootstrap(
         std=std,
         n=int(arr.size),
         n_dropped=n_dropped,
+        n_clusters=n_clusters,
     )
 
 
@@ -312,6 +448,7 @@ def paired_bootstrap(
     n_boot: int = 1000,
     confidence: float = 0.95,
     rng: np.random.Generator | int | None = None,
+    clusters: Any = None,
 ) -> PairedBootstrapResult:
     """Paired bootstrap of the mean difference ``a - b`` of two models on the same triplets.
 
@@ -328,7 +465,10 @@ def paired_bootstrap(
     confidence : float, default 0.95
         Coverage of the percentile interval.
     rng : numpy.random.Generator or int or None
-        Randomness: one ``integers`` call of shape (n_boot, n).
+        Randomness: one ``integers`` call of shape (n_boot, n), or (n_boot, K).
+    clusters : sequence of hashable, length n, optional
+        A cluster label per triplet: whole clusters are resampled, as in
+        :func:`bootstrap`.
 
     Returns
     -------
@@ -354,10 +494,12 @@ def paired_bootstrap(
         )
     if x.size == 0:
         raise ValueError("a and b must hold at least one score; got empty arrays")
+    codes = None if clusters is None else cluster_codes(clusters, x.size)
     nan = np.isnan(x) | np.isnan(y)
     n_dropped = _drop_nan(nan, "triplets", "a or b is NaN there")
     d = x[~nan] - y[~nan]
-    reps = _resample_means(d, n_boot, as_rng(rng))
+    reps, n_clusters = _resample(d, None if codes is None else codes[~nan], n_boot,
+                                 as_rng(rng))
     diff = float(d.mean())
     low, high = _percentile(reps, confidence)
     extreme = int(np.count_nonzero(np.abs(reps - diff) >= abs(diff)))
@@ -372,4 +514,5 @@ def paired_bootstrap(
         confidence=confidence,
         n=int(d.size),
         n_dropped=n_dropped,
+        n_clusters=n_clusters,
     )
