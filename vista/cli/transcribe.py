@@ -70,7 +70,7 @@ def transcribe_command(
       vista transcribe sessions/P01 --trial 3 --corrected p01_t3.txt --force
       vista transcribe sessions/P01 --delete-audio
     """
-    from ..acquisition.transcribe import transcribe_session
+    from ..acquisition.transcripts import transcribe_session
 
     results = transcribe_session(
         session, model=asr_model, trial_ids=list(trials) or None, corrected=corrected,
