@@ -170,7 +170,7 @@ def _session(tmp_path: Path) -> Path:
             shutil.copy(DEMO / f"{name}{suffix}", images)
     out = tmp_path / "s"
     run_session(images, participant="P01", screen=Screen(1920, 1080, 531, 299, 700), out=out,
-                rng=3, speed=None, time_limit_s=12, display=False)
+                rng=3, speed=None, time_limit_s=12, display=False, tracker="simulated")
     return out
 
 

@@ -61,8 +61,8 @@ def cli() -> None:
 def _collect() -> None:
     from . import acquisition, figures, gaze, metrics, replay, score, transcribe
 
-    from . import areas
-    for module in (acquisition, gaze, replay, transcribe, metrics, score, figures, areas):
+    from . import areas, view
+    for module in (acquisition, gaze, replay, transcribe, metrics, score, figures, areas, view):
         for command in getattr(module, "COMMANDS", ()):
             cli.add_command(command)
 
