@@ -11,8 +11,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from vista.cli import cli
-from vista.dataset import import_dataset, read_dataset
+from vista.dataset import read_dataset
 from vista.errors import ParseError
+from vista.importers import import_dataset
 
 
 def make_inputs(root: Path) -> dict[str, Path]:
@@ -129,7 +130,7 @@ def test_not_utf8(tmp_path) -> None:
     p = make_inputs(tmp_path)
     texts = tmp_path / "t.jsonl"
     texts.write_bytes(b'{"image": "a.jpg", "text": "a", "map": "a_dog.png"}\n{"text": "\xff"}\n')
-    with pytest.raises(ParseError, match=r"t.jsonl: not UTF-8 text after line"):
+    with pytest.raises(ParseError, match=r"t.jsonl:2: .*not UTF-8"):
         import_dataset(images=p["images"], maps=p["maps"], texts=texts, out=tmp_path / "ds")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_scoring import _small_dataset
+from dataset_fixtures import small_dataset
 
 pytest.importorskip("matplotlib", reason="the viz extra (matplotlib) is not installed")
 
@@ -24,7 +24,16 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("report")
-    data = _small_dataset(root)
+    data = small_dataset(root, observers=2)
+    from PIL import Image
+
+    from vista.dataset import DatasetWriter
+
+    Image.new("RGB", (16, 12), (90, 40, 10)).save(root / "src" / "alone.png")
+    with DatasetWriter(data, append=True) as w:  # one image with one observer: skipped
+        m = np.full((12, 16), 1 / 192, np.float32)
+        w.add("alone", image=w.add_image(root / "src" / "alone.png"), text="thing 1",
+              human_map=m, meta={"observer": "P0"})
     out = root / "run"
     score(data, ["center", "uniform", "observers"], out=out, n_boot=20)
     return out
@@ -35,13 +44,13 @@ def test_page_is_self_contained(run_dir: Path) -> None:
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     assert "<table>" in page and "center" in page and "NCC" in page
     assert page.count("data:image/png;base64,") == 2 + 2  # two leaderboards, two images
-    assert "1 more image(s) not shown" in page
+    assert "2 more image(s) not shown" in page
     # nothing to fetch: no scripts, no links, no external sources
     assert "<script" not in page and "<link" not in page
     assert not re.search(r"""(src|href)=["'](?!data:)""", page)
     assert "http://" not in page and "https://" not in page
     assert "observers" in page and "no other observer" in page  # skipped rows listed
-    assert "Per-triplet scores (12 rows" in page and "thing 1" in page
+    assert "Per-triplet scores (38 rows" in page and "thing 1" in page
 
 
 def test_write_report_default_path(run_dir: Path, tmp_path: Path) -> None:

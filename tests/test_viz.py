@@ -45,16 +45,25 @@ def test_overlay_new_figure_and_given_axes() -> None:
     host = Figure()
     axes = host.subplots(1, 2)
     assert overlay(img, sal, ax=axes[1]) is host
-    assert len(axes[1].images) == 2 and len(axes[0].images) == 0
+    assert len(axes[1].images) == 1 and len(axes[0].images) == 0  # one blended image
 
 
 def test_overlay_alpha_follows_the_map() -> None:
-    """The map's peak is drawn at opacity alpha, its floor fully transparent."""
+    """The map's peak is blended at opacity alpha, its floor leaves the image as it is:
+    the "over" operator written out here, pixel by pixel."""
+    import matplotlib
+
     sal = np.zeros((30, 40))
     sal[10, 10] = 1.0
+    sal[20, 5] = 0.25
     fig = overlay(IMAGE, sal, alpha=0.6)
-    rgba = fig.axes[0].images[1].get_array()
-    assert rgba[10, 10, 3] == pytest.approx(0.6) and rgba[0, 0, 3] == 0.0
+    rgb = np.asarray(fig.axes[0].images[0].get_array())
+    np.testing.assert_array_equal(rgb[0, 0], IMAGE[0, 0])
+    for (y, x), value in (((10, 10), 1.0), ((20, 5), 0.25)):
+        colour = np.array(matplotlib.colormaps["jet"](value)[:3])
+        a = 0.6 * np.sqrt(value)
+        want = (IMAGE[y, x] / 255.0 * (1 - a) + colour * a) * 255.0
+        np.testing.assert_allclose(rgb[y, x], want, atol=1.0)
     const = overlay(IMAGE, np.ones((30, 40)))
     assert any("constant map" in t.get_text() for t in const.axes[0].texts)
 
@@ -112,6 +121,7 @@ def test_save_figure_formats(tmp_path: Path) -> None:
 
     paths = save_figure(overlay(IMAGE, MODEL), tmp_path / "sub" / "fig", formats=("png", "pdf"),
                         dpi=50)
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["fig.pdf", "fig.png"]
     assert [p.suffix for p in paths] == [".png", ".pdf"]
     with Image.open(paths[0]) as im:
         arr = np.asarray(im.convert("RGB"))

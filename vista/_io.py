@@ -10,7 +10,9 @@ Every reader and writer of the package goes through these:
 - :func:`read_json`: a JSON file whose top level must have the expected type;
 - :func:`safe_name`: an injective encoding of an id as a file name;
 - :func:`inside`: a path resolved and refused when it lies outside its folder;
-- :func:`check_regular_file`: only regular files are opened (no FIFO, device or folder).
+- :func:`check_regular_file`: only regular files are opened (no FIFO, device or folder);
+- :func:`fsync_file`, :func:`copy_new`: a stream made durable so far; a copy that
+  never replaces a file.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import json
 import os
 import secrets
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +34,8 @@ __all__ = [
     "append_jsonl",
     "FolderLock",
     "check_regular_file",
+    "copy_new",
+    "fsync_file",
     "fsync_dir",
     "inside",
     "read_json",
@@ -59,6 +63,42 @@ def fsync_dir(path: PathLike) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def fsync_file(fh: Any) -> None:
+    """Flush an open file object written by vista and fsync it, so what it holds so far
+    survives a crash (a stream kept open, such as a tracker's data file)."""
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+def copy_new(src: PathLike, dest: PathLike) -> Path:
+    """Copy ``src`` to ``dest`` durably (a temporary file in the folder of ``dest``,
+    fsync, then a link or rename); ``dest`` must not exist (FileExistsError), so no file
+    is ever replaced. Returns ``dest`` as a Path."""
+    import shutil
+
+    dest = Path(dest)
+    if dest.exists():
+        raise FileExistsError(f"{dest} exists; it is never overwritten")
+    tmp = dest.parent / f".{dest.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        with open(src, "rb") as fin, open(tmp, "xb") as fout:
+            shutil.copyfileobj(fin, fout, 1 << 20)
+            fsync_file(fout)
+        try:
+            os.link(tmp, dest)  # fails if dest appeared meanwhile
+        except FileExistsError:
+            raise FileExistsError(f"{dest} exists; it is never overwritten") from None
+        except OSError:  # no hard links on this file system
+            if dest.exists():
+                raise FileExistsError(f"{dest} exists; it is never overwritten") from None
+            os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    fsync_dir(dest.parent)
+    return dest
 
 
 def write_atomic(path: PathLike, data: bytes) -> None:
@@ -102,13 +142,15 @@ def save_npy_atomic(path: PathLike, array: np.ndarray) -> None:
 
 
 def append_jsonl(path: PathLike, row: Mapping[str, Any], *,
-                 separators: tuple[str, str] = (", ", ": "), default: Any = None) -> None:
+                 separators: tuple[str, str] = (", ", ": "), default: Any = None,
+                 sort_keys: bool = False) -> None:
     """Append ``row`` as one JSON line to ``path`` and fsync before returning.
 
     The line is written with one ``write`` call on an ``O_APPEND`` descriptor, so a
     crash leaves at most a torn last line, which :func:`read_jsonl` recognises.
     """
-    line = (json.dumps(row, separators=separators, default=default) + "\n").encode("utf-8")
+    line = (json.dumps(row, separators=separators, default=default, sort_keys=sort_keys)
+            + "\n").encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line)
@@ -151,8 +193,9 @@ def read_json(path: PathLike, *, expect: type = dict, what: str = "JSON file") -
     return data
 
 
-def read_jsonl(path: PathLike, *, torn_tail: TornTail = "error",
-               missing_ok: bool = False) -> list[tuple[int, dict[str, Any]]]:
+def read_jsonl(path: PathLike, *, torn_tail: TornTail = "error", missing_ok: bool = False,
+               on_bad: Callable[[ParseError], None] | None = None,
+               ) -> list[tuple[int, dict[str, Any]]]:
     """``(line number, object)`` for each non-blank line of a JSON-lines file.
 
     Parameters
@@ -166,6 +209,9 @@ def read_jsonl(path: PathLike, *, torn_tail: TornTail = "error",
         rewrites the file (atomically) without it.
     missing_ok : bool
         Return ``[]`` for a missing file instead of raising.
+    on_bad : callable, optional
+        Called with the :class:`~vista.errors.ParseError` of each bad line (not JSON,
+        not an object), which is then left out, instead of raising it.
 
     Raises
     ------
@@ -196,10 +242,15 @@ def read_jsonl(path: PathLike, *, torn_tail: TornTail = "error",
                 del lines[i:]
                 break
             msg = exc.msg if isinstance(exc, json.JSONDecodeError) else f"not UTF-8: {exc.reason}"
-            raise ParseError(f"invalid JSON: {msg}", path=path, line=i + 1) from None
-        if not isinstance(row, dict):
-            raise ParseError("each line must be a JSON object", path=path, line=i + 1)
-        out.append((i + 1, row))
+            error = ParseError(f"invalid JSON: {msg}", path=path, line=i + 1)
+        else:
+            if isinstance(row, dict):
+                out.append((i + 1, row))
+                continue
+            error = ParseError("each line must be a JSON object", path=path, line=i + 1)
+        if on_bad is None:
+            raise error
+        on_bad(error)
     if torn and torn_tail == "repair":
         write_atomic(path, b"".join(line + b"\n" for line in lines))
     return out

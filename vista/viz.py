@@ -8,11 +8,16 @@ with :class:`matplotlib.figure.Figure`). matplotlib is imported inside the funct
 Maps are shown min-max scaled to [0, 1] over their own range (a constant map is drawn
 as zeros, i.e. not at all), coloured with ``cmap`` over the image; a pixel's opacity
 is ``alpha * sqrt(value)``, so the map's peaks are at opacity ``alpha`` and its floor
-leaves the image visible.
+leaves the image visible. The map is blended into the image once, on the image's own
+pixel grid (:func:`composite`), so each panel is one image: a PDF embeds it once, and
+a raster file resamples it once, to the panel's size.
+
+The figures of a whole run (:func:`save_run_figures`) are in :mod:`vista.runfigures`.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import textwrap
@@ -25,6 +30,11 @@ import numpy as np
 from ._validation import require
 
 __all__ = [
+    "DEFAULT_DPI",
+    "MIN_DPI",
+    "composite",
+    "encode_figure",
+    "figure_dpi",
     "image_panel",
     "leaderboard",
     "overlay",
@@ -32,6 +42,13 @@ __all__ = [
     "save_run_figures",
     "triplet_figure",
 ]
+
+DEFAULT_DPI = 300
+"""Default resolution of raster figures, dots per inch: print quality. Panels that show
+an image use fewer dots where the image has fewer pixels (:func:`figure_dpi`)."""
+
+MIN_DPI = 100
+"""Lowest resolution of a raster figure, so that its text stays legible."""
 
 _LABELS = {"ncc": "NCC", "auc_borji": "AUC-Borji", "auc_borji_mit": "AUC-Borji (MIT)",
            "auc_judd": "AUC-Judd", "auc_shuffled": "sAUC", "nss": "NSS", "sim": "SIM",
@@ -70,6 +87,52 @@ def _check_cmap(cmap: str) -> str:
         raise ValueError(f"cmap must be a matplotlib colormap name (e.g. 'jet', 'viridis', "
                          f"'inferno'); got {cmap!r}")
     return cmap
+
+
+def _rgb01(image: np.ndarray) -> np.ndarray:
+    """An H×W×3 float32 image in [0, 1] from H×W grey or H×W×3/4, uint8 or float [0, 1]."""
+    img = np.asarray(image)
+    if img.ndim == 2:
+        img = img[..., None]
+    if img.ndim != 3 or img.shape[2] not in (1, 3, 4):
+        raise ValueError(f"image must be H×W, H×W×3 or H×W×4; got shape {img.shape}")
+    img = img[..., :3]
+    if img.dtype == np.uint8:
+        out = img.astype(np.float32) / 255.0
+    else:
+        out = np.clip(img.astype(np.float32), 0.0, 1.0)
+    return np.broadcast_to(out, (*out.shape[:2], 3))
+
+
+def composite(image: np.ndarray, saliency: np.ndarray | None, *, cmap: str = "jet",
+              alpha: float = 0.5) -> np.ndarray:
+    """``saliency`` blended into ``image`` on the image's grid, as H×W×3 uint8.
+
+    The map is scaled to [0, 1] over its range, coloured with ``cmap`` and laid over
+    the image with opacity ``alpha * sqrt(value)`` (the "over" operator, the same
+    arithmetic as drawing the coloured map as an RGBA layer over the image). None
+    gives the image alone.
+
+    Examples
+    --------
+    >>> img = np.zeros((1, 2, 3), np.uint8)
+    >>> composite(img, np.array([[0.0, 1.0]]), cmap="gray", alpha=0.5).tolist()
+    [[[0, 0, 0], [128, 128, 128]]]
+    """
+    cmap = _check_cmap(cmap)
+    alpha = _check_alpha(alpha)
+    rgb = _rgb01(image)
+    if saliency is not None:
+        import matplotlib
+
+        if np.shape(saliency) != rgb.shape[:2]:
+            raise ValueError(f"saliency must be on the image grid {rgb.shape[:2]}; got shape "
+                             f"{np.shape(saliency)}")
+        unit = _unit(saliency)
+        colour = matplotlib.colormaps[cmap](unit)[..., :3].astype(np.float32)
+        a = (alpha * np.sqrt(unit)).astype(np.float32)[..., None]
+        rgb = rgb * (1.0 - a) + colour * a
+    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def overlay(
@@ -111,27 +174,16 @@ def overlay(
     >>> len(fig.axes)
     1
     """
-    cmap = _check_cmap(cmap)
-    alpha = _check_alpha(alpha)
     img = np.asarray(image)
     if ax is None:
         fig = _figure(figsize=(4, 4 * img.shape[0] / max(img.shape[1], 1)))
         ax = fig.add_subplot(1, 1, 1)
-    if saliency is not None and np.shape(saliency) != img.shape[:2]:
-        raise ValueError(f"saliency must be on the image grid {img.shape[:2]}; got shape "
-                         f"{np.shape(saliency)}")
-    ax.imshow(img, cmap="gray" if img.ndim == 2 else None, interpolation="antialiased")
-    if saliency is not None:
-        import matplotlib
-
-        unit = _unit(saliency)
-        rgba = matplotlib.colormaps[cmap](unit)
-        rgba[..., 3] = alpha * np.sqrt(unit)
-        ax.imshow(rgba, interpolation="bilinear")
-        if not unit.any():
-            ax.text(0.5, 0.5, "constant map", transform=ax.transAxes, ha="center",
-                    va="center", color="white", fontsize=8,
-                    bbox={"facecolor": "black", "alpha": 0.5, "linewidth": 0})
+    rgb = composite(img, saliency, cmap=cmap, alpha=alpha)
+    ax.imshow(rgb, interpolation="antialiased")
+    if saliency is not None and not _unit(saliency).any():
+        ax.text(0.5, 0.5, "constant map", transform=ax.transAxes, ha="center",
+                va="center", color="white", fontsize=8,
+                bbox={"facecolor": "black", "alpha": 0.5, "linewidth": 0})
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
@@ -351,139 +403,56 @@ def leaderboard(
     return ax.figure
 
 
+def figure_dpi(image_width: int, panel_width: float, *, dpi: int = DEFAULT_DPI) -> int:
+    """The raster resolution of a figure whose panels, ``panel_width`` inches wide, show
+    an image ``image_width`` pixels wide: one dot per image pixel, within
+    [:data:`MIN_DPI`, ``dpi``], so no image is drawn larger than it is (beyond what
+    legible text needs) and a large one is reduced to ``dpi``.
+
+    Examples
+    --------
+    >>> figure_dpi(160, 2.2), figure_dpi(640, 2.2), figure_dpi(4000, 2.2)
+    (100, 291, 300)
+    """
+    if dpi < 1:
+        raise ValueError(f"dpi must be positive; got {dpi!r}")
+    return int(min(dpi, max(MIN_DPI, math.ceil(image_width / panel_width))))
+
+
+def encode_figure(fig: Any, fmt: str, *, dpi: int) -> bytes:
+    """``fig`` as the bytes of a ``png``, ``pdf`` or ``svg`` file (no tight bounding
+    box: the figures lay themselves out, so none is cropped or drawn twice)."""
+    if fmt not in ("png", "pdf", "svg"):
+        raise ValueError(f"format must be 'png', 'pdf' or 'svg'; got {fmt!r}")
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=dpi, metadata=_metadata(fmt))
+    return buf.getvalue()
+
+
 def save_figure(fig: Any, path: str | os.PathLike[str], *, formats: Sequence[str] = ("png",),
-                dpi: int = 150) -> list[Path]:
-    """Save ``fig`` as ``path`` with each suffix in ``formats``; return the paths."""
+                dpi: int = DEFAULT_DPI) -> list[Path]:
+    """Save ``fig`` as ``path`` with each suffix in ``formats`` (each file written
+    atomically); return the paths."""
+    from ._io import write_atomic
+
     out = []
     base = Path(path)
     base.parent.mkdir(parents=True, exist_ok=True)
     for fmt in formats:
         p = base.with_suffix(f".{fmt}")
-        fig.savefig(p, dpi=dpi, bbox_inches="tight", metadata=_metadata(fmt))
+        write_atomic(p, encode_figure(fig, fmt, dpi=dpi))
         out.append(p)
     return out
 
 
-def _metadata(fmt: str) -> dict[str, str] | None:
+def _metadata(fmt: str) -> dict[str, str]:
     from . import __version__
 
-    if fmt in ("png", "pdf", "svg"):
-        return {"Creator": f"vista {__version__}"}
-    return None
+    return {"Creator": f"vista {__version__}"}
 
 
-def _run_rows(run: Any, triplets: Sequence[Any], models: Sequence[str]) -> list[dict[str, Any]]:
-    rows = []
-    for t in triplets:
-        rows.append({
-            "text": t.text,
-            "human": run.dataset.load_map(t),
-            "maps": {m: run.model_map(t, m) for m in models},
-            "scores": {m: {k: v for k, v in run.scores.get((t.triplet_id, m), {}).items()
-                           if k in ("ncc", "auc_borji")} for m in models},
-            "triplet": t,
-        })
-    return rows
+def save_run_figures(run_dir: str | os.PathLike[str], **options: Any) -> list[Path]:
+    """Draw a scoring run's figures: :func:`vista.runfigures.save_run_figures`."""
+    from .runfigures import save_run_figures as draw
 
-
-def _image_names(image_paths: Sequence[str], root: str | os.PathLike[str]) -> dict[str, str]:
-    """A file-name-safe label per image: its stem, or, where two images share a stem
-    (``p1/scene.png`` and ``p2/scene.png``), its path under ``root`` with ``_`` for
-    separators and dots, so no image's figure overwrites another's."""
-    import re
-
-    stems = [Path(p).stem for p in image_paths]
-    out = {}
-    for p, stem in zip(image_paths, stems, strict=True):
-        if stems.count(stem) == 1:
-            out[p] = stem
-            continue
-        try:
-            rel = Path(p).resolve().relative_to(Path(root).resolve()).as_posix()
-        except ValueError:
-            rel = Path(p).as_posix()
-        out[p] = re.sub(r"[^A-Za-z0-9+-]+", "_", rel).strip("_")
-    return out
-
-
-def save_run_figures(
-    run_dir: str | os.PathLike[str],
-    *,
-    out: str | os.PathLike[str] | None = None,
-    triplets: Sequence[str] | None = (),
-    images: bool = True,
-    leaderboards: bool = True,
-    models: Sequence[str] | None = None,
-    cmap: str = "jet",
-    alpha: float = 0.5,
-    formats: Sequence[str] = ("png", "pdf"),
-    dpi: int = 150,
-) -> list[Path]:
-    """Draw a scoring run's figures into ``out`` (default ``RUN_DIR/figures``).
-
-    Parameters
-    ----------
-    run_dir : path
-        A finished ``vista score`` output folder.
-    out : path, optional
-        Figure folder; existing figures of the same names are redrawn.
-    triplets : sequence of str or None, optional
-        Triplet ids drawn one figure each (``triplet-ID``); None draws every scored
-        triplet; empty (default) none.
-    images : bool, optional
-        Draw one panel per image (``image-NAME``), one row per segment (default True).
-    leaderboards : bool, optional
-        Draw one bar chart per metric (``leaderboard-METRIC``) (default True).
-    models : sequence of str, optional
-        Models drawn in the map figures (default: all of the run's).
-    cmap, alpha
-        See :func:`overlay`.
-    formats : sequence of str, optional
-        File formats (default png and pdf).
-    dpi : int, optional
-        Resolution of raster formats (default 150).
-
-    Returns
-    -------
-    list of Path
-        The files written.
-    """
-    from .scoring import Run
-
-    _check_cmap(cmap)
-    _check_alpha(alpha)
-    for f in formats:
-        if f not in ("png", "pdf", "svg"):
-            raise ValueError(f"formats must hold 'png', 'pdf' or 'svg'; got {f!r}")
-    run = Run(run_dir)
-    folder = Path(out) if out is not None else run.root / "figures"
-    chosen = list(models) if models else run.models
-    for m in chosen:
-        if m not in run.models:
-            raise ValueError(f"models must be among the run's models {run.models}; got {m!r}")
-    written: list[Path] = []
-    if leaderboards:
-        for metric in run.metrics:
-            fig = leaderboard(run.summary, metric=metric)
-            written += save_figure(fig, folder / f"leaderboard-{metric}", formats=formats,
-                                   dpi=dpi)
-    scored = run.scored_triplets()
-    if images:
-        by_image: dict[str, list[Any]] = {}
-        for t in scored:
-            by_image.setdefault(t.image_path, []).append(t)
-        labels = _image_names(list(by_image), run.dataset.root)
-        for image_path, group in by_image.items():
-            image = run.dataset.load_image(group[0])
-            rows = _run_rows(run, group, chosen)
-            name = labels[image_path]
-            fig = image_panel(image, rows, cmap=cmap, alpha=alpha, title=name)
-            written += save_figure(fig, folder / f"image-{name}", formats=formats, dpi=dpi)
-    wanted = scored if triplets is None else [run.dataset[tid] for tid in triplets]
-    for t in wanted:
-        row = _run_rows(run, [t], chosen)[0]
-        fig = triplet_figure(run.dataset.load_image(t), row["human"], row["maps"], text=t.text,
-                             scores=row["scores"], cmap=cmap, alpha=alpha)
-        written += save_figure(fig, folder / f"triplet-{t.triplet_id}", formats=formats,
-                               dpi=dpi)
-    return written
+    return draw(run_dir, **options)

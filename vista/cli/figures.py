@@ -27,13 +27,18 @@ COMMANDS: list[click.Command] = []
               help="Opacity of a map over its image (0 to 1).")
 @click.option("--format", "formats", multiple=True, type=click.Choice(["png", "pdf", "svg"]),
               default=("png", "pdf"), show_default=True, help="File format (repeatable).")
-@click.option("--dpi", type=click.IntRange(min=30), default=150, show_default=True,
-              help="Resolution of raster formats, dots per inch.")
+@click.option("--dpi", type=click.IntRange(30, 600), default=300, show_default=True,
+              help="Highest resolution of raster formats, dots per inch (30 to 600); figures "
+                   "of images use one dot per image pixel up to it.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes drawing figures [default: one per CPU].")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Figure folder (default: RUN_DIR/figures; figures there are redrawn).")
+              help="Figure folder: new, empty, or one vista figure wrote for this run "
+                   "(default: RUN_DIR/figures; figures there are redrawn).")
 def figure_command(run_dir: Path, triplets: tuple[str, ...], all_triplets: bool,
                    no_images: bool, no_leaderboard: bool, models: tuple[str, ...], cmap: str,
-                   alpha: float, formats: tuple[str, ...], dpi: int, out: Path | None) -> None:
+                   alpha: float, formats: tuple[str, ...], dpi: int, jobs: int | None,
+                   out: Path | None) -> None:
     """Draw the figures of a scoring run: per-image panels, leaderboards, triplets.
 
     \b
@@ -41,12 +46,13 @@ def figure_command(run_dir: Path, triplets: tuple[str, ...], all_triplets: bool,
       vista figure vista-out/demo_center_1a2b3c4d
       vista figure RUN --triplet sim01-1-000 --cmap viridis --alpha 0.6 --format pdf
     """
-    from ..viz import save_run_figures
+    from ..runfigures import save_run_figures
 
     written = save_run_figures(
         run_dir, out=out, triplets=None if all_triplets else list(triplets),
         images=not no_images, leaderboards=not no_leaderboard,
-        models=list(models) or None, cmap=cmap, alpha=alpha, formats=list(formats), dpi=dpi)
+        models=list(models) or None, cmap=cmap, alpha=alpha, formats=list(formats), dpi=dpi,
+        jobs=jobs)
     for p in written:
         click.echo(str(p))
     click.echo(f"wrote {len(written)} file(s)", err=True)
@@ -55,14 +61,19 @@ def figure_command(run_dir: Path, triplets: tuple[str, ...], all_triplets: bool,
 @click.command("report")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="HTML file to write (default: RUN_DIR/report.html; redrawn if it exists).")
+              help="HTML file to write (default: RUN_DIR/report.html). An existing file is "
+                   "replaced only if it is vista's report of this run.")
 @click.option("--max-images", type=click.IntRange(min=0), default=12, show_default=True,
               help="Per-image panels included (the first N images of the dataset).")
 @click.option("--cmap", default="jet", show_default=True, help="Matplotlib colormap of the maps.")
 @click.option("--alpha", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
               help="Opacity of a map over its image (0 to 1).")
+@click.option("--dpi", type=click.IntRange(30, 300), default=72, show_default=True,
+              help="Resolution of the embedded figure previews, dots per inch.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes drawing the previews [default: one per CPU].")
 def report_command(run_dir: Path, out: Path | None, max_images: int, cmap: str,
-                   alpha: float) -> None:
+                   alpha: float, dpi: int, jobs: int | None) -> None:
     """Write one self-contained HTML page for a scoring run (viewable offline).
 
     \b
@@ -71,7 +82,8 @@ def report_command(run_dir: Path, out: Path | None, max_images: int, cmap: str,
     """
     from ..report import write_report
 
-    path = write_report(run_dir, out=out, max_images=max_images, cmap=cmap, alpha=alpha)
+    path = write_report(run_dir, out=out, max_images=max_images, cmap=cmap, alpha=alpha,
+                        dpi=dpi, jobs=jobs)
     click.echo(str(path))
 
 

@@ -107,7 +107,8 @@ def maps_command(
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="Dataset folder to create (must not exist or be empty).")
 @click.option("--resize", is_flag=True, default=False,
-              help="Resize maps to their image's size, bilinear [default: sizes must match].")
+              help="Resize maps to their image's size with vista.imaging.resize_map (bilinear, "
+                   "pixel centres aligned) [default: sizes must match].")
 @click.option("--reference-images", is_flag=True, default=False,
               help="Store absolute image paths instead of copying images [default: copy].")
 @click.option("--name", default=None, help="Dataset name [default: the --out folder's name].")
@@ -121,7 +122,7 @@ def import_command(images: Path, maps: Path, texts: Path, out: Path, resize: boo
     Example:
       vista import --images coco/ --maps gaze_maps/ --texts phrases.csv --out data/ds
     """
-    from ..dataset import import_dataset
+    from ..importers import import_dataset
 
     summary = import_dataset(images=images, maps=maps, texts=texts, out=out, resize=resize,
                              copy_images=not reference_images, name=name)
