@@ -18,7 +18,7 @@ from explain_fixtures import count_hooks, denormals_flushed, make_bert_tokenizer
 from vista.errors import WeightsNotFoundError
 from vista.explain import load_explainer
 from vista.explain.albef import albef_state_dict, build_albef, infer_config
-from vista.explain.base import resize_to_image
+from vista.imaging import resize_map
 
 pytestmark = pytest.mark.explain
 
@@ -204,7 +204,7 @@ def test_matches_visualisation_recipe(ckpt: Path, sep_token: str) -> None:
         grads = saved["grad"][:, :, :, 1:].clamp(0).reshape(1, 2, -1, 4, 4) * mask
         gradcam = (cams * grads)[0].mean(0)
         expected = (gradcam[1 : n + 1].sum(0) / n).numpy()
-        np.testing.assert_allclose(got.values, resize_to_image(expected, (32, 32)),
+        np.testing.assert_allclose(got.values, resize_map(expected, (32, 32)),
                                    rtol=1e-4, atol=1e-9)
 
 
@@ -266,7 +266,7 @@ def test_long_text_and_folder_weights(ckpt: Path) -> None:
         pytest.param({"block": 2}, ValueError, "must be a fusion layer", id="not-fusion"),
         pytest.param({"vision_heads": 5}, ValueError, "must divide the width", id="heads"),
         pytest.param({"depth": 3}, ValueError, "unknown option", id="unknown"),
-        pytest.param({"tokens": "all"}, ValueError, "tokens must be one of", id="tokens"),
+        pytest.param({"token_reduce": "some"}, ValueError, "token_reduce must be one of", id="tokens"),
         pytest.param({"sep_token": "eos"}, ValueError, "sep_token must be one of", id="sep"),
     ],
 )

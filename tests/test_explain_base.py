@@ -1,5 +1,5 @@
-"""Shared explain machinery: inputs, resizing, weights resolution, scoped torch
-settings, token handling, hooks and the registry."""
+"""Shared explain machinery: inputs, weights resolution, scoped torch settings,
+token handling and the registry."""
 
 from __future__ import annotations
 
@@ -11,17 +11,10 @@ import pytest
 
 from vista.errors import WeightsNotFoundError
 from vista.explain import explainer_names, load_explainer
-from vista.explain.base import (
-    as_rgb_array,
-    check_options,
-    check_texts,
-    combine_pieces,
-    resize_to_image,
-    resolve_block,
-    resolve_weights,
-    weights_and_revision,
-)
+from vista.explain.base import as_rgb_array, check_options, resolve_block
 from vista.explain.registry import explainer_spec
+from vista.explain.text import check_texts, combine_pieces
+from vista.explain.weights import resolve_weights, weights_and_revision
 
 
 def test_as_rgb_array_pil_and_array() -> None:
@@ -60,17 +53,6 @@ def test_as_rgb_array_errors(image: np.ndarray, message: str) -> None:
 def test_check_texts_errors(texts: Any, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
         check_texts(texts)
-
-
-def test_resize_to_image_constant_and_shape() -> None:
-    out = resize_to_image(np.full((4, 4), 2.5), (30, 40))
-    assert out.shape == (30, 40) and out.dtype == np.float32
-    np.testing.assert_allclose(out, 2.5)
-    same = np.arange(6.0).reshape(2, 3)
-    res = resize_to_image(same, (2, 3))
-    np.testing.assert_array_equal(res, same)
-    res[0, 0] = 99
-    assert same[0, 0] == 0  # a copy, never the input
 
 
 def test_combine_pieces_weighted_mean() -> None:
@@ -138,7 +120,7 @@ def test_weights_and_revision_local(tmp_path: Path) -> None:
 
 
 def test_weights_and_revision_pins_only_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    import vista.explain.base as base
+    import vista.explain.weights as base
 
     seen: list[tuple[str, str | None]] = []
 
@@ -159,7 +141,7 @@ def test_registry_names_and_errors() -> None:
                  "clipseg-rd16"):
         assert name in names
     assert explainer_spec("blip-itm-base").default_method == "gradcam"
-    with pytest.raises(ValueError, match="model must be one of clip, blip-itm-base"):
+    with pytest.raises(ValueError, match="unknown model 'blip'; known models: clip, blip-itm-base"):
         load_explainer("blip")
 
 
@@ -185,7 +167,7 @@ def test_tokenize_texts_truncate_and_split(tmp_path: Path) -> None:
     pytest.importorskip("transformers", reason="the explain extra is not installed")
     from explain_fixtures import make_bert_tokenizer
 
-    from vista.explain.base import query_token_mask, text_token_mask, tokenize_texts
+    from vista.explain.text import query_token_mask, text_token_mask, tokenize_texts
 
     tok = make_bert_tokenizer(tmp_path)
     texts = ["a cat sits on the red mat near a dog", "dog"]  # 10 and 1 text tokens

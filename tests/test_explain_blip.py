@@ -21,7 +21,7 @@ from explain_fixtures import (
 )
 
 from vista.explain import load_explainer
-from vista.explain.base import resize_to_image
+from vista.imaging import resize_map
 
 pytestmark = pytest.mark.explain
 
@@ -145,7 +145,7 @@ def test_matches_lavis_per_pair_recipe(blip_dir: Path, explainer: Any) -> None:
         gradcam = (cams * grads)[0].mean(0)
         expected = (gradcam[1 : n + 1].sum(dim=0) / n).numpy()
         np.testing.assert_allclose(
-            got.values, resize_to_image(expected, (32, 32)), rtol=1e-4, atol=1e-9
+            got.values, resize_map(expected, (32, 32)), rtol=1e-4, atol=1e-9
         )
 
 
@@ -185,9 +185,9 @@ def test_options_recorded_and_cls_first_token(blip_dir: Path) -> None:
     assert m.params["first_token"] == "cls"
     assert m.params["clamp"] == "product"
     assert "text_used" not in m.params
-    cls = load_explainer("blip-itm-base", weights=str(blip_dir), device="cpu", tokens="cls")
+    cls = load_explainer("blip-itm-base", weights=str(blip_dir), device="cpu", token_reduce="cls")
     m_cls = cls.explain(tiny_image(), ["a cat sits"])[0]
-    assert m_cls.params["tokens"] == "cls"
+    assert m_cls.params["token_reduce"] == "cls"
     assert np.isfinite(m_cls.values).all() and m_cls.values.max() > 0
     cleaned = load_explainer("blip-itm-base", weights=str(blip_dir), device="cpu")
     assert cleaned.explain(tiny_image(), ["A cat!"])[0].params["text_used"] == "a cat"
@@ -198,11 +198,11 @@ def test_options_recorded_and_cls_first_token(blip_dir: Path) -> None:
     [
         pytest.param({"block": 10}, ValueError, "block must be in", id="block-range"),
         pytest.param({"blok": 1}, ValueError, "unknown option", id="unknown-option"),
-        pytest.param({"method": "relevance"}, ValueError, "method must be one of", id="method"),
+        pytest.param({"method": "relevance"}, ValueError, "does not support blip-itm-base", id="method"),
         pytest.param({"overflow": "drop"}, ValueError, "overflow must be one of", id="overflow"),
         pytest.param({"token_limit": 1000}, ValueError, "token_limit must be <=", id="limit"),
         pytest.param({"first_token": "sep"}, ValueError, "first_token must be", id="first"),
-        pytest.param({"tokens": "all"}, ValueError, "tokens must be one of", id="tokens"),
+        pytest.param({"token_reduce": "some"}, ValueError, "token_reduce must be one of", id="tokens"),
         pytest.param({"block": 1.5}, TypeError, "block must be an integer", id="block-type"),
     ],
 )

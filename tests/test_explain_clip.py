@@ -112,9 +112,9 @@ def test_gradcam_matches_manual_computation(clip_folder: Path) -> None:
     act, grad = store["act"][0].detach(), store["act"].grad[0]
     weights = grad[1:].mean(dim=0)
     cam = torch.relu(act[1:] @ weights).reshape(4, 4).numpy()
-    from vista.explain.base import resize_to_image
+    from vista.imaging import resize_map
 
-    np.testing.assert_allclose(got.values, resize_to_image(cam, (32, 32)), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(got.values, resize_map(cam, (32, 32)), rtol=1e-4, atol=1e-7)
     assert got.params["similarity"] == pytest.approx(float(out.logits_per_image[0, 0].detach()), rel=1e-5)
 
 
@@ -126,7 +126,7 @@ def test_relevance_matches_chefer_per_text(clip_folder: Path, start_block: int) 
     ``start_block`` on ``R += mean_heads(clamp(grad * attn, min=0)) @ R``, map =
     ``R[CLS, 1:]`` on the 4 x 4 grid. vista's one vectorised backward for all texts
     must give the same maps."""
-    from vista.explain.base import resize_to_image
+    from vista.imaging import resize_map
 
     exp = load_explainer("clip", weights=str(clip_folder), device="cpu", method="relevance",
                          start_block=start_block)
@@ -159,14 +159,14 @@ def test_relevance_matches_chefer_per_text(clip_folder: Path, start_block: int) 
             rel = rel + cam @ rel
         expected = rel[0, 1:].reshape(4, 4).numpy()
         assert np.abs(expected).max() > 0
-        np.testing.assert_allclose(m.values, resize_to_image(expected, (32, 32)), rtol=1e-4,
+        np.testing.assert_allclose(m.values, resize_map(expected, (32, 32)), rtol=1e-4,
                                    atol=1e-7)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        pytest.param({"method": "rollout"}, "method must be one of", id="method"),
+        pytest.param({"method": "sigmoid"}, "does not support clip", id="method"),
         pytest.param({"block": 3}, "block must be in", id="block-range"),
         pytest.param({"start_block": 0}, "unknown option", id="option-for-other-method"),
         pytest.param({"blok": 1}, "unknown option", id="typo"),

@@ -138,16 +138,16 @@ def test_gradcam_matches_manual_computation(explainer: Any) -> None:
     expected = np.zeros((4, 4), dtype=np.float32)
     idx = patch_index[0].numpy()
     expected[idx[:, 0], idx[:, 1]] = cam.numpy()
-    from vista.explain.base import resize_to_image
+    from vista.imaging import resize_map
 
-    np.testing.assert_allclose(got.values, resize_to_image(expected, (32, 32)), rtol=1e-4,
+    np.testing.assert_allclose(got.values, resize_map(expected, (32, 32)), rtol=1e-4,
                                atol=1e-9)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        pytest.param({"method": "relevance"}, "method must be one of", id="method"),
+        pytest.param({"method": "relevance"}, "does not support vilt", id="method"),
         pytest.param({"block": 5}, "block must be in", id="block-range"),
         pytest.param({"clamp": "relu"}, "clamp must be one of", id="clamp"),
         pytest.param({"layer": 1}, "unknown option", id="unknown"),

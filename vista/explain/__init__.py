@@ -1,12 +1,41 @@
-"""Model saliency: one registry of explainers, each with one verb, ``explain``.
+"""Model saliency: a registry of model families, methods and recipes; each explainer
+has one verb, ``explain``.
 
->>> from vista.explain import explainer_names
+>>> from vista.explain import explainer_names, recipe_names
 >>> "blip-itm-base" in explainer_names()
+True
+>>> "vista-0.1" in recipe_names("clip")
 True
 """
 
 from __future__ import annotations
 
-from .registry import explainer_names, load_explainer, register
+from .registry import (
+    ExplainerSpec,
+    Method,
+    Recipe,
+    explainer_names,
+    explainer_spec,
+    load_explainer,
+    method_names,
+    recipe_names,
+    recipes,
+    register_family,
+    register_method,
+    register_recipe,
+)
 
-__all__ = ["explainer_names", "load_explainer", "register"]
+__all__ = [
+    "ExplainerSpec",
+    "Method",
+    "Recipe",
+    "explainer_names",
+    "explainer_spec",
+    "load_explainer",
+    "method_names",
+    "recipe_names",
+    "recipes",
+    "register_family",
+    "register_method",
+    "register_recipe",
+]

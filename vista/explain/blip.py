@@ -32,45 +32,38 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_int, check_option, require
-from .base import (
-    OVERFLOW_CHOICES,
-    TOKENS_CHOICES,
-    FusionGradCamExplainer,
-    check_options,
-    load_frozen,
-    load_processors,
-    pick_device,
-    registered_weights,
-    resolve_block,
-)
+from .._validation import check_int, check_option
+from .base import check_options, resolve_block
 from .cam import CLAMP_CHOICES, HEAD_REDUCE_CHOICES
-from .registry import register
+from .fusion import FusionGradCamExplainer
+from .text import OVERFLOW_CHOICES, TOKENS_CHOICES
+from .weights import LoadedModel
 
-__all__ = ["DEFAULT_BLOCK", "DEFAULT_TOKEN_LIMIT", "BlipExplainer", "clean_caption", "load_blip"]
+__all__ = ["DEFAULT_TOKEN_LIMIT", "BlipExplainer", "build_gradcam", "clean_caption"]
 
-#: Cross-attention block of the LAVIS Grad-CAM demo (0-based): its notebook calls
-#: ``compute_gradcam(..., block_num=7)``; the function's own default is 6.
-DEFAULT_BLOCK = 7
 #: LAVIS's ``max_txt_len`` for BLIP ITM: the text length the model was fine-tuned with.
 DEFAULT_TOKEN_LIMIT = 35
 FIRST_TOKEN_CHOICES = ("enc", "cls")
 OPTIONS = (
+    "score",
+    "tensor",
     "block",
     "token_limit",
     "overflow",
     "first_token",
     "clean_text",
-    "tokens",
+    "token_reduce",
     "clamp",
     "head_reduce",
+    "input_fit",
     "flush_denormal",
-    "revision",
 )
 
 _TOKENS_MEANING = {
     "text": "mean over the text tokens; [ENC]/[CLS], [SEP] and padding excluded",
+    "all": "mean over every attended row: [ENC]/[CLS], text, [SEP]; padding excluded",
     "cls": "the [ENC]/[CLS] row only (its output feeds the ITM head)",
+    "each": "each text token's own map, post-processed, then averaged",
 }
 _PUNCT = re.compile(r"([.!\"()*#:;~])")
 _SPACES = re.compile(r"\s{2,}")
@@ -95,13 +88,8 @@ class BlipExplainer(FusionGradCamExplainer):
 
     def __init__(
         self,
+        loaded: LoadedModel,
         *,
-        name: str,
-        model: Any,
-        tokenizer: Any,
-        image_processor: Any,
-        model_id: str,
-        revision: str | None,
         block: int,
         token_limit: int,
         overflow: str,
@@ -111,18 +99,9 @@ class BlipExplainer(FusionGradCamExplainer):
         clamp: str,
         head_reduce: str,
         flush_denormal: bool,
-        device: str,
     ) -> None:
-        super().__init__(
-            name=name,
-            model=model,
-            tokenizer=tokenizer,
-            image_processor=image_processor,
-            model_id=model_id,
-            revision=revision,
-            method="gradcam",
-            device=device,
-        )
+        super().__init__(loaded, method="gradcam")
+        model = loaded.model
         vcfg = model.config.vision_config
         self.input_size = int(vcfg.image_size)
         side = self.input_size // int(vcfg.patch_size)
@@ -135,21 +114,24 @@ class BlipExplainer(FusionGradCamExplainer):
         self.clamp = clamp
         self.head_reduce = head_reduce
         self.flush_denormal = flush_denormal
-        self.enc_token_id = _enc_token_id(tokenizer, model) if first_token == "enc" else None
+        self.enc_token_id = (_enc_token_id(loaded.tokenizer, model) if first_token == "enc"
+                             else None)
         self.options = {
             "block": block,
             "layer": f"text_encoder.encoder.layer[{block}].crossattention.self attention probs",
-            "score": "ITM match logit (itm_head output index 1, before softmax)",
+            "score": "itm",
+            "score_meaning": "ITM match logit (itm_head output index 1, before softmax)",
             "first_token": "enc" if self.enc_token_id is not None else "cls",
             "clean_text": clean_text,
-            "tokens": tokens,
-            "tokens_meaning": _TOKENS_MEANING[tokens],
+            "token_reduce": tokens,
+            "token_reduce_meaning": _TOKENS_MEANING[tokens],
             "clamp": clamp,
             "head_reduce": head_reduce,
-            "token_reduce": "mean",
             "input_size": [self.input_size, self.input_size],
             "input_fit": "squash",
             "grid": list(self.grid),
+            "token_limit": token_limit,
+            "overflow": overflow,
             "flush_denormal": flush_denormal,
         }
 
@@ -203,99 +185,57 @@ def _enc_token_id(tokenizer: Any, model: Any) -> int | None:
     return None
 
 
-@register("blip-itm-base")
-@register("blip-itm-large")
-def load_blip(
-    name: str,
-    *,
-    weights: str | None = None,
-    device: str | None = None,
-    method: str | None = None,
-    **options: Any,
-) -> BlipExplainer:
-    """Load the ``blip-itm-base`` or ``blip-itm-large`` explainer.
+def build_gradcam(loaded: LoadedModel, choices: dict[str, Any]) -> BlipExplainer:
+    """The ``gradcam`` method of ``blip-itm-base`` and ``blip-itm-large``.
 
     Parameters
     ----------
-    name : {"blip-itm-base", "blip-itm-large"}
-        Registry name.
-    weights : str, optional
-        Hugging Face id or local folder in Hugging Face layout (model, tokenizer and
-        image processor, as ``save_pretrained`` writes them). Default: the
-        registry's id (``Salesforce/blip-itm-{base,large}-coco``) at its pinned
-        revision.
-    device : str, optional
-        Torch device; cuda when available.
-    method : {"gradcam"}, optional
-        The only method.
-    **options
-        ``block`` (int, default 7): 0-based text-encoder layer whose
-        cross-attention is explained; negative counts from the end.
-        ``token_limit`` (int, default 35): tokens per row, specials included.
-        ``overflow`` ("truncate" or "split", default "truncate"): what happens to a
-        longer text (see :func:`vista.explain.base.tokenize_texts`).
-        ``first_token`` ("enc" or "cls", default "enc"): LAVIS replaces ``[CLS]``
-        by ``[ENC]``; "cls" feeds ``[CLS]`` as the transformers processor does.
-        ``clean_text`` (bool, default True): LAVIS's caption cleaning.
-        ``tokens`` ("text" or "cls", default "text"): average the map over the
-        segment's text tokens (LAVIS's sentence map) or take the first token's row
-        (LAVIS returns it too, as ``gradcam[0]``).
+    loaded : LoadedModel
+        A ``BlipForImageTextRetrieval`` with its tokenizer and image processor.
+    choices : dict
+        The recipe's choices with the overrides applied:
+        ``block`` (int): 0-based text-encoder layer whose cross-attention is
+        explained; negative counts from the end (LAVIS ``compute_gradcam``: 6; its
+        text-localisation notebook: 7).
+        ``token_reduce`` ("text", "all", "cls" or "each", default "text"): the query
+        rows averaged (LAVIS: the text tokens, ``gradcam[1:n+1].sum(0) / n``).
         ``clamp`` and ``head_reduce``: see
-        :func:`vista.explain.cam.gradcam_attention` (defaults "gradient", "mean").
-        ``flush_denormal`` (bool, default True): flush denormal floats during the
-        call (restored afterwards). ``revision``: Hub commit for a Hub id.
-
-    Returns
-    -------
-    BlipExplainer
+        :func:`vista.explain.cam.gradcam_attention` (LAVIS: "gradient", "mean").
+        ``first_token`` ("enc" or "cls", default "enc"): LAVIS's ``BlipITM.forward``
+        replaces ``[CLS]`` by ``[ENC]``; "cls" feeds ``[CLS]`` as the transformers
+        processor does. ``clean_text`` (bool, default True): LAVIS's caption cleaning.
+        ``token_limit`` (int, default 35, LAVIS's ``max_txt_len``), ``overflow``
+        ("truncate" or "split"; see :func:`vista.explain.text.tokenize_texts`),
+        ``flush_denormal`` (bool, default True).
 
     Raises
     ------
     ValueError
-        On an unknown method or option, or an option out of range.
-    WeightsNotFoundError
-        When the weights are neither a local folder nor obtainable.
+        On an unknown choice, or one out of range; the message lists the valid ones.
     """
-    transformers = require("transformers", "explain")
-    check_option("method", "gradcam" if method is None else method, ("gradcam",))
-    check_options(options, OPTIONS, context=name)
-    overflow = check_option("overflow", options.get("overflow", "truncate"), OVERFLOW_CHOICES)
-    first_token = check_option("first_token", options.get("first_token", "enc"),
-                               FIRST_TOKEN_CHOICES)
-    clamp = check_option("clamp", options.get("clamp", "gradient"), CLAMP_CHOICES)
-    head_reduce = check_option("head_reduce", options.get("head_reduce", "mean"),
-                               HEAD_REDUCE_CHOICES)
-    clean_text = bool(options.get("clean_text", True))
-    flush_denormal = bool(options.get("flush_denormal", True))
-    model_id, revision, folder = registered_weights(name, weights, options.get("revision"))
-    dev = pick_device(device)
-    model = load_frozen(transformers.BlipForImageTextRetrieval, folder, device=dev)
-    tcfg = model.config.text_config
-    block = resolve_block("block", options.get("block", DEFAULT_BLOCK),
-                          int(tcfg.num_hidden_layers))
-    token_limit = check_int("token_limit", options.get("token_limit", DEFAULT_TOKEN_LIMIT),
+    check_options(choices, OPTIONS, context=f"{loaded.family} gradcam")
+    check_option("score", choices.get("score", "itm"), ("itm",))
+    check_option("tensor", choices.get("tensor", "cross-attention"), ("cross-attention",))
+    check_option("input_fit", choices.get("input_fit", "squash"), ("squash",))
+    tcfg = loaded.model.config.text_config
+    token_limit = check_int("token_limit", choices.get("token_limit", DEFAULT_TOKEN_LIMIT),
                             minimum=3)
     if token_limit > int(tcfg.max_position_embeddings):
         raise ValueError(
             f"token_limit must be <= {tcfg.max_position_embeddings} (the model's positions); "
             f"got {token_limit}"
         )
-    tokenizer, image_processor = load_processors(folder)
     return BlipExplainer(
-        name=name,
-        model=model,
-        tokenizer=tokenizer,
-        image_processor=image_processor,
-        model_id=model_id,
-        revision=revision,
-        block=block,
+        loaded,
+        block=resolve_block("block", choices.get("block", 6), int(tcfg.num_hidden_layers)),
         token_limit=token_limit,
-        overflow=overflow,
-        first_token=first_token,
-        clean_text=clean_text,
-        tokens=check_option("tokens", options.get("tokens", "text"), TOKENS_CHOICES),
-        clamp=clamp,
-        head_reduce=head_reduce,
-        flush_denormal=flush_denormal,
-        device=dev,
+        overflow=check_option("overflow", choices.get("overflow", "truncate"), OVERFLOW_CHOICES),
+        first_token=check_option("first_token", choices.get("first_token", "enc"),
+                                 FIRST_TOKEN_CHOICES),
+        clean_text=bool(choices.get("clean_text", True)),
+        tokens=check_option("token_reduce", choices.get("token_reduce", "text"), TOKENS_CHOICES),
+        clamp=check_option("clamp", choices.get("clamp", "gradient"), CLAMP_CHOICES),
+        head_reduce=check_option("head_reduce", choices.get("head_reduce", "mean"),
+                                 HEAD_REDUCE_CHOICES),
+        flush_denormal=bool(choices.get("flush_denormal", True)),
     )

@@ -36,6 +36,7 @@ __all__ = [
     "CLAMP_CHOICES",
     "HEAD_REDUCE_CHOICES",
     "gradcam_attention",
+    "gradcam_attention_per_token",
     "gradcam_tokens",
     "patch_grid",
     "to_float64",
@@ -212,29 +213,9 @@ def gradcam_attention(
     array([[[0.05, 0.  ],
             [0.  , 0.  ]]], dtype=float32)
     """
-    check_option("clamp", clamp, CLAMP_CHOICES)
-    check_option("head_reduce", head_reduce, HEAD_REDUCE_CHOICES)
-    attn = to_float64("attention", attention)
-    grad = to_float64("gradient", gradient)
-    if attn.ndim != 4:
-        raise ValueError(f"attention must be 4-D (batch, heads, tokens, keys); got {attn.shape}")
-    if grad.shape != attn.shape:
-        raise ValueError(f"gradient must have the shape of attention {attn.shape}; got {grad.shape}")
-    b, _, t, k = attn.shape
-    if not 0 <= n_prefix < k:
-        raise ValueError(f"n_prefix must be in [0, {k}); got {n_prefix}")
-    if clamp == "gradient":
-        cam = attn * np.clip(grad, 0.0, None)
-    elif clamp == "product":
-        cam = np.clip(attn * grad, 0.0, None)
-    else:
-        cam = attn * grad
-    if head_reduce == "mean":
-        per_token = cam.mean(axis=1)
-    elif head_reduce == "sum":
-        per_token = cam.sum(axis=1)
-    else:
-        per_token = cam.max(axis=1)  # (B, T, K)
+    per_token = _head_reduced(attention, gradient, clamp=clamp, head_reduce=head_reduce,
+                              n_prefix=n_prefix)
+    b, t, _ = per_token.shape
     if token_mask is None:
         weights = np.ones((b, t))
     else:
@@ -247,6 +228,62 @@ def gradcam_attention(
         raise ValueError(f"token_mask selects no token in row(s) {empty.tolist()}")
     pooled = np.einsum("btk,bt->bk", per_token, weights) / counts[:, None]
     return tokens_to_grid(pooled, n_prefix=n_prefix, grid=grid)
+
+
+def _head_reduced(attention: Any, gradient: Any, *, clamp: str, head_reduce: str,
+                  n_prefix: int) -> np.ndarray:
+    """``attention × gradient`` with the clamp, heads reduced: (B, T, K) float64."""
+    check_option("clamp", clamp, CLAMP_CHOICES)
+    check_option("head_reduce", head_reduce, HEAD_REDUCE_CHOICES)
+    attn = to_float64("attention", attention)
+    grad = to_float64("gradient", gradient)
+    if attn.ndim != 4:
+        raise ValueError(f"attention must be 4-D (batch, heads, tokens, keys); got {attn.shape}")
+    if grad.shape != attn.shape:
+        raise ValueError(f"gradient must have the shape of attention {attn.shape}; got {grad.shape}")
+    if not 0 <= n_prefix < attn.shape[-1]:
+        raise ValueError(f"n_prefix must be in [0, {attn.shape[-1]}); got {n_prefix}")
+    if clamp == "gradient":
+        cam = attn * np.clip(grad, 0.0, None)
+    elif clamp == "product":
+        cam = np.clip(attn * grad, 0.0, None)
+    else:
+        cam = attn * grad
+    if head_reduce == "mean":
+        return np.asarray(cam.mean(axis=1))
+    if head_reduce == "sum":
+        return np.asarray(cam.sum(axis=1))
+    return np.asarray(cam.max(axis=1))
+
+
+def gradcam_attention_per_token(
+    attention: Any,
+    gradient: Any,
+    *,
+    clamp: str = "gradient",
+    head_reduce: str = "mean",
+    n_prefix: int = 1,
+    grid: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """:func:`gradcam_attention` before the mean over query tokens: one map per
+    token, as ALBEF's ``visualization.ipynb`` draws each word's row
+    ``gradcam[i + 1]`` on its own.
+
+    Returns
+    -------
+    numpy.ndarray, shape (B, T, rows, cols), float32
+
+    Examples
+    --------
+    >>> attn = np.full((1, 1, 2, 5), 0.5)
+    >>> grad = np.zeros((1, 1, 2, 5)); grad[0, 0, 1, 2] = 2.0
+    >>> gradcam_attention_per_token(attn, grad)[0, 1]
+    array([[0., 1.],
+           [0., 0.]], dtype=float32)
+    """
+    per_token = _head_reduced(attention, gradient, clamp=clamp, head_reduce=head_reduce,
+                              n_prefix=n_prefix)
+    return tokens_to_grid(per_token, n_prefix=n_prefix, grid=grid)
 
 
 def gradcam_tokens(

@@ -37,27 +37,14 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_option, require
-from .base import (
-    OVERFLOW_CHOICES,
-    Explainer,
-    capture_hook,
-    check_options,
-    finish_texts,
-    leaf_hook,
-    load_frozen,
-    load_processors,
-    pick_device,
-    registered_weights,
-    remove_hooks,
-    resolve_block,
-    tokenize_texts,
-    torch_call_scope,
-)
+from .base import Explainer, check_options, resolve_block, torch_call_scope
 from .cam import gradcam_tokens
-from .registry import register
+from .hooks import capture_hook, leaf_hook, run_with_hooks
 from .relevance import cls_relevance_map
+from .text import OVERFLOW_CHOICES, finish_texts, tokenize_texts
+from .weights import LoadedModel
 
-__all__ = ["METHODS", "ClipExplainer", "load_clip"]
+__all__ = ["METHODS", "ClipExplainer", "build_gradcam", "build_relevance"]
 
 METHODS = ("gradcam", "relevance")
 
@@ -69,31 +56,10 @@ class ClipExplainer(Explainer):
     docstring for the maths.
     """
 
-    def __init__(
-        self,
-        *,
-        name: str,
-        model: Any,
-        tokenizer: Any,
-        image_processor: Any,
-        model_id: str,
-        revision: str | None,
-        method: str,
-        block: int,
-        start_block: int,
-        overflow: str,
-        device: str,
-    ) -> None:
-        super().__init__(
-            name=name,
-            model=model,
-            tokenizer=tokenizer,
-            image_processor=image_processor,
-            model_id=model_id,
-            revision=revision,
-            method=method,
-            device=device,
-        )
+    def __init__(self, loaded: LoadedModel, *, method: str, block: int, start_block: int,
+                 overflow: str) -> None:
+        super().__init__(loaded, method=method)
+        model = loaded.model
         self.overflow = overflow
         vcfg = model.config.vision_config
         self.input_size = int(vcfg.image_size)
@@ -103,10 +69,12 @@ class ClipExplainer(Explainer):
         self.block = block
         self.start_block = start_block
         common = {
-            "score": "logits_per_image (logit_scale * cosine of projected embeddings)",
+            "score": "similarity",
+            "score_meaning": "logits_per_image (logit_scale * cosine of projected embeddings)",
             "input_size": [self.input_size, self.input_size],
             "input_fit": "squash",
             "grid": list(self.grid),
+            "overflow": overflow,
         }
         if method == "gradcam":
             self.options = {
@@ -147,16 +115,12 @@ class ClipExplainer(Explainer):
             first = self.block if self.method == "gradcam" else self.start_block
             leaves: list[Any] = []
             attentions: list[Any] = []
-            handles = [layers[first].layer_norm1.register_forward_hook(leaf_hook(leaves))]
-            try:
-                if self.method == "relevance":
-                    handles += [
-                        layer.self_attn.register_forward_hook(capture_hook(attentions, 1))
-                        for layer in layers[first:]
-                    ]
-                emb = model.get_image_features(pixel_values=pixels).pooler_output
-            finally:
-                remove_hooks(handles)
+            hooks = [(layers[first].layer_norm1, "forward", leaf_hook(leaves))]
+            if self.method == "relevance":
+                hooks += [(layer.self_attn, "forward", capture_hook(attentions, 1))
+                          for layer in layers[first:]]
+            emb = run_with_hooks(
+                lambda: model.get_image_features(pixel_values=pixels).pooler_output, hooks)
             emb = emb / emb.norm(dim=-1, keepdim=True)
             scores = model.logit_scale.exp() * (text @ emb[0])  # (rows,)
             rows = scores.shape[0]
@@ -173,70 +137,45 @@ class ClipExplainer(Explainer):
         return finish_texts(maps, values, enc, owners, infos, texts=texts, score_name="similarity")
 
 
-@register("clip")
-def load_clip(
-    name: str,
-    *,
-    weights: str | None = None,
-    device: str | None = None,
-    method: str | None = None,
-    **options: Any,
-) -> ClipExplainer:
-    """Load the ``clip`` explainer.
-
-    Parameters
-    ----------
-    name : str
-        Registry name (``"clip"``).
-    weights : str, optional
-        Hugging Face id or local folder in Hugging Face layout (model, tokenizer and
-        image processor). Default ``openai/clip-vit-base-patch16`` at the registry's
-        pinned commit.
-    device : str, optional
-        Torch device; cuda when available.
-    method : {"gradcam", "relevance"}, optional
-        Default ``"gradcam"``.
-    **options
-        ``block`` (gradcam): 0-based vision block whose ``layer_norm1`` output is
-        explained, negative counts from the end; default -1 (the last block).
-        ``start_block`` (relevance): first block the relevance is propagated
-        through; default 0 (all blocks, as in the paper). ``overflow``:
-        ``"truncate"`` (default) or ``"split"`` a text longer than the 77-token
-        limit (see :func:`vista.explain.base.tokenize_texts`; split pieces are
-        explained separately and their maps averaged, weighted by text tokens).
-        ``revision``: Hub commit for a Hub id (default: the pinned one).
-
-    Returns
-    -------
-    ClipExplainer
-
-    Raises
-    ------
-    ValueError
-        On an unknown method or option, or a block out of range.
-    """
-    transformers = require("transformers", "explain")
-    method = check_option("method", "gradcam" if method is None else method, METHODS)
-    allowed = {"gradcam": ("block", "overflow", "revision"),
-               "relevance": ("start_block", "overflow", "revision")}
-    check_options(options, allowed[method], context=f"clip with method={method!r}")
-    overflow = check_option("overflow", options.get("overflow", "truncate"), OVERFLOW_CHOICES)
-    model_id, revision, folder = registered_weights(name, weights, options.get("revision"))
-    dev = pick_device(device)
-    impl = "eager" if method == "relevance" else None
-    model = load_frozen(transformers.CLIPModel, folder, device=dev, attn_implementation=impl)
-    n_layers = int(model.config.vision_config.num_hidden_layers)
-    tokenizer, image_processor = load_processors(folder)
+def _build(loaded: LoadedModel, choices: dict[str, Any], method: str) -> ClipExplainer:
+    allowed = {"gradcam": ("score", "tensor", "block", "input_fit", "overflow"),
+               "relevance": ("score", "tensor", "start_block", "clamp", "head_reduce",
+                             "input_fit", "overflow")}
+    check_options(choices, allowed[method], context=f"clip {method}")
+    check_option("score", choices.get("score", "similarity"), ("similarity",))
+    tensor = "layer_norm1" if method == "gradcam" else "self-attention"
+    check_option("tensor", choices.get("tensor", tensor), (tensor,))
+    if method == "relevance":
+        check_option("clamp", choices.get("clamp", "product"), ("product",))
+        check_option("head_reduce", choices.get("head_reduce", "mean"), ("mean",))
+    check_option("input_fit", choices.get("input_fit", "squash"), ("squash",))
+    n_layers = int(loaded.model.config.vision_config.num_hidden_layers)
     return ClipExplainer(
-        name=name,
-        model=model,
-        tokenizer=tokenizer,
-        image_processor=image_processor,
-        model_id=model_id,
-        revision=revision,
+        loaded,
         method=method,
-        block=resolve_block("block", options.get("block", -1), n_layers),
-        start_block=resolve_block("start_block", options.get("start_block", 0), n_layers),
-        overflow=overflow,
-        device=dev,
+        block=resolve_block("block", choices.get("block", -1), n_layers),
+        start_block=resolve_block("start_block", choices.get("start_block", 0), n_layers),
+        overflow=check_option("overflow", choices.get("overflow", "truncate"), OVERFLOW_CHOICES),
     )
+
+
+def build_gradcam(loaded: LoadedModel, choices: dict[str, Any]) -> ClipExplainer:
+    """The ``gradcam`` method of ``clip``.
+
+    ``choices``: ``block`` (0-based vision block whose ``layer_norm1`` output is
+    explained, negative counts from the end; default -1), ``input_fit``,
+    ``overflow`` (``"truncate"`` or ``"split"`` a text longer than the 77-token
+    limit; split pieces are explained separately and their maps averaged, weighted
+    by text tokens).
+    """
+    return _build(loaded, choices, "gradcam")
+
+
+def build_relevance(loaded: LoadedModel, choices: dict[str, Any]) -> ClipExplainer:
+    """The ``relevance`` method of ``clip``.
+
+    ``choices``: ``start_block`` (first block the relevance is propagated through,
+    negative counts from the end: 0 is every block, as in the paper; -1 the last
+    block only, as Chefer's CLIP notebook), ``input_fit``, ``overflow``.
+    """
+    return _build(loaded, choices, "relevance")

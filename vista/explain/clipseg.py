@@ -32,25 +32,13 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_option, require
-from .base import (
-    OVERFLOW_CHOICES,
-    Explainer,
-    check_options,
-    combine_text_pieces,
-    leaf_hook,
-    load_frozen,
-    load_processors,
-    pick_device,
-    registered_weights,
-    remove_hooks,
-    resolve_block,
-    tokenize_texts,
-    torch_call_scope,
-)
+from .base import Explainer, check_options, resolve_block, torch_call_scope
 from .cam import gradcam_tokens
-from .registry import register
+from .hooks import leaf_hook, run_with_hooks
+from .text import OVERFLOW_CHOICES, combine_text_pieces, tokenize_texts
+from .weights import LoadedModel
 
-__all__ = ["METHODS", "ClipSegExplainer", "load_clipseg"]
+__all__ = ["METHODS", "ClipSegExplainer", "build_gradcam", "build_sigmoid"]
 
 METHODS = ("sigmoid", "gradcam")
 
@@ -58,44 +46,26 @@ METHODS = ("sigmoid", "gradcam")
 class ClipSegExplainer(Explainer):
     """Sigmoid maps or decoder Grad-CAM of CLIPSeg; built by :func:`load_clipseg`."""
 
-    def __init__(
-        self,
-        *,
-        name: str,
-        model: Any,
-        tokenizer: Any,
-        image_processor: Any,
-        model_id: str,
-        revision: str | None,
-        method: str,
-        block: int,
-        overflow: str,
-        device: str,
-    ) -> None:
-        super().__init__(
-            name=name,
-            model=model,
-            tokenizer=tokenizer,
-            image_processor=image_processor,
-            model_id=model_id,
-            revision=revision,
-            method=method,
-            device=device,
-        )
+    def __init__(self, loaded: LoadedModel, *, method: str, block: int, overflow: str) -> None:
+        super().__init__(loaded, method=method)
+        model = loaded.model
         self.block = block
         self.overflow = overflow
         self.token_limit = int(model.config.text_config.max_position_embeddings)
         common = {
             "extract_layers": list(model.config.extract_layers),
             "input_fit": "squash",
+            "overflow": overflow,
         }
         if method == "sigmoid":
-            self.options = {"score": "sigmoid(segmentation logits)", **common}
+            self.options = {"score": "sigmoid", "tensor": "logits", **common}
         else:
             self.options = {
                 "block": block,
                 "layer": f"decoder.layers[{block}] output",
-                "score": "sum of segmentation logits",
+                "score": "logits-sum",
+                "score_meaning": "sum of segmentation logits",
+                "tensor": "decoder-tokens",
                 "relu": True,
                 **common,
             }
@@ -132,12 +102,9 @@ class ClipSegExplainer(Explainer):
                 maps = torch.sigmoid(logits.reshape(n, *logits.shape[-2:])).cpu().numpy()
             else:
                 leaves: list[Any] = []
-                hook = leaf_hook(leaves)
-                handle = model.decoder.layers[self.block].register_forward_hook(hook)
-                try:
-                    logits = model.decoder(activations, conditional).logits
-                finally:
-                    remove_hooks([handle])
+                logits = run_with_hooks(
+                    lambda: model.decoder(activations, conditional).logits,
+                    [(model.decoder.layers[self.block], "forward", leaf_hook(leaves))])
                 logits = logits.reshape(n, *logits.shape[-2:])
                 # Each text is its own batch row, so d(sum)/d(tokens) is per text.
                 (grad,) = torch.autograd.grad(logits.sum(), leaves)
@@ -151,65 +118,33 @@ class ClipSegExplainer(Explainer):
         return out, infos
 
 
-@register("clipseg")
-@register("clipseg-rd16")
-def load_clipseg(
-    name: str,
-    *,
-    weights: str | None = None,
-    device: str | None = None,
-    method: str | None = None,
-    **options: Any,
-) -> ClipSegExplainer:
-    """Load the ``clipseg`` or ``clipseg-rd16`` explainer.
-
-    Parameters
-    ----------
-    name : {"clipseg", "clipseg-rd16"}
-        Registry name; picks the default weights.
-    weights : str, optional
-        Hugging Face id or local folder (``CLIPSegForImageSegmentation`` weights, CLIP
-        tokenizer, image processor). Default ``CIDAS/clipseg-rd64-refined``
-        (``clipseg``) or ``CIDAS/clipseg-rd16`` (``clipseg-rd16``).
-    device : str, optional
-        Torch device; cuda when available.
-    method : {"sigmoid", "gradcam"}, optional
-        Default ``"sigmoid"``.
-    **options
-        ``block`` (gradcam): 0-based decoder block whose output tokens are
-        explained, negative counts from the end; default 0. ``overflow``:
-        ``"truncate"`` (default) or ``"split"`` a text longer than the 77-token
-        limit (split pieces are segmented separately and their maps averaged,
-        weighted by text tokens). ``revision``: Hub commit for a Hub id.
-
-    Returns
-    -------
-    ClipSegExplainer
-
-    Raises
-    ------
-    ValueError
-        On an unknown method or option, or a block out of range.
-    """
-    transformers = require("transformers", "explain")
-    method = check_option("method", "sigmoid" if method is None else method, METHODS)
-    allowed = {"sigmoid": ("overflow", "revision"), "gradcam": ("block", "overflow", "revision")}
-    check_options(options, allowed[method], context=f"{name} with method={method!r}")
-    overflow = check_option("overflow", options.get("overflow", "truncate"), OVERFLOW_CHOICES)
-    model_id, revision, folder = registered_weights(name, weights, options.get("revision"))
-    dev = pick_device(device)
-    model = load_frozen(transformers.CLIPSegForImageSegmentation, folder, device=dev)
-    block = resolve_block("block", options.get("block", 0), len(model.decoder.layers))
-    tokenizer, image_processor = load_processors(folder)
+def _build(loaded: LoadedModel, choices: dict[str, Any], method: str) -> ClipSegExplainer:
+    allowed = {"sigmoid": ("score", "tensor", "input_fit", "overflow"),
+               "gradcam": ("score", "tensor", "block", "input_fit", "overflow")}
+    check_options(choices, allowed[method], context=f"{loaded.family} {method}")
+    score, tensor = ("sigmoid", "logits") if method == "sigmoid" else ("logits-sum",
+                                                                        "decoder-tokens")
+    check_option("score", choices.get("score", score), (score,))
+    check_option("tensor", choices.get("tensor", tensor), (tensor,))
+    check_option("input_fit", choices.get("input_fit", "squash"), ("squash",))
     return ClipSegExplainer(
-        name=name,
-        model=model,
-        tokenizer=tokenizer,
-        image_processor=image_processor,
-        model_id=model_id,
-        revision=revision,
+        loaded,
         method=method,
-        block=block,
-        overflow=overflow,
-        device=dev,
+        block=resolve_block("block", choices.get("block", 0), len(loaded.model.decoder.layers)),
+        overflow=check_option("overflow", choices.get("overflow", "truncate"), OVERFLOW_CHOICES),
     )
+
+
+def build_sigmoid(loaded: LoadedModel, choices: dict[str, Any]) -> ClipSegExplainer:
+    """The ``sigmoid`` method of ``clipseg`` and ``clipseg-rd16``: ``choices``
+    ``input_fit`` and ``overflow`` (``"truncate"`` or ``"split"`` a text longer than
+    the 77-token limit; split pieces are segmented separately and their maps
+    averaged, weighted by text tokens)."""
+    return _build(loaded, choices, "sigmoid")
+
+
+def build_gradcam(loaded: LoadedModel, choices: dict[str, Any]) -> ClipSegExplainer:
+    """The ``gradcam`` method of ``clipseg`` and ``clipseg-rd16``: ``choices``
+    ``block`` (0-based decoder block whose output tokens are explained, negative
+    counts from the end; default 0), ``input_fit``, ``overflow``."""
+    return _build(loaded, choices, "gradcam")

@@ -31,66 +31,35 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_option, require
-from .base import (
-    OVERFLOW_CHOICES,
-    Explainer,
-    attention_gradcam,
-    check_options,
-    finish_texts,
-    load_frozen,
-    load_processors,
-    pick_device,
-    registered_weights,
-    resolve_block,
-    text_token_mask,
-    tokenize_texts,
-    torch_call_scope,
-)
-from .cam import CLAMP_CHOICES
-from .registry import register
+from .base import Explainer, check_options, resolve_block, torch_call_scope
+from .cam import CLAMP_CHOICES, gradcam_attention
+from .hooks import attention_and_gradient
+from .text import OVERFLOW_CHOICES, finish_texts, text_token_mask, tokenize_texts
+from .weights import LoadedModel
 
-__all__ = ["ViltExplainer", "load_vilt"]
+__all__ = ["ViltExplainer", "build_gradcam"]
 
 class ViltExplainer(Explainer):
     """Grad-CAM on ViLT's text-to-patch attention; built by :func:`load_vilt`."""
 
-    def __init__(
-        self,
-        *,
-        name: str,
-        model: Any,
-        tokenizer: Any,
-        image_processor: Any,
-        model_id: str,
-        revision: str | None,
-        block: int,
-        clamp: str,
-        overflow: str,
-        device: str,
-    ) -> None:
-        super().__init__(
-            name=name,
-            model=model,
-            tokenizer=tokenizer,
-            image_processor=image_processor,
-            model_id=model_id,
-            revision=revision,
-            method="gradcam",
-            device=device,
-        )
+    def __init__(self, loaded: LoadedModel, *, block: int, clamp: str, overflow: str) -> None:
+        super().__init__(loaded, method="gradcam")
         self.block = block
         self.clamp = clamp
         self.overflow = overflow
-        self.token_limit = int(model.config.max_position_embeddings)
+        self.token_limit = int(loaded.model.config.max_position_embeddings)
         self.options = {
             "block": block,
             "layer": f"vilt.encoder.layer[{block}].attention probabilities "
                      "(word-token rows x image-patch columns)",
-            "score": "ITM logit (rank_output)",
+            "score": "itm",
+            "score_meaning": "ITM logit (rank_output)",
             "clamp": clamp,
             "head_reduce": "mean",
-            "token_reduce": "mean over word tokens ([CLS], [SEP], padding excluded)",
+            "token_reduce": "text",
+            "token_reduce_meaning": "mean over word tokens ([CLS], [SEP], padding excluded)",
             "patches": "all valid patches (max_image_length=-1), raster order",
+            "overflow": overflow,
         }
 
     def _explain_batch(
@@ -126,20 +95,15 @@ class ViltExplainer(Explainer):
             # patches (text columns and the image CLS dropped as prefix)
             words = text_token_mask(enc)
             token_mask = torch.cat([words, torch.zeros(n_rows, embeds.shape[1])], dim=1)
-            cam, logit_rows = attention_gradcam(
-                forward,
-                block=attention,
-                attention=attention,
-                token_mask=token_mask,
-                clamp=self.clamp,
-                n_prefix=n_text + 1,
-                grid=(1, rows.numel()),
-            )
+            attn, grad, logit_rows = attention_and_gradient(
+                forward, block=attention, attention=attention)
+            cam = gradcam_attention(attn, grad, token_mask=token_mask, clamp=self.clamp,
+                                    n_prefix=n_text + 1, grid=(1, rows.numel()))
         r, c = rows.cpu().numpy(), cols.cpu().numpy()
         piece_maps = np.zeros((n_rows, *grid), dtype=np.float32)
         piece_maps[:, r, c] = cam[:, 0, :]
-        out, infos = finish_texts(piece_maps, logit_rows, enc, owners, infos, texts=texts,
-                                  score_name="itm_logit")
+        out, infos = finish_texts(piece_maps, logit_rows.cpu().double().numpy(), enc, owners,
+                                  infos, texts=texts, score_name="itm_logit")
         for info in infos:
             info["grid"] = list(grid)
         return out, infos
@@ -163,67 +127,27 @@ class ViltExplainer(Explainer):
         return embeds, token_mask, index[:, 0], index[:, 1], (int(gh), int(gw))
 
 
-@register("vilt")
-def load_vilt(
-    name: str,
-    *,
-    weights: str | None = None,
-    device: str | None = None,
-    method: str | None = None,
-    **options: Any,
-) -> ViltExplainer:
-    """Load the ``vilt`` explainer.
+def build_gradcam(loaded: LoadedModel, choices: dict[str, Any]) -> ViltExplainer:
+    """The ``gradcam`` method of ``vilt``.
 
-    Parameters
-    ----------
-    name : str
-        Registry name (``"vilt"``).
-    weights : str, optional
-        Hugging Face id or local folder (``ViltForImageAndTextRetrieval`` weights,
-        BERT tokenizer, ViLT image processor). Default
-        ``dandelin/vilt-b32-finetuned-coco``.
-    device : str, optional
-        Torch device; cuda when available.
-    method : {"gradcam"}, optional
-        The only method.
-    **options
-        ``block``: 0-based block whose attention is explained, negative counts from
-        the end; default ``L - 2`` (10 for ViLT-B/32; see the module docstring).
-        ``clamp``: ``"gradient"`` (default, LAVIS), ``"product"`` (Chefer et al.) or
-        ``"none"``. ``overflow``: ``"truncate"`` (default) or ``"split"`` a text
-        longer than the 40-token limit (split pieces are explained separately and
-        their maps averaged, weighted by word tokens, which equals the mean over all
-        the text's word rows). ``revision``: Hub commit for a Hub id.
-
-    Returns
-    -------
-    ViltExplainer
-
-    Raises
-    ------
-    ValueError
-        On an unknown method or option, or a block out of range.
+    ``choices``: ``block`` (0-based block whose attention is explained, negative
+    counts from the end; default -2, i.e. ``L - 2``: see the module docstring),
+    ``clamp`` (``"gradient"``: LAVIS, ``"product"``: Chefer et al., or ``"none"``),
+    ``overflow`` (``"truncate"`` or ``"split"`` a text longer than the 40-token
+    limit; split pieces are explained separately and their maps averaged, weighted
+    by word tokens, which equals the mean over all the text's word rows).
     """
-    transformers = require("transformers", "explain")
-    check_option("method", "gradcam" if method is None else method, ("gradcam",))
-    check_options(options, ("block", "clamp", "overflow", "revision"), context="vilt")
-    clamp = check_option("clamp", options.get("clamp", "gradient"), CLAMP_CHOICES)
-    overflow = check_option("overflow", options.get("overflow", "truncate"), OVERFLOW_CHOICES)
-    model_id, revision, folder = registered_weights(name, weights, options.get("revision"))
-    dev = pick_device(device)
-    model = load_frozen(transformers.ViltForImageAndTextRetrieval, folder, device=dev)
-    n_layers = int(model.config.num_hidden_layers)
-    block = resolve_block("block", options.get("block", max(n_layers - 2, 0)), n_layers)
-    tokenizer, image_processor = load_processors(folder)
+    check_options(choices, ("score", "tensor", "block", "clamp", "head_reduce", "token_reduce",
+                            "input_fit", "overflow"), context="vilt gradcam")
+    check_option("score", choices.get("score", "itm"), ("itm",))
+    check_option("tensor", choices.get("tensor", "self-attention"), ("self-attention",))
+    check_option("head_reduce", choices.get("head_reduce", "mean"), ("mean",))
+    check_option("token_reduce", choices.get("token_reduce", "text"), ("text",))
+    check_option("input_fit", choices.get("input_fit", "shorter-384"), ("shorter-384",))
+    n_layers = int(loaded.model.config.num_hidden_layers)
     return ViltExplainer(
-        name=name,
-        model=model,
-        tokenizer=tokenizer,
-        image_processor=image_processor,
-        model_id=model_id,
-        revision=revision,
-        block=block,
-        clamp=clamp,
-        overflow=overflow,
-        device=dev,
+        loaded,
+        block=resolve_block("block", choices.get("block", -2), n_layers),
+        clamp=check_option("clamp", choices.get("clamp", "gradient"), CLAMP_CHOICES),
+        overflow=check_option("overflow", choices.get("overflow", "truncate"), OVERFLOW_CHOICES),
     )

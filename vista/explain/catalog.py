@@ -1,0 +1,94 @@
+"""The built-in families, methods and recipes, declared by name (nothing heavy is
+imported here; builders are ``"module:function"`` paths resolved at load time).
+
+Each recipe cites the file and function it follows; the README's recipe table lists
+them with their choices. ``vista-0.1`` is, for every family, the choices vista 0.1.0
+made (its maps are reproduced exactly under that name).
+"""
+
+from __future__ import annotations
+
+from .registry import ExplainerSpec, Recipe, register_family, register_method, register_recipe
+
+__all__: list[str] = []
+
+LAVIS_ITM = "salesforce/LAVIS lavis/models/blip_models/blip_image_text_matching.py"
+LAVIS_NOTEBOOK = "salesforce/LAVIS examples/blip_text_localization.ipynb"
+ALBEF_GROUNDING = "salesforce/ALBEF Grounding.py"
+ALBEF_NOTEBOOK = "salesforce/ALBEF visualization.ipynb"
+CHEFER_CLIP = "hila-chefer/Transformer-MM-Explainability CLIP_explainability.ipynb"
+VILT_DEMO = "dandelin/ViLT demo.py"
+CLIPSEG_QUICKSTART = "timojl/clipseg Quickstart.ipynb"
+VISTA_01 = "vista 0.1.0"
+
+for _spec in (
+    ExplainerSpec("clip", "clip", "openai/clip-vit-base-patch16", "gradcam",
+                  "CLIP ViT: where the image encoder looks for the image-text similarity",
+                  "57c216476eefef5ab752ec549e440a49ae4ae5f3", model_class="CLIPModel"),
+    ExplainerSpec("blip-itm-base", "blip", "Salesforce/blip-itm-base-coco", "gradcam",
+                  "BLIP ITM base: Grad-CAM on text-encoder cross-attention (LAVIS "
+                  "compute_gradcam)", model_class="BlipForImageTextRetrieval"),
+    ExplainerSpec("blip-itm-large", "blip", "Salesforce/blip-itm-large-coco", "gradcam",
+                  "BLIP ITM large: Grad-CAM on text-encoder cross-attention (LAVIS "
+                  "compute_gradcam)", model_class="BlipForImageTextRetrieval"),
+    ExplainerSpec("albef", "albef", "ALBEF checkpoint (local file or folder)", "gradcam",
+                  "ALBEF: Grad-CAM on fusion cross-attention for the ITM score "
+                  "(Grounding.py)", loader="albef:load_albef_model",
+                  loader_options=("tokenizer", "text_heads", "vision_heads",
+                                  "trust_checkpoint")),
+    ExplainerSpec("vilt", "vilt", "dandelin/vilt-b32-finetuned-coco", "gradcam",
+                  "ViLT: Grad-CAM on text-to-patch attention for the ITM score",
+                  model_class="ViltForImageAndTextRetrieval"),
+    ExplainerSpec("clipseg", "clipseg", "CIDAS/clipseg-rd64-refined", "sigmoid",
+                  "CLIPSeg rd64-refined: sigmoid of the segmentation logits",
+                  "999e0328d9e10b484360c477313983f9afdd7050",
+                  model_class="CLIPSegForImageSegmentation"),
+    ExplainerSpec("clipseg-rd16", "clipseg", "CIDAS/clipseg-rd16", "sigmoid",
+                  "CLIPSeg rd16: sigmoid of the segmentation logits",
+                  model_class="CLIPSegForImageSegmentation"),
+):
+    register_family(_spec)
+
+_BLIP = ("blip-itm-base", "blip-itm-large")
+_CLIPSEG = ("clipseg", "clipseg-rd16")
+register_method("gradcam", family=_BLIP, builder="blip:build_gradcam",
+                summary="Grad-CAM on attention probabilities (or token features) for a score")
+register_method("gradcam", family="albef", builder="albef:build_gradcam")
+register_method("gradcam", family="vilt", builder="vilt:build_gradcam")
+register_method("gradcam", family="clip", builder="clip:build_gradcam")
+register_method("gradcam", family=_CLIPSEG, builder="clipseg:build_gradcam")
+register_method("relevance", family="clip", builder="clip:build_relevance",
+                eager_attention=True,
+                summary="Chefer et al. 2021 relevance through the vision self-attention")
+register_method("sigmoid", family=_CLIPSEG, builder="clipseg:build_sigmoid",
+                summary="sigmoid of the segmentation logits")
+
+# --- vista 0.1.0's choices, kept under their own name --------------------------------
+
+for _family in _BLIP:
+    register_recipe(Recipe(
+        "vista-0.1", _family, "gradcam", VISTA_01, "BlipExplainer", score="itm",
+        tensor="cross-attention", block=7, clamp="gradient", head_reduce="mean",
+        token_reduce="text", input_fit="squash",
+        options={"first_token": "enc", "clean_text": True},
+        summary="vista 0.1.0: LAVIS arithmetic at the notebook's block 7, bilinear resize"))
+register_recipe(Recipe(
+    "vista-0.1", "albef", "gradcam", VISTA_01, "AlbefExplainer", score="itm",
+    tensor="cross-attention", block=8, clamp="gradient", head_reduce="mean",
+    token_reduce="text", input_fit="squash",
+    options={"sep_token": "none", "clean_text": True},
+    summary="vista 0.1.0: mean over the text tokens only, bilinear resize"))
+register_recipe(Recipe(
+    "vista-0.1", "clip", "gradcam", VISTA_01, "ClipExplainer", score="similarity",
+    tensor="layer_norm1", block=-1, input_fit="squash",
+    summary="vista 0.1.0: captum-style Grad-CAM on the last block, ViT-B/16, squashed image"))
+register_recipe(Recipe(
+    "vista-0.1", "vilt", "gradcam", VISTA_01, "ViltExplainer", score="itm",
+    tensor="self-attention", block=-2, clamp="gradient", head_reduce="mean",
+    token_reduce="text", input_fit="shorter-384",
+    summary="vista 0.1.0: LAVIS arithmetic on the word-to-patch attention of block L-2"))
+for _family in _CLIPSEG:
+    register_recipe(Recipe(
+        "vista-0.1", _family, "sigmoid", VISTA_01, "ClipSegExplainer", score="sigmoid",
+        tensor="logits", input_fit="squash",
+        summary="vista 0.1.0: sigmoid of the logits, the transformers processor's resize"))
