@@ -100,8 +100,8 @@ def test_read_session_bad_journal(tmp_path, line, message) -> None:
     from vista.errors import ParseError
 
     root = make_session(tmp_path / "s")
-    first = (root / "trials.jsonl").read_text().splitlines()[0]
-    (root / "trials.jsonl").write_text(first + "\n" + line + "\n")
+    first, second = (root / "trials.jsonl").read_text().splitlines()[:2]
+    (root / "trials.jsonl").write_text(first + "\n" + line + "\n" + second + "\n")
     with pytest.raises(ParseError, match=message):
         read_session(root)
 
@@ -378,11 +378,10 @@ def test_failed_run_leaves_no_empty_dataset(tmp_path, monkeypatch) -> None:
     with pytest.raises(RuntimeError, match="disk full"):
         build_maps([session], tmp_path / "out", sigma_px=5.0)
     assert not (tmp_path / "out").exists()
-    (tmp_path / "mine").mkdir()
-    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    (tmp_path / "empty").mkdir()
     with pytest.raises(RuntimeError, match="disk full"):
-        build_maps([session], tmp_path / "mine", sigma_px=5.0)
-    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+        build_maps([session], tmp_path / "empty", sigma_px=5.0)
+    assert (tmp_path / "empty").is_dir() and not any((tmp_path / "empty").iterdir())
     monkeypatch.undo()
     assert build_maps([session], tmp_path / "out", sigma_px=5.0).n_triplets > 0
 

@@ -305,11 +305,17 @@ def _load_audio(path: Path) -> np.ndarray:
     decoded by faster-whisper (PyAV)."""
     try:
         data, rate = read_wav(path)
-    except ValueError:
+    except ParseError as exc:
         from .._validation import require
 
         fw = require("faster_whisper", "audio", "faster-whisper")
-        return np.asarray(fw.decode_audio(str(path), sampling_rate=ASR_RATE), dtype=np.float32)
+        try:
+            decoded = fw.decode_audio(str(path), sampling_rate=ASR_RATE)
+        except Exception as av_exc:  # PyAV raises its own classes, "[Errno 1094995529] ..."
+            raise ParseError(f"{exc.message}, and faster-whisper cannot decode it either "
+                             f"({getattr(av_exc, 'strerror', None) or av_exc})",
+                             path=path) from None
+        return np.asarray(decoded, dtype=np.float32)
     x = data.astype(np.float64).mean(axis=1) / 32768.0
     return resample(x, rate=rate, samplerate=ASR_RATE).astype(np.float32)
 

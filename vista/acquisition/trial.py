@@ -121,12 +121,10 @@ def _simulated_fields(trk: Any, session_dir: Path, trial_id: str,
     spoken = getattr(trk, "spoken_transcript", None)
     transcript = spoken() if callable(spoken) else None
     if transcript is not None:
-        folder = session_dir / ("transcripts" if no_audio else "simulated")
-        folder.mkdir(exist_ok=True)
-        path = inside(session_dir, folder / f"{safe_name(trial_id)}.json")
-        write_json_atomic(path, transcript.to_dict())
-        key = "transcript" if no_audio else "simulated_transcript"
-        out[key] = path.relative_to(session_dir.resolve()).as_posix()
+        rel = Path("transcripts" if no_audio else "simulated") / f"{safe_name(trial_id)}.json"
+        (session_dir / rel.parent).mkdir(exist_ok=True)
+        write_json_atomic(inside(session_dir, rel), transcript.to_dict())
+        out["transcript" if no_audio else "simulated_transcript"] = rel.as_posix()
     scene = getattr(trk, "current_scene", None)
     if callable(scene) and scene() is not None:
         out["scene"] = scene()[0].to_dict()  # what the simulated participant talked about
@@ -161,7 +159,7 @@ def _start_audio(trk: Any, audio: str, session_dir: Path, trial_id: str) -> Any:
 
     folder = session_dir / "audio"
     folder.mkdir(exist_ok=True)
-    wav = inside(session_dir, folder / f"{safe_name(trial_id)}.wav")
+    wav = inside(session_dir, Path("audio") / f"{safe_name(trial_id)}.wav")
     # a file plays at the simulated clock's pace; as fast as it can with no pacing
     speed = getattr(trk, "speed", None) or math.inf
     source: Any

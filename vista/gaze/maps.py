@@ -21,36 +21,40 @@ For each input (a session folder, or a bare EDF/ASC) and each trial:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
+import json
 import os
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._io import LOCK_NAME, FolderLock, read_json, write_atomic
 from .._validation import check_option, check_positive
-from ..records import Fixations, Placement, Screen, Segment, Transcript, Trial
-from .align import DEFAULT_LAG_MS, DEFAULT_LEAD_MS, _check_ms, align_all
+from ..records import Fixations, Placement, Segment, Trial
+from .align import DEFAULT_LAG_MS, DEFAULT_LEAD_MS, align_all
 from .geometry import screen_to_image
-from .geometry import sigma_px as sigma_deg_to_px
 from .kde import density_map
-from .segments import SEGMENTERS, segment
+from .maps_plan import (
+    DEFAULT_SIGMA_DEG,
+    EYE_CHOICES,
+    MapsOptions,
+    TrialPlan,
+    load_sources,
+    plan_trials,
+    provenance,
+)
+from .segments import segment
 
 __all__ = [
     "DEFAULT_SIGMA_DEG",
+    "MapsOptions",
     "MapsSummary",
     "SegmentMap",
     "build_maps",
     "trial_maps",
 ]
-
-DEFAULT_SIGMA_DEG = 1.0
-"""Default KDE bandwidth: one degree of visual angle (about the fovea's extent)."""
-
-EYE_CHOICES = ("L", "R", "both")
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,9 +75,13 @@ class SegmentMap:
     window_ms: tuple[float, float]
 
 
-@dataclass
+@dataclass(frozen=True)
 class MapsSummary:
-    """What :func:`build_maps` wrote: counts, skipped segments and their reasons."""
+    """What :func:`build_maps` wrote: counts, skipped segments and their reasons.
+
+    Built once the run is over, from what each trial returned (a resumed run counts
+    the triplets of the earlier run too).
+    """
 
     out: Path
     n_inputs: int = 0
@@ -81,7 +89,7 @@ class MapsSummary:
     n_triplets: int = 0
     n_free_viewing: int = 0
     n_no_image: int = 0
-    skipped: list[dict[str, Any]] = field(default_factory=list)
+    skipped: tuple[dict[str, Any], ...] = ()
 
 
 # ----------------------------------------------------------------- eyes
@@ -203,122 +211,92 @@ def trial_maps(
     return maps, skipped
 
 
-# ----------------------------------------------------------------- inputs
+# ----------------------------------------------------------------- the output folder
+
+
+_WRITTEN = ("triplets.jsonl", "dataset.json", "maps", "images", "fixations")
+"""What :class:`~vista.dataset.DatasetWriter` and the pipeline create in ``out``."""
 
 
 @dataclass
-class _Source:
-    path: Path
-    participant: str
-    trials: list[Trial]
-    screen: Screen | None
-    screen_px: tuple[int, int] | None
-    kind: str
+class _Claim:
+    """The output folder, claimed with a :class:`~vista._io.FolderLock` for this run."""
+
+    out: Path
+    lock: FolderLock
+    made_folder: bool
+    created: list[str]
+    resume: bool
+    done: frozenset[str]
+
+    def release(self, *, failed: bool, wrote: int) -> None:
+        """Release the lock; after a failure that wrote nothing, remove what this run
+        created (an empty dataset would block running it again)."""
+        self.lock.release()
+        if failed and not self.resume and wrote == 0:
+            import shutil
+
+            for name in self.created:
+                p = self.out / name
+                if p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+        if self.made_folder:
+            with contextlib.suppress(OSError):
+                self.out.rmdir()  # only if empty
 
 
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "x"
+def _comparable(prov: Mapping[str, Any]) -> Any:
+    keep = {k: v for k, v in prov.items() if k not in ("status", "counts", "skipped")}
+    return json.loads(json.dumps(keep))
 
 
-def _trial_base(participant: str, trial_id: str) -> str:
-    """The start of a trial's triplet ids: ``PARTICIPANT-TRIAL``, file-name safe."""
-    return f"{_safe(participant)}-{_safe(trial_id)}"
+def _resumable(out: Path, prov: Mapping[str, Any]) -> tuple[bool, frozenset[str]]:
+    """Whether ``out`` holds this very command's unfinished dataset (then the ids
+    written so far), or is empty; anything else is refused."""
+    names = {p.name for p in out.iterdir()} - {LOCK_NAME}
+    if not names:
+        return False, frozenset()
+    if not (out / "dataset.json").is_file() or not (out / "triplets.jsonl").is_file():
+        raise FileExistsError(
+            f"{out} is not empty and holds no dataset; vista maps writes into a new or empty "
+            "folder (choose another --out)")
+    info = read_json(out / "dataset.json", expect=dict, what="dataset.json")
+    old = info.get("provenance")
+    if not isinstance(old, dict) or "status" not in old:
+        raise FileExistsError(f"{out} already holds a dataset; choose a new --out folder "
+                              "(vista never overwrites a dataset)")
+    if old.get("made_by") != "vista maps" or _comparable(old) != _comparable(prov):
+        raise FileExistsError(
+            f"{out} holds an unfinished dataset made from other inputs or options; run the "
+            "command that made it again to finish it, or choose a new --out folder")
+    from ..dataset import read_dataset
+
+    return True, frozenset(t.triplet_id for t in read_dataset(out))
 
 
-def _load_source(
-    path: Path, *, screen_mm: tuple[float, float] | None, distance_mm: float | None,
-    screen_px: tuple[int, int] | None,
-) -> _Source:
-    from .session_reader import is_session_dir, read_session
-
-    if is_session_dir(path):
-        session = read_session(path)
-        screen = session.screen
-        px = screen_px or (None if screen is None else (screen.width_px, screen.height_px))
-        kind = "session"
-        participant = session.participant
-        trials = session.trials
-    elif path.is_dir():
-        raise FileNotFoundError(f"{path} is a folder without session.json: not a session folder")
-    else:
-        from .recording import read_recording
-
-        rec = read_recording(path)
-        screen = None
-        px = screen_px
-        if px is None and rec.display_coords is not None:
-            left, top, right, bottom = rec.display_coords
-            px = (round(right - left + 1), round(bottom - top + 1))
-        kind = "recording"
-        participant = path.stem
-        trials = rec.trials
-    if screen_mm is not None or distance_mm is not None:
-        if screen_mm is None or distance_mm is None:
-            raise ValueError("screen_mm and distance_mm go together: pass both "
-                             "(--screen-mm W H --distance-mm D)")
-        if px is None:
-            raise ValueError(f"{path}: the screen's pixel size is unknown (no DISPLAY_COORDS); "
-                             "pass --screen-px W H")
-        screen = Screen(px[0], px[1], screen_mm[0], screen_mm[1], distance_mm)
-    return _Source(path, participant, trials, screen, px, kind)
-
-
-def _image_shape(path: str) -> tuple[int, int]:
-    from PIL import Image
-
-    from ..errors import ParseError
-
+def _claim(out: Path, prov: Mapping[str, Any]) -> _Claim:
+    """Claim ``out``: a new or empty folder, or this command's unfinished dataset
+    (resumed: the triplets written so far are kept and not made again)."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out} is a file, not a folder")
+    made = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
     try:
-        with Image.open(path) as im:
-            return int(im.size[1]), int(im.size[0])
-    except FileNotFoundError:
+        lock = FolderLock(out, command="vista maps")
+    except BaseException:
+        if made:
+            with contextlib.suppress(OSError):
+                out.rmdir()
         raise
-    except OSError as exc:
-        raise ParseError(f"cannot read image: {exc}", path=path) from exc
-
-
-def _find_image(image_path: str, images_dir: Path | None) -> Path | None:
-    p = Path(image_path)
-    candidates = []
-    if images_dir is not None:
-        if not p.is_absolute():
-            candidates.append(images_dir / p)
-        candidates.append(images_dir / Path(image_path.replace("\\", "/")).name)
-    candidates.append(p)
-    for c in candidates:
-        if c.is_file():
-            return c
-    return None
-
-
-def _blank_image(writer: Any, shape: tuple[int, int]) -> str:
-    from PIL import Image
-
-    h, w = shape
-    rel = f"images/blank-{w}x{h}.png"
-    target = writer.root / rel
-    if not target.exists():
-        import io
-
-        from ..dataset import write_atomic
-
-        buf = io.BytesIO()
-        Image.new("RGB", (w, h), (128, 128, 128)).save(buf, format="PNG")
-        write_atomic(target, buf.getvalue())
-    return rel
-
-
-def _placement_from_messages(trial: Trial, image_file: Path) -> Placement | None:
-    """The placement of a ``!V IMGLOAD CENTER|TOP_LEFT`` whose image the reader could not
-    open (a display-PC path), now that the image was found under ``--images``."""
-    from .recording import parse_imgload, placement_from_imgload
-
-    for m in trial.messages:
-        parsed = parse_imgload(m.text)
-        if parsed is not None:
-            mode, _, numbers = parsed
-            return placement_from_imgload(mode, numbers, image_file, None)
-    return None
+    try:
+        resume, done = _resumable(out, prov)
+    except BaseException:
+        _Claim(out, lock, made, [], True, frozenset()).release(failed=True, wrote=0)
+        raise
+    created = [n for n in _WRITTEN if not (out / n).exists()]
+    return _Claim(out, lock, made, created, resume, done)
 
 
 # ----------------------------------------------------------------- the pipeline
@@ -345,22 +323,30 @@ def build_maps(
 ) -> MapsSummary:
     """Turn session folders and EyeLink recordings into a dataset folder of human maps.
 
+    Plan -> work -> summarise: every option, input and trial is checked (and each
+    trial's image size and bandwidth worked out) before the output folder is touched;
+    then each trial's maps are written; then the counts are summed into the summary
+    and ``dataset.json``. The human-side choices a sweep varies are ``sigma_deg``,
+    ``lead_ms``, ``lag_ms`` and ``segmenter`` (with ``segmenter_params``).
+
     Parameters
     ----------
     inputs : sequence of path
         Session folders (holding ``session.json``), ``.edf`` or ``.asc`` files.
     out : path
-        The dataset folder to create; an existing dataset is never overwritten.
+        The dataset folder: new or empty; or this same command's unfinished dataset
+        (a run that was stopped), which is then finished. Anything else is refused,
+        and two runs cannot write into one folder (it is locked while a run writes).
     sigma_deg : float, optional
-        KDE bandwidth in degrees of visual angle; default 1.0 when ``sigma_px`` is
-        not given. Converted per trial: ``sigma_deg * screen.px_per_degree *
-        (image px per screen px of the placement)``.
+        KDE bandwidth in degrees of visual angle, in (0, 20]; default 1.0 when
+        ``sigma_px`` is not given. Converted per trial: ``sigma_deg *
+        screen.px_per_degree * (image px per screen px of the placement)``.
     sigma_px : float, optional
-        KDE bandwidth in image pixels, used as is for every trial (no screen
-        geometry needed). Give ``sigma_deg`` or ``sigma_px``, not both.
+        KDE bandwidth in image pixels, in (0, 10000], used as is for every trial (no
+        screen geometry needed). Give ``sigma_deg`` or ``sigma_px``, not both.
     lead_ms, lag_ms : float, default 1500 and 0
         Alignment window: from ``lead_ms`` before a segment starts to ``lag_ms``
-        after it ends.
+        after it ends; each in [-60000, 60000] ms.
     segmenter : str, default "phrase"
         How transcripts are split; a key of :data:`vista.gaze.segments.SEGMENTERS`.
     segmenter_params : mapping, optional
@@ -394,11 +380,13 @@ def build_maps(
     ------
     ValueError
         If the bandwidth cannot be converted to pixels (no screen geometry: the
-        message names the options to pass), or options conflict.
+        message names the options to pass), or options conflict or are out of range.
     FileNotFoundError
         If an input or a trial's image is missing (pass ``images_dir``).
     FileExistsError
-        If ``out`` already holds a dataset.
+        If ``out`` holds anything but a new, empty or resumable folder.
+    vista.errors.FolderBusyError
+        If another run holds ``out``.
 
     Notes
     -----
@@ -408,240 +396,138 @@ def build_maps(
     = true``. Segments with no fixation on the image are skipped and listed in
     ``dataset.json`` (``provenance.skipped``).
     """
-    from .. import __version__
     from ..dataset import DatasetWriter
 
-    if not inputs:
-        raise ValueError("inputs must name at least one session folder, EDF or ASC file")
-    if sigma_deg is not None and sigma_px is not None:
-        raise ValueError("give sigma_deg or sigma_px, not both")
-    sig_px = None if sigma_px is None else check_positive("sigma_px", sigma_px)
-    sig_deg = None if sig_px is not None else check_positive(
-        "sigma_deg", DEFAULT_SIGMA_DEG if sigma_deg is None else sigma_deg)
-    check_option("segmenter", segmenter, SEGMENTERS)
-    lead_ms, lag_ms = _check_ms("lead_ms", lead_ms), _check_ms("lag_ms", lag_ms)
-    # the segmenter checks its parameters before looking at the words: try them now,
-    # not halfway through writing the dataset
-    segment(Transcript(()), segmenter, **dict(segmenter_params or {}))
-    if eye is not None:
-        check_option("eye", eye, EYE_CHOICES)
-    if free_viewing_text is not None and not free_viewing_text.strip():
-        raise ValueError("free_viewing_text must not be empty")
-    out_path = Path(out)
-    if (out_path / "triplets.jsonl").exists():
-        raise FileExistsError(f"{out_path} already holds a dataset; choose a new --out folder "
-                              "(vista never overwrites a dataset)")
+    opts = MapsOptions.check(
+        sigma_deg=sigma_deg, sigma_px=sigma_px, lead_ms=lead_ms, lag_ms=lag_ms,
+        segmenter=segmenter, segmenter_params=segmenter_params, eye=eye,
+        free_viewing_text=free_viewing_text, copy_images=copy_images)
     img_dir = None if images_dir is None else Path(images_dir)
     if img_dir is not None and not img_dir.is_dir():
         raise FileNotFoundError(f"images_dir {img_dir} is not a folder")
-
-    sources = []
-    for p in inputs:
-        path = Path(p)
-        if not path.exists():
-            raise FileNotFoundError(f"no such input: {path}")
-        sources.append(_load_source(path, screen_mm=screen_mm, distance_mm=distance_mm,
-                                    screen_px=screen_px))
-    if eye in ("L", "R"):
-        for s in sources:
-            recorded = {e for t in s.trials for e in t.fixations.eyes.tolist()}
-            if recorded and eye not in recorded:
-                raise ValueError(
-                    f"{s.path}: eye={eye!r} but its fixations are of eye "
-                    f"{', '.join(sorted(recorded))} only; choose --eye "
-                    f"{' or '.join(sorted(recorded))} (or leave it out)")
-    owners: dict[str, Path] = {}
-    for s in sources:
-        key = _safe(s.participant)
-        if key in owners:
-            raise ValueError(f"{owners[key]} and {s.path} both give participant "
-                             f"{s.participant!r}: triplet ids would collide; rename one "
-                             "(session.json 'participant', or the recording's file name)")
-        owners[key] = s.path
-    if sig_deg is not None:
-        for s in sources:
-            if s.screen is None:
-                raise ValueError(
-                    f"{s.path}: no screen geometry to convert sigma_deg={sig_deg} to pixels; "
-                    "pass --screen-mm W H and --distance-mm D (the display's visible size "
-                    "and the viewing distance), or give the bandwidth as --sigma-px")
-
-    provenance: dict[str, Any] = {
-        "made_by": "vista maps",
-        "vista_version": __version__,
-        "inputs": [{"path": str(s.path), "kind": s.kind, "participant": s.participant,
-                    "screen": None if s.screen is None else s.screen.to_dict(),
-                    "px_per_degree": None if s.screen is None else s.screen.px_per_degree}
-                   for s in sources],
-        "kde": {"kernel": "isotropic Gaussian, duration-weighted", "sigma_deg": sig_deg,
-                "sigma_px": sig_px,
-                "sigma_px_rule": ("given in image pixels" if sig_px is not None else
-                                  "sigma_deg * px_per_degree * image px per screen px"),
-                "boundary": "mass outside the image dropped, map renormalised to sum 1",
-                "pixel_centres": "integer coordinates", "dtype": "float32"},
-        "alignment": {"lead_ms": float(lead_ms), "lag_ms": float(lag_ms),
-                      "weight": "overlap of each fixation with the window, ms",
-                      "free_viewing": "whole trial span, no lead or lag"},
-        "segmenter": {"name": segmenter, "params": dict(segmenter_params or {})},
-        "eye": eye or "right eye of binocular data, else the recorded eye",
-        "images": "copied" if copy_images else "referenced",
-        # until the last map is written: a run stopped halfway leaves a readable
-        # dataset of the maps so far, and says so
-        "status": "incomplete: vista maps did not finish (interrupted or failed)",
-    }
-    plans = [_plan_trial(src, trial, sig_deg=sig_deg, sig_px=sig_px, images_dir=img_dir,
-                         free_viewing_text=free_viewing_text)
-             for src in sources for trial in src.trials]
-    # a trial id that comes again in one input (a repeated TRIALID, e.g. a trial run
-    # again after recalibration) gets its own triplet ids: -rep2, -rep3, ...
-    seen: dict[str, int] = {}
-    for k, plan in enumerate(plans):
-        key = _trial_base(plan.src.participant, plan.trial.trial_id)
-        seen[key] = seen.get(key, 0) + 1
-        if seen[key] > 1:
-            plans[k] = dataclasses.replace(plan, occurrence=seen[key])
-    summary = MapsSummary(out=out_path, n_inputs=len(sources), n_trials=len(plans))
-    created = [n for n in _WRITTEN if not (out_path / n).exists()]
-    out_existed = out_path.exists()
+    sources = load_sources(inputs, opts, screen_mm=screen_mm, distance_mm=distance_mm,
+                           screen_px=screen_px)
+    plans = plan_trials(sources, opts, img_dir)
+    prov = provenance(sources, opts)
+    claim = _claim(Path(out), prov)
+    results: list[_TrialResult] = []
     try:
-        with DatasetWriter(out_path, name=name, provenance=provenance) as writer:
+        with DatasetWriter(claim.out, name=name, provenance=prov,
+                           append=claim.resume) as writer:
             for plan in plans:
-                _write_trial(writer, plan, summary, sig_deg=sig_deg, lead_ms=lead_ms,
-                             lag_ms=lag_ms, segmenter=segmenter,
-                             segmenter_params=segmenter_params, eye=eye,
-                             copy_images=copy_images)
-            provenance["counts"] = {"trials": summary.n_trials, "triplets": summary.n_triplets,
-                                    "free_viewing": summary.n_free_viewing,
-                                    "trials_without_image": summary.n_no_image,
-                                    "skipped_segments": len(summary.skipped)}
-            provenance["skipped"] = summary.skipped
-            del provenance["status"]
-            writer.update_provenance(provenance)
+                results.append(_write_trial(writer, plan, opts, claim.done))
+            summary = _summarise(claim.out, len(sources), len(plans), results)
+            final = {k: v for k, v in prov.items() if k != "status"}
+            final["counts"] = {"trials": summary.n_trials, "triplets": summary.n_triplets,
+                               "free_viewing": summary.n_free_viewing,
+                               "trials_without_image": summary.n_no_image,
+                               "skipped_segments": len(summary.skipped)}
+            final["skipped"] = list(summary.skipped)
+            writer.update_provenance(final)
     except BaseException:
-        if summary.n_triplets == 0:  # an empty dataset would block running it again
-            _remove_created(out_path, created, out_existed)
+        claim.release(failed=True, wrote=sum(r.n_written for r in results))
         raise
+    claim.release(failed=False, wrote=summary.n_triplets)
     return summary
 
 
-_WRITTEN = ("triplets.jsonl", "dataset.json", "maps", "images", "fixations")
-"""What :class:`~vista.dataset.DatasetWriter` and the pipeline create in ``out``."""
-
-
-def _remove_created(out: Path, created: Sequence[str], out_existed: bool) -> None:
-    """Remove what a failed run created before it wrote any triplet."""
-    import shutil
-
-    for name in created:
-        p = out / name
-        if p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            p.unlink(missing_ok=True)
-    if not out_existed:
-        with contextlib.suppress(OSError):
-            out.rmdir()  # only if empty
+# ----------------------------------------------------------------- one trial's files
 
 
 @dataclass(frozen=True)
-class _Plan:
-    """Everything a trial needs before its maps are computed, checked up front so a
-    bad trial stops the run before anything is written."""
+class _TrialResult:
+    """What one trial gave: its triplets (``n_written`` of them written by this run),
+    free-viewing maps among them, whether it had no image, its skipped segments."""
 
-    src: _Source
-    trial: Trial
-    image_file: Path | None
-    shape: tuple[int, int]
-    placement: Placement
-    sigma_px: float
-    text: str
-    occurrence: int = 1
+    n_triplets: int
+    n_written: int
+    n_free_viewing: int
+    no_image: bool
+    skipped: tuple[dict[str, Any], ...]
 
 
-def _plan_trial(
-    src: _Source, trial: Trial, *, sig_deg: float | None, sig_px: float | None,
-    images_dir: Path | None, free_viewing_text: str | None,
-) -> _Plan:
-    where = f"{src.path}, trial {trial.trial_id!r}"
-    image_file: Path | None = None
-    if trial.image_path:
-        image_file = _find_image(trial.image_path, images_dir)
-        if image_file is None:
-            hint = "" if images_dir is not None else "; pass --images DIR"
-            raise FileNotFoundError(f"{where}: image {trial.image_path!r} not found{hint}")
-        shape = _image_shape(str(image_file))
-        placement = trial.placement or _placement_from_messages(trial, image_file)
-        if placement is None:
-            raise ValueError(f"{where}: the image's placement on the screen is unknown "
-                             "(no !V IMGLOAD with a position, no placement in trials.jsonl)")
-    else:
-        if src.screen_px is None:
-            raise ValueError(f"{where}: no image and no screen size to put the map on; "
-                             "pass --screen-px W H")
-        w, h = src.screen_px
-        shape = (h, w)
-        placement = Placement(0.0, 0.0, float(w), float(h))
-    if sig_px is not None:
-        sigma = sig_px
-    else:
-        assert src.screen is not None and sig_deg is not None
-        sigma = sigma_deg_to_px(sig_deg, src.screen, placement, shape)
-    text = free_viewing_text or (image_file.stem if image_file is not None
-                                 else f"trial {trial.trial_id}")
-    return _Plan(src, trial, image_file, shape, placement, sigma, text)
+def _summarise(out: Path, n_inputs: int, n_trials: int,
+               results: Sequence[_TrialResult]) -> MapsSummary:
+    return MapsSummary(
+        out=out, n_inputs=n_inputs, n_trials=n_trials,
+        n_triplets=sum(r.n_triplets for r in results),
+        n_free_viewing=sum(r.n_free_viewing for r in results),
+        n_no_image=sum(r.no_image for r in results),
+        skipped=tuple(s for r in results for s in r.skipped))
 
 
-def _write_trial(
-    writer: Any, plan: _Plan, summary: MapsSummary, *, sig_deg: float | None, lead_ms: float,
-    lag_ms: float, segmenter: str, segmenter_params: Mapping[str, Any] | None,
-    eye: str | None, copy_images: bool,
-) -> None:
-    src, trial, image_file, shape = plan.src, plan.trial, plan.image_file, plan.shape
+def _blank_image(writer: Any, shape: tuple[int, int]) -> str:
+    from PIL import Image
+
+    h, w = shape
+    rel = f"images/blank-{w}x{h}.png"
+    target = writer.root / rel
+    if not target.exists():
+        import io
+
+        buf = io.BytesIO()
+        Image.new("RGB", (w, h), (128, 128, 128)).save(buf, format="PNG")
+        write_atomic(target, buf.getvalue())
+    return rel
+
+
+def _image_ref(writer: Any, plan: TrialPlan, copy_images: bool) -> str:
+    """Where the dataset's triplets find the trial's image."""
+    image_file = plan.image_file
     if image_file is None:
-        summary.n_no_image += 1
-    maps, skipped = trial_maps(trial, image_shape=shape, sigma_px=plan.sigma_px,
-                               placement=plan.placement, segmenter=segmenter,
-                               segmenter_params=segmenter_params, lead_ms=lead_ms,
-                               lag_ms=lag_ms, eye=eye, free_viewing_text=plan.text)
-    for s in skipped:
-        summary.skipped.append({"participant": src.participant, **s})
-    if not maps:
-        return
-    if image_file is None:
-        image_ref = _blank_image(writer, shape)
-    elif copy_images:
-        try:
-            image_ref = writer.add_image(image_file)
-        except FileExistsError:  # another image of the same name: tell them apart by content
-            import hashlib
+        return _blank_image(writer, plan.shape)
+    if not copy_images:
+        return str(image_file.resolve())
+    try:
+        return str(writer.add_image(image_file))
+    except FileExistsError:  # another image of the same name: tell them apart by content
+        import hashlib
 
-            digest = hashlib.sha1(image_file.read_bytes()).hexdigest()[:10]
-            image_ref = writer.add_image(
-                image_file, name=f"{image_file.stem}-{digest}{image_file.suffix}")
-    else:
-        image_ref = str(image_file.resolve())
-    _, eye_used = _pick_eye(trial.fixations, eye)
-    base = _trial_base(src.participant, trial.trial_id)
+        digest = hashlib.sha1(image_file.read_bytes()).hexdigest()[:10]
+        return str(writer.add_image(
+            image_file, name=f"{image_file.stem}-{digest}{image_file.suffix}"))
+
+
+def _triplet_meta(plan: TrialPlan, m: SegmentMap, opts: MapsOptions,
+                  eye_used: str) -> dict[str, Any]:
+    src, image_file = plan.src, plan.image_file
+    meta = {
+        "participant": src.participant, "trial_id": plan.trial.trial_id,
+        "source": str(src.path), "segment_index": m.index,
+        "segment_text": m.segment.text, "segment_start_ms": m.segment.start_ms,
+        "segment_end_ms": m.segment.end_ms, "window_start_ms": m.window_ms[0],
+        "window_end_ms": m.window_ms[1], "n_fixations": int(m.fixations.shape[0]),
+        "n_in_window": m.n_in_window, "n_dropped_off_image": m.n_dropped,
+        "fixation_ms": float(m.fixations[:, 2].sum()), "sigma_px": plan.sigma_px,
+        "sigma_deg": opts.sigma_deg, "eye": eye_used, "free_viewing": m.index is None,
+        "image_missing": image_file is None,
+        "image_source": None if image_file is None else str(image_file),
+    }
     if plan.occurrence > 1:
-        base += f"-rep{plan.occurrence}"
-    for m in maps:
-        tid = f"{base}-fv" if m.index is None else f"{base}-{m.index:03d}"
-        meta = {
-            "participant": src.participant, "trial_id": trial.trial_id,
-            "source": str(src.path), "segment_index": m.index,
-            "segment_text": m.segment.text, "segment_start_ms": m.segment.start_ms,
-            "segment_end_ms": m.segment.end_ms, "window_start_ms": m.window_ms[0],
-            "window_end_ms": m.window_ms[1], "n_fixations": int(m.fixations.shape[0]),
-            "n_in_window": m.n_in_window, "n_dropped_off_image": m.n_dropped,
-            "fixation_ms": float(m.fixations[:, 2].sum()), "sigma_px": plan.sigma_px,
-            "sigma_deg": sig_deg, "eye": eye_used, "free_viewing": m.index is None,
-            "image_missing": image_file is None,
-            "image_source": None if image_file is None else str(image_file),
-        }
-        if plan.occurrence > 1:
-            meta["trial_occurrence"] = plan.occurrence  # the trial id's 2nd, 3rd... trial
-        writer.add(tid, image=image_ref, text=m.segment.text,
-                   human_map=m.values.astype(np.float32), meta=meta, fixations=m.fixations)
-        summary.n_triplets += 1
-        if m.index is None:
-            summary.n_free_viewing += 1
+        meta["trial_occurrence"] = plan.occurrence  # the trial id's 2nd, 3rd... trial
+    return meta
+
+
+def _write_trial(writer: Any, plan: TrialPlan, opts: MapsOptions,
+                 done: frozenset[str]) -> _TrialResult:
+    """Compute one trial's maps and write those not written by an earlier run."""
+    maps, skipped = trial_maps(
+        plan.trial, image_shape=plan.shape, sigma_px=plan.sigma_px, placement=plan.placement,
+        segmenter=opts.segmenter, segmenter_params=opts.segmenter_params, lead_ms=opts.lead_ms,
+        lag_ms=opts.lag_ms, eye=opts.eye, free_viewing_text=plan.text)
+    written = 0
+    if maps:
+        image_ref = _image_ref(writer, plan, opts.copy_images)
+        _, eye_used = _pick_eye(plan.trial.fixations, opts.eye)
+        for m in maps:
+            tid = f"{plan.base}-fv" if m.index is None else f"{plan.base}-{m.index:03d}"
+            if tid in done:
+                continue
+            writer.add(tid, image=image_ref, text=m.segment.text,
+                       human_map=m.values.astype(np.float32),
+                       meta=_triplet_meta(plan, m, opts, eye_used), fixations=m.fixations)
+            written += 1
+    return _TrialResult(
+        n_triplets=len(maps), n_written=written,
+        n_free_viewing=sum(m.index is None for m in maps), no_image=plan.image_file is None,
+        skipped=tuple({"participant": plan.src.participant, **s} for s in skipped))

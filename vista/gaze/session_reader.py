@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..dataset import iter_jsonl, read_json
+from .._io import inside, read_json, read_jsonl, safe_name
 from ..errors import ParseError
 from ..records import Placement, Screen, Transcript, Trial
 from .recording import Recording
@@ -65,6 +65,8 @@ def _screen(info: dict[str, Any], path: Path) -> Screen | None:
     raw = info.get("screen")
     if raw is None:
         return None
+    if not isinstance(raw, dict):
+        raise ParseError(f"'screen' must be an object; got {raw!r}", path=path)
     try:
         return Screen(int(raw["width_px"]), int(raw["height_px"]), float(raw["width_mm"]),
                       float(raw["height_mm"]), float(raw["distance_mm"]))
@@ -77,8 +79,10 @@ def _find_recording(root: Path, info: dict[str, Any], named: Any = None) -> Path
     several parts), else the one session.json names, else the default names."""
     named = named or info.get("recording")
     if named:
-        p = Path(str(named))
-        p = p if p.is_absolute() else root / p
+        if not isinstance(named, str):
+            raise ParseError(f"a recording must be named by a file name; got {named!r}",
+                             path=root / "session.json")
+        p = inside(root, named, what=f"session {root}: recording")
         if not p.is_file():
             raise FileNotFoundError(f"session {root} names recording {p}, which is missing")
         return p
@@ -100,20 +104,51 @@ def _resolve_image(text: str | None, root: Path, images_dir: str | None) -> str 
     return str(root / p)
 
 
-def _journal(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """The lines of ``trials.jsonl``. A last line cut short by a crash (no newline at
-    its end and not valid JSON) is a trial that never completed: left out, as
-    ``vista record --resume`` and ``vista transcribe`` do."""
-    raw = path.read_bytes()
-    torn = raw.count(b"\n") + 1 if raw.strip() and not raw.endswith(b"\n") else None
-    rows: list[tuple[int, dict[str, Any]]] = []
+def _journal(path: Path, info: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
+    """``(line, trial id, row)`` for each line of ``trials.jsonl``. A last line cut
+    short by a crash is a trial that never completed: left out, as ``vista record
+    --resume`` and ``vista transcribe`` do. A trial id that session.json's plan does
+    not hold is an error naming the line (its maps would be phantoms)."""
+    plan = info.get("plan")
+    planned = None
+    if isinstance(plan, list):
+        planned = {str(p.get("trial_id")) for p in plan if isinstance(p, dict)}
+    out = []
+    for lineno, row in read_jsonl(path, torn_tail="drop"):
+        tid = row.get("trial_id")
+        if tid is None:
+            raise ParseError("invalid trial: missing field 'trial_id'", path=path, line=lineno)
+        if isinstance(tid, bool) or not isinstance(tid, (str, int)) or tid == "":
+            raise ParseError(f"invalid trial: trial_id must be a string; got {tid!r}",
+                             path=path, line=lineno)
+        if planned is not None and str(tid) not in planned:
+            raise ParseError(f"trial {str(tid)!r} is not in the session's plan (session.json)",
+                             path=path, line=lineno)
+        out.append((lineno, str(tid), row))
+    return out
+
+
+def _transcript(root: Path, journal: Path, lineno: int, tid: str,
+                row: dict[str, Any]) -> Transcript | None:
+    """The trial's transcript: the file its line names, else ``transcripts/ID.json``
+    (written by `vista transcribe` afterwards, without touching the journal)."""
+    tp = root / "transcripts" / f"{safe_name(tid)}.json"
+    named = row.get("transcript")
+    if named:
+        if not isinstance(named, str):
+            raise ParseError(f"'transcript' must be a path; got {named!r}", path=journal,
+                             line=lineno)
+        tp = inside(root, named, what=f"{journal}:{lineno}: transcript")
+        if not tp.is_file():
+            raise FileNotFoundError(
+                f"{journal}:{lineno}: transcript {tp} of trial {tid!r} is missing")
+    if not tp.is_file():
+        return None
+    data = read_json(tp, expect=dict, what="transcript")
     try:
-        for lineno, row in iter_jsonl(path):
-            rows.append((lineno, row))
-    except ParseError as exc:
-        if torn is None or exc.line != torn:
-            raise
-    return rows
+        return Transcript.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ParseError(f"invalid transcript: {exc}", path=tp) from exc
 
 
 def read_session(path: str | os.PathLike[str]) -> Session:
@@ -161,9 +196,7 @@ def read_session(path: str | os.PathLike[str]) -> Session:
     info_path = root / "session.json"
     if not info_path.is_file():
         raise FileNotFoundError(f"{info_path} is missing: not a session folder")
-    info = read_json(info_path)
-    if not isinstance(info, dict):
-        raise ParseError("session.json must hold a JSON object", path=info_path)
+    info = read_json(info_path, expect=dict, what="session.json")
     screen = _screen(info, info_path)
     journal = root / "trials.jsonl"
     if not journal.is_file():
@@ -178,59 +211,52 @@ def read_session(path: str | os.PathLike[str]) -> Session:
 
     first = recording_for(None)
     images_dir = info.get("images_dir")
-    trials: list[Trial] = []
-    for lineno, row in _journal(journal):
-        try:
-            tid = str(row["trial_id"])
-            t0 = None if row.get("start_ms") is None else float(row["start_ms"])
-            t1 = None if row.get("end_ms") is None else float(row["end_ms"])
-            pl = row.get("placement")
-            placement = None if pl is None else Placement(
-                float(pl["left"]), float(pl["top"]), float(pl["width"]), float(pl["height"]))
-        except KeyError as exc:
-            raise ParseError(f"invalid trial: missing field {exc.args[0]!r}", path=journal,
-                             line=lineno) from exc
-        except (TypeError, ValueError) as exc:
-            raise ParseError(f"invalid trial: {exc}", path=journal, line=lineno) from exc
-        transcript = None
-        # trials.jsonl is append-only: `vista transcribe` writes transcripts/ID.json
-        # afterwards without touching the journal, so that file counts when present.
-        tp = root / "transcripts" / f"{tid}.json"
-        if row.get("transcript"):
-            tp = Path(str(row["transcript"]))
-            tp = tp if tp.is_absolute() else root / tp
-            if not tp.is_file():
-                raise FileNotFoundError(
-                    f"{journal}:{lineno}: transcript {tp} of trial {tid!r} is missing")
-        if tp.is_file():
-            data = read_json(tp)
-            try:
-                transcript = Transcript.from_dict(data)
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ParseError(f"invalid transcript: {exc}", path=tp) from exc
-        # Each trial's gaze comes from the part it was recorded in; an unfinished
-        # copy of the trial in an earlier part (run again after --resume) is ignored.
-        recording = recording_for(row.get("recording"))
-        starts = recording.fixations.starts_ms
-        if t0 is not None and t1 is not None:
-            mask = (starts >= t0) & (starts < t1)  # half-open, as in read_recording
-        else:
-            mask = np.ones(starts.size, dtype=bool)
-        rec_trial = next((t for t in recording.trials if t.trial_id == tid), None)
-        msgs = () if rec_trial is None else rec_trial.messages
-        variables = {} if rec_trial is None else dict(rec_trial.variables)
-        trials.append(Trial(
-            trial_id=tid,
-            image_path=_resolve_image(row.get("image"), root, images_dir),
-            placement=placement,
-            screen=screen,
-            fixations=recording.fixations.select(mask),
-            transcript=transcript,
-            messages=msgs,
-            variables=variables,
-            start_ms=t0,
-            end_ms=t1,
-        ))
-    participant = str(info.get("participant") or root.name)
+    trials = [_trial(root, journal, lineno, tid, row, screen, recording_for, images_dir)
+              for lineno, tid, row in _journal(journal, info)]
+    participant = info.get("participant") or root.name
+    if not isinstance(participant, str):
+        raise ParseError(f"'participant' must be a string; got {participant!r}", path=info_path)
     return Session(root=root, participant=participant, screen=screen, trials=trials,
                    recording=Path(first.path or ""), eyes=first.eyes, info=info)
+
+
+def _trial(root: Path, journal: Path, lineno: int, tid: str, row: dict[str, Any],
+           screen: Screen | None, recording_for: Any, images_dir: Any) -> Trial:
+    """One journal line as a Trial: the line's fields, its transcript, and the gaze of
+    the recording part it was recorded in."""
+    try:
+        t0 = None if row.get("start_ms") is None else float(row["start_ms"])
+        t1 = None if row.get("end_ms") is None else float(row["end_ms"])
+        pl = row.get("placement")
+        placement = None if pl is None else Placement(
+            float(pl["left"]), float(pl["top"]), float(pl["width"]), float(pl["height"]))
+        image = row.get("image")
+        if image is not None and not isinstance(image, str):
+            raise TypeError(f"'image' must be a path string; got {image!r}")
+    except KeyError as exc:
+        raise ParseError(f"invalid trial: missing field {exc.args[0]!r}", path=journal,
+                         line=lineno) from exc
+    except (TypeError, ValueError) as exc:
+        raise ParseError(f"invalid trial: {exc}", path=journal, line=lineno) from exc
+    transcript = _transcript(root, journal, lineno, tid, row)
+    # Each trial's gaze comes from the part it was recorded in; an unfinished
+    # copy of the trial in an earlier part (run again after --resume) is ignored.
+    recording = recording_for(row.get("recording"))
+    starts = recording.fixations.starts_ms
+    if t0 is not None and t1 is not None:
+        mask = (starts >= t0) & (starts < t1)  # half-open, as in read_recording
+    else:
+        mask = np.ones(starts.size, dtype=bool)
+    rec_trial = next((t for t in recording.trials if t.trial_id == tid), None)
+    return Trial(
+        trial_id=tid,
+        image_path=_resolve_image(image, root, images_dir if isinstance(images_dir, str) else None),
+        placement=placement,
+        screen=screen,
+        fixations=recording.fixations.select(mask),
+        transcript=transcript,
+        messages=() if rec_trial is None else rec_trial.messages,
+        variables={} if rec_trial is None else dict(rec_trial.variables),
+        start_ms=t0,
+        end_ms=t1,
+    )
