@@ -1,0 +1,105 @@
+"""Tiny random models for the explanation-method tests (SigLIP, BLIP-2, CLIP), saved
+with ``save_pretrained`` in the layout the real weights use, and the checks every
+method shares (:func:`check_method`).
+
+Import with ``from explain_fixtures_methods import ...`` (``tests/`` is on
+``sys.path``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from explain_fixtures import (
+    check_call_is_clean,
+    check_deterministic_and_batched,
+    make_bert_tokenizer,
+    make_image_processor,
+    save_folder,
+    tiny_clip_config,
+    tiny_image,
+    write_clip_tokenizer,
+)
+
+__all__ = ["blip2_folder", "check_method", "clip_folder", "siglip_folder"]
+
+
+def clip_folder(folder: Path) -> Path:
+    """A tiny random CLIP (3 vision blocks, 4x4 patch grid, 16 text tokens)."""
+    import torch
+    import transformers
+
+    tok = write_clip_tokenizer(folder)
+    torch.manual_seed(0)
+    model = transformers.CLIPModel(tiny_clip_config(len(tok)))
+    return save_folder(folder, model, tok, make_image_processor("clip", size=32))
+
+
+def siglip_folder(folder: Path) -> Path:
+    """A tiny random SigLIP (3 vision blocks with the attention-pooling head, a 4x4
+    patch grid, 2 text blocks, 16 text positions) with a tiny WordPiece tokenizer
+    (the real one is SentencePiece; the model sees token ids either way)."""
+    import torch
+    import transformers
+
+    tok = make_bert_tokenizer(folder, model_max_length=16)
+    cfg = transformers.SiglipConfig(
+        text_config={"vocab_size": len(tok), "hidden_size": 32, "intermediate_size": 64,
+                     "num_hidden_layers": 2, "num_attention_heads": 2,
+                     "max_position_embeddings": 16, "pad_token_id": tok.pad_token_id},
+        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 3,
+                       "num_attention_heads": 2, "image_size": 32, "patch_size": 8},
+    )
+    torch.manual_seed(0)
+    model = transformers.SiglipModel(cfg)
+    with torch.no_grad():  # a real model's scale and bias, so the sigmoid is not flat
+        model.logit_scale.fill_(float(np.log(10.0)))
+        model.logit_bias.fill_(-1.0)
+    processor = transformers.SiglipImageProcessorPil(
+        size={"height": 32, "width": 32}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    return save_folder(folder, model, tok, processor)
+
+
+def blip2_folder(folder: Path) -> Path:
+    """A tiny random BLIP-2 ITM: a 2-block ViT (4x4 grid), a 4-layer Q-Former with
+    cross-attention every 2nd layer, 4 query tokens, a tiny WordPiece tokenizer."""
+    import torch
+    import transformers
+
+    tok = make_bert_tokenizer(folder)
+    cfg = transformers.Blip2Config(
+        vision_config={"hidden_size": 24, "intermediate_size": 48, "num_hidden_layers": 2,
+                       "num_attention_heads": 2, "image_size": 32, "patch_size": 8},
+        qformer_config={"vocab_size": len(tok), "hidden_size": 16, "intermediate_size": 32,
+                        "num_hidden_layers": 4, "num_attention_heads": 2,
+                        "encoder_hidden_size": 24, "cross_attention_frequency": 2,
+                        "max_position_embeddings": 32, "pad_token_id": tok.pad_token_id},
+        text_config={"model_type": "opt", "vocab_size": 50, "hidden_size": 16,
+                     "num_hidden_layers": 1, "num_attention_heads": 2, "ffn_dim": 32,
+                     "word_embed_proj_dim": 16},
+        num_query_tokens=4,
+        image_text_hidden_size=8,
+    )
+    torch.manual_seed(0)
+    model = transformers.Blip2ForImageTextRetrieval(cfg)
+    with torch.no_grad():  # the checkpoint's query tokens are trained, not zeros
+        model.query_tokens.normal_(0.0, 0.5)
+    return save_folder(folder, model, tok, make_image_processor("blip", size=32))
+
+
+def check_method(explainer: Any, texts: list[str], score_key: str) -> None:
+    """The checks every method shares: one finite float32 map per text on the image
+    grid, the method in params; same maps twice and one-by-one as in the batch; no
+    hook left, grad mode kept, parameters frozen."""
+    image = tiny_image(24, 40)
+    maps = explainer.explain(image, texts)
+    assert len(maps) == len(texts)
+    for m in maps:
+        assert m.values.shape == (24, 40) and m.values.dtype == np.float32
+        assert np.isfinite(m.values).all()
+        assert m.method == explainer.method == m.params["method"]
+        assert np.isfinite(m.params[score_key])
+    check_deterministic_and_batched(explainer, texts, score_key)
+    check_call_is_clean(explainer)

@@ -1,0 +1,285 @@
+"""LeGrad and attention rollout on tiny random CLIP and SigLIP models saved in the
+real layout, checked against ports of the reference arithmetic written here."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="needs the explain extra (torch)")
+transformers = pytest.importorskip("transformers", reason="needs the explain extra (transformers)")
+F = torch.nn.functional
+
+from explain_fixtures import tiny_image  # noqa: E402
+from explain_fixtures_methods import check_method, clip_folder, siglip_folder  # noqa: E402
+
+from vista.explain import load_explainer  # noqa: E402
+from vista.explain.legrad import legrad_correct, legrad_map, min_max  # noqa: E402
+from vista.explain.rollout import attention_rollout, rollout_map  # noqa: E402
+
+pytestmark = pytest.mark.explain
+
+TEXTS = ["the cat", "a dog on the mat", "red"]
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("methods")
+    return {"clip": clip_folder(root / "clip"), "siglip": siglip_folder(root / "siglip")}
+
+
+def load(folders: dict[str, Path], family: str, method: str, **kw: Any) -> Any:
+    return load_explainer(family, method=method, weights=str(folders[family]), device="cpu", **kw)
+
+
+# --- the maths, by hand --------------------------------------------------------------
+
+
+def test_legrad_map_two_blocks_by_hand() -> None:
+    """Two blocks, one head, 2 query rows, [CLS] + 4 patches: per block the clamped
+    gradient averaged over rows, summed over blocks, [CLS] column dropped."""
+    g1 = np.zeros((1, 1, 2, 5))
+    g1[0, 0, 0] = [9.0, 2.0, -4.0, 0.0, 0.0]   # row 0
+    g1[0, 0, 1] = [9.0, 0.0, 4.0, 0.0, -1.0]   # row 1
+    g2 = np.zeros((1, 1, 2, 5))
+    g2[0, 0, :, 4] = 3.0
+    # block 1: patches (1+0)/2, (0+4)/2, 0, 0 -> 1, 2, 0, 0; block 2: 0, 0, 0, 3
+    np.testing.assert_array_equal(legrad_map([g1, g2])[0], [[1.0, 2.0], [0.0, 3.0]])
+    np.testing.assert_allclose(min_max(legrad_map([g1, g2]))[0], [[1 / 3, 2 / 3], [0.0, 1.0]], rtol=1e-6)
+
+
+def test_rollout_two_blocks_by_hand() -> None:
+    """Two blocks, one head, two tokens: (A + I) / 2, rows to 1, product."""
+    a1 = np.array([[[[0.5, 0.5], [0.0, 1.0]]]])   # -> [[.75, .25], [0, 1]]
+    a2 = np.array([[[[1.0, 0.0], [0.5, 0.5]]]])   # -> [[1, 0], [.25, .75]]
+    expected = np.array([[1.0, 0.0], [0.25, 0.75]]) @ np.array([[0.75, 0.25], [0.0, 1.0]])
+    np.testing.assert_allclose(attention_rollout([a1, a2])[0], expected)
+    # the [CLS] row without [CLS]: one patch, divided by its maximum
+    r = attention_rollout([np.full((1, 1, 5, 5), 0.2)] * 2)
+    np.testing.assert_allclose(rollout_map(r), np.ones((1, 2, 2)))
+
+
+def test_legrad_correction_by_hand() -> None:
+    maps = np.array([[[0.0, 1.0], [2.0, 4.0]]])
+    empty = np.array([[[0.0, 0.0], [0.0, 10.0]]])  # the last patch is "always on"
+    np.testing.assert_allclose(legrad_correct(maps, empty), [[[0.0, 0.5], [1.0, 0.0]]])
+
+
+@pytest.mark.parametrize(("fn", "message"), [
+    (lambda: legrad_map([]), "at least one block"),
+    (lambda: legrad_map([np.zeros((1, 2, 5))]), "must be (batch, heads, queries, keys)"),
+    (lambda: attention_rollout([np.zeros((1, 1, 2, 2))], head_fusion="median"), "head_fusion"),
+    (lambda: attention_rollout([np.zeros((1, 1, 2, 3))]), "must be (batch, heads, tokens, tokens)"),
+], ids=["empty", "3d", "fusion", "not-square"])
+def test_maths_errors(fn: Any, message: str) -> None:
+    with pytest.raises((ValueError, TypeError), match=message.replace("(", r"\(").replace(")", r"\)")):
+        fn()
+
+
+def test_maths_does_not_mutate_inputs() -> None:
+    attn = [np.random.default_rng(0).random((1, 2, 5, 5)) for _ in range(2)]
+    before = [a.copy() for a in attn]
+    attention_rollout(attn, discard_ratio=0.5)
+    legrad_map(attn)
+    for a, b in zip(attn, before, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+# --- the shared checks on every family x method --------------------------------------
+
+
+@pytest.mark.parametrize("family", ["clip", "siglip"])
+@pytest.mark.parametrize("method", ["legrad", "rollout"])
+def test_method_shared_checks(folders: dict[str, Path], family: str, method: str) -> None:
+    explainer = load(folders, family, method)
+    key = explainer.parts.score_name
+    check_method(explainer, TEXTS, key)
+    maps = explainer.explain(tiny_image(), TEXTS)
+    assert maps[0].params["recipe"] == method and maps[0].params["method"] == method
+    if method == "rollout":  # attention only: the same map for every text
+        np.testing.assert_array_equal(maps[0].values, maps[1].values)
+    else:
+        assert np.abs(maps[0].values - maps[1].values).max() > 1e-4
+
+
+def test_legrad_params_record_choices(folders: dict[str, Path]) -> None:
+    (m,) = load(folders, "siglip", "legrad", block=0).explain(tiny_image(), ["the cat"])
+    assert m.params["block"] == 0 and m.params["correction"] is True
+    assert m.params["overrides"] == {"block": 0}
+    assert m.params["reference"].startswith("WalBouss/LeGrad")
+    (c,) = load(folders, "clip", "legrad").explain(tiny_image(), ["the cat"])
+    assert c.params["block"] == 1 and c.params["correction"] is False  # 3 blocks: -2 -> 1
+
+
+# --- ports of the reference arithmetic ----------------------------------------------
+
+
+def _pixels_and_text(explainer: Any, texts: list[str]) -> tuple[Any, Any]:
+    parts = explainer.parts
+    return parts.pixels(tiny_image(24, 40)), parts.texts(texts)[3]
+
+
+def _reference_legrad_clip(model: Any, pixels: Any, text_embedding: Any, start: int) -> Any:
+    """``LeWrapper.compute_legrad_clip`` (WalBouss/LeGrad legrad/wrapper.py) on HF CLIP
+    (the pixels require grad, as the wrapper's trainable blocks do),
+    without its final bilinear up-sampling: the image repeated per prompt; per block
+    from ``starting_depth``, ``ln_post(feat_post_mlp.mean(tokens)) @ proj``,
+    normalised; ``sum(one_hot * sim)``; gradient to that block's attention maps,
+    clamped at 0; ``grad.mean(dim=1).mean(dim=1)[:, 1:]``; summed; ``min_max``."""
+    n = text_embedding.shape[0]
+    vision = model.vision_model
+    with torch.enable_grad():
+        out = vision(pixel_values=pixels.repeat(n, 1, 1, 1).requires_grad_(True), output_attentions=True,
+                     output_hidden_states=True)
+        accum = 0
+        for layer in range(start, len(vision.encoder.layers)):
+            feat = model.visual_projection(vision.post_layernorm(out.hidden_states[layer + 1].mean(1)))
+            feat = F.normalize(feat, dim=-1)
+            sim = text_embedding @ feat.T
+            one_hot = torch.sum(F.one_hot(torch.arange(n)).float() * sim)
+            grad = torch.autograd.grad(one_hot, [out.attentions[layer]], retain_graph=True)[0]
+            relevance = grad.clamp(min=0).mean(dim=1).mean(dim=1)[:, 1:]
+            w = int(math.sqrt(relevance.shape[-1]))
+            accum = accum + relevance.reshape(n, 1, w, w)
+    flat = accum.reshape(n, -1)
+    lo, hi = flat.min(-1, keepdim=True)[0], flat.max(-1, keepdim=True)[0]
+    return ((flat - lo) / (hi - lo)).reshape(n, w, w).detach().numpy()
+
+
+def test_legrad_clip_matches_reference(folders: dict[str, Path]) -> None:
+    explainer = load(folders, "clip", "legrad", block=0)
+    pixels, text = _pixels_and_text(explainer, TEXTS)
+    expected = _reference_legrad_clip(explainer.model, pixels, text, 0)
+    maps = explainer.runner(explainer.parts, tiny_image(24, 40), TEXTS)[0]
+    np.testing.assert_allclose(maps, expected, atol=1e-5)
+
+
+def _reference_attn_pool(head: Any, x: Any) -> tuple[Any, Any]:
+    """``hooked_attentional_pooler_timm_forward`` (WalBouss/LeGrad legrad/utils.py)
+    with timm's ``attn_pool`` weights read from HF's pooling head: ``latent`` is
+    ``probe``, ``q``/``kv`` the packed ``in_proj``, ``proj`` the ``out_proj``."""
+    mha = head.attention
+    b, n, c = x.shape
+    h = mha.num_heads
+    hd = c // h
+    q = F.linear(head.probe.expand(b, -1, -1), mha.in_proj_weight[:c], mha.in_proj_bias[:c])
+    q = q.reshape(b, 1, h, hd).transpose(1, 2)
+    kv = F.linear(x, mha.in_proj_weight[c:], mha.in_proj_bias[c:])
+    k, v = kv.reshape(b, n, 2, h, hd).permute(2, 0, 3, 1, 4).unbind(0)
+    attn = ((q * hd ** -0.5) @ k.transpose(-2, -1)).softmax(dim=-1)
+    y = (attn @ v).transpose(1, 2).reshape(b, 1, c)
+    y = mha.out_proj(y)
+    y = y + head.mlp(head.layernorm(y))
+    return y[:, 0], attn
+
+
+def _reference_legrad_siglip(model: Any, pixels: Any, text_embedding: Any, empty: Any,
+                             start: int) -> Any:
+    """``LeWrapper.compute_legrad_siglip`` (apply_correction=True, threshold 0.8) for
+    one prompt at a time (the package sums the prompts given together), without
+    its final up-sampling."""
+    vision = model.vision_model
+    maps = []
+    for t in range(text_embedding.shape[0]):
+        with torch.enable_grad():
+            out = vision(pixel_values=pixels.clone().requires_grad_(True), output_hidden_states=True)
+            accum, accum_empty = 0, 0
+            for layer in range(start, len(vision.encoder.layers)):
+                pooled, probs = _reference_attn_pool(vision.head, out.hidden_states[layer + 1])
+                pooled = F.normalize(pooled, dim=-1)
+                sim = text_embedding[t:t + 1] @ pooled.T
+                grad = torch.autograd.grad(sim.sum(), [probs], retain_graph=True)[0].clamp(min=0)
+                accum = accum + grad.mean(dim=1)[:, 0]
+                grad_e = torch.autograd.grad((pooled @ empty.T).sum(), [probs],
+                                             retain_graph=True)[0].clamp(min=0)
+                accum_empty = accum_empty + grad_e.mean(dim=1)[:, 0]
+        mm = lambda a: (a - a.min()) / (a.max() - a.min())  # noqa: E731
+        accum = accum.detach().clone()
+        accum[mm(accum_empty.detach()) > 0.8] = 0
+        maps.append(mm(accum)[0].numpy())
+    w = int(math.sqrt(maps[0].size))
+    return np.stack(maps).reshape(-1, w, w)
+
+
+def test_legrad_siglip_matches_reference(folders: dict[str, Path]) -> None:
+    explainer = load(folders, "siglip", "legrad", block=0)
+    pixels, text = _pixels_and_text(explainer, TEXTS)
+    empty = explainer.parts.texts(["a photo of a"])[3]
+    expected = _reference_legrad_siglip(explainer.model, pixels, text, empty, 0)
+    maps = explainer.runner(explainer.parts, tiny_image(24, 40), TEXTS)[0]
+    np.testing.assert_allclose(maps, expected, atol=1e-5)
+
+
+def _reference_rollout(attentions: list[Any], discard_ratio: float, head_fusion: str) -> Any:
+    """jacobgil/vit-explain ``vit_rollout.py`` ``rollout()``, as written there."""
+    result = torch.eye(attentions[0].size(-1))
+    with torch.no_grad():
+        for attention in attentions:
+            if head_fusion == "mean":
+                fused = attention.mean(axis=1)
+            elif head_fusion == "max":
+                fused = attention.max(axis=1)[0]
+            else:
+                fused = attention.min(axis=1)[0]
+            flat = fused.view(fused.size(0), -1)
+            _, indices = flat.topk(int(flat.size(-1) * discard_ratio), -1, False)
+            indices = indices[indices != 0]
+            flat[0, indices] = 0
+            eye = torch.eye(fused.size(-1))
+            a = (fused + 1.0 * eye) / 2
+            a = a / a.sum(dim=-1)
+            result = torch.matmul(a, result)
+    mask = result[0, 0, 1:]
+    width = int(mask.size(-1) ** 0.5)
+    mask = mask.reshape(width, width).numpy()
+    return mask / np.max(mask)
+
+
+@pytest.mark.parametrize("head_fusion", ["mean", "max"])
+def test_rollout_matches_vit_explain(folders: dict[str, Path], head_fusion: str) -> None:
+    explainer = load(folders, "clip", "rollout", recipe="vit-explain", head_fusion=head_fusion)
+    pixels = explainer.parts.pixels(tiny_image(24, 40))
+    with torch.no_grad():
+        out = explainer.model.vision_model(pixel_values=pixels, output_attentions=True)
+    expected = _reference_rollout([a.clone() for a in out.attentions], 0.9, head_fusion)
+    maps = explainer.runner(explainer.parts, tiny_image(24, 40), ["the cat"])[0]
+    np.testing.assert_allclose(maps[0], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_rollout_paper_matches_chefer_compute_rollout(folders: dict[str, Path]) -> None:
+    """The paper's rollout as ``compute_rollout_attention`` in Chefer's
+    ExplanationGenerator.py writes it (A + I, rows to 1, product), [CLS] row."""
+    explainer = load(folders, "clip", "rollout")
+    pixels = explainer.parts.pixels(tiny_image(24, 40))
+    with torch.no_grad():
+        out = explainer.model.vision_model(pixel_values=pixels, output_attentions=True)
+    mats = [a.mean(dim=1)[0] for a in out.attentions]
+    eye = torch.eye(mats[0].shape[-1])
+    mats = [(m + eye) / (m + eye).sum(dim=-1, keepdim=True) for m in mats]
+    joint = mats[0]
+    for m in mats[1:]:
+        joint = m @ joint
+    row = joint[0, 1:].numpy()
+    maps = explainer.runner(explainer.parts, tiny_image(24, 40), ["the cat"])[0]
+    np.testing.assert_allclose(maps[0].ravel(), row / row.max(), rtol=1e-5)
+
+
+@pytest.mark.parametrize(("family", "method", "message"), [
+    ("clipseg", "legrad", "does not support clipseg"),
+    ("vilt", "rollout", "does not support vilt"),
+    ("clip", "captum:Lime", "unknown method 'captum:Lime'"),
+    ("clip", "legrad", "unknown option"),
+], ids=["legrad-clipseg", "rollout-vilt", "captum-unknown", "legrad-option"])
+def test_bad_method_is_one_line_listing_what_is_supported(
+        folders: dict[str, Path], family: str, method: str, message: str) -> None:
+    kw = {"blok": 1} if message == "unknown option" else {}
+    with pytest.raises(ValueError, match=message) as info:
+        load_explainer(family, method=method, weights=str(folders["clip"]), device="cpu", **kw)
+    text = str(info.value)
+    assert "\n" not in text
+    if message.startswith("does not"):
+        assert "it supports: clip, siglip" in text
