@@ -122,7 +122,7 @@ def test_session_with_display(sdl_dummy, tmp_path) -> None:
     display = StimulusDisplay(screen, fullscreen=False)
     with display:
         run_session(tmp_path / "stim", participant="D1", screen=screen, out=tmp_path / "s",
-                    display=display, time_limit_s=2)
+                    display=display, time_limit_s=2, tracker="simulated")
     (entry,) = [json.loads(line) for line in (tmp_path / "s" / "trials.jsonl").read_text().splitlines()]
     assert entry["placement"] == {"left": 0.0, "top": 0.0, "width": 400.0, "height": 300.0}
 
@@ -135,7 +135,8 @@ def test_calibration_graphics_hook() -> None:
     code = (
         "import os\n"
         "os.environ['SDL_VIDEODRIVER'] = 'dummy'\n"
-        "from vista.acquisition.display import StimulusDisplay, calibration_graphics\n"
+        "from vista.acquisition.display import StimulusDisplay\n"
+        "from vista.acquisition.eyelink import calibration_graphics\n"
         "from vista.records import Screen\n"
         "with StimulusDisplay(Screen(320, 240, 300, 225, 600), fullscreen=False) as d:\n"
         "    g = calibration_graphics(d)\n"

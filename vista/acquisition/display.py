@@ -1,11 +1,11 @@
 """Stimulus presentation with pygame: full screen, the image scaled to fit and centred.
 
-:func:`fit_placement` is the pure geometry (no pygame); :class:`StimulusDisplay` draws;
-:func:`calibration_graphics` gives pylink the calibration targets through its
-custom-display hook (:class:`pylink.EyeLinkCustomDisplay`). Under
-``SDL_VIDEODRIVER=dummy`` everything runs headless, which the tests use.
+:func:`fit_placement` is the pure geometry (no pygame); :class:`StimulusDisplay` draws.
+The EyeLink tracker draws its calibration targets on a display through
+:func:`vista.acquisition.eyelink.calibration_graphics`. Under ``SDL_VIDEODRIVER=dummy``
+everything runs headless, which the tests use.
 
-pygame and pylink are imported when a display is opened, never at import time.
+pygame is imported when a display is opened, never at import time.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from .._validation import check_option, check_positive, require
+from ..gaze.messages import format_imgload
 from ..records import Placement, Screen
 
-__all__ = ["FIT_MODES", "StimulusDisplay", "calibration_graphics", "fit_placement", "imgload_message"]
+__all__ = ["FIT_MODES", "StimulusDisplay", "fit_placement", "imgload_message"]
 
 FIT_MODES = ("fit", "shrink", "none")
 
@@ -71,19 +72,15 @@ def fit_placement(
 
 def imgload_message(path: str | os.PathLike[str], placement: Placement) -> str:
     """The Data Viewer ``!V IMGLOAD CENTER path x y width height`` message for an
-    image shown at ``placement`` (x, y: the centre, ``left + width / 2``).
+    image shown at ``placement`` (:func:`vista.gaze.messages.format_imgload`; a path
+    holding a newline or a tab is refused).
 
     Examples
     --------
     >>> imgload_message("/im/a.png", Placement(240, 0, 1440, 1080))
     '!V IMGLOAD CENTER /im/a.png 960 540 1440 1080'
     """
-    cx = placement.left + placement.width / 2
-    cy = placement.top + placement.height / 2
-    return (
-        f"!V IMGLOAD CENTER {path} {cx:g} {cy:g} "
-        f"{placement.width:g} {placement.height:g}"
-    )
+    return format_imgload(path, placement)
 
 
 def _import_pygame() -> Any:
@@ -236,89 +233,3 @@ class StimulusDisplay:
         """The screen as an H×W×3 uint8 array (what the participant sees)."""
         pg = self._need()
         return pg.surfarray.array3d(self.surface).swapaxes(0, 1).copy()
-
-
-def calibration_graphics(display: StimulusDisplay, tracker: Any = None) -> Any:
-    """A :class:`pylink.EyeLinkCustomDisplay` that draws on ``display``.
-
-    Pass it to ``pylink.openGraphicsEx`` before ``doTrackerSetup``: the tracker then
-    draws its calibration, validation and drift-check targets through it. Keys
-    pressed on the display PC go to the tracker (Enter accepts, Esc exits, C
-    calibrates, V validates); the camera image is not shown (the Host PC shows it).
-    """
-    from .eyelink import import_pylink
-
-    pylink = import_pylink()
-    pg = display._need()
-
-    class _Graphics(pylink.EyeLinkCustomDisplay):  # type: ignore[name-defined]
-        def __init__(self) -> None:
-            super().__init__()
-            self.display = display
-            self.tracker = tracker
-
-        def setup_cal_display(self) -> None:
-            display.clear()
-
-        def exit_cal_display(self) -> None:
-            display.clear()
-
-        def record_abort_hide(self) -> None:
-            pass
-
-        def clear_cal_display(self) -> None:
-            display.clear()
-
-        def erase_cal_target(self) -> None:
-            display.clear()
-
-        def draw_cal_target(self, x: float, y: float) -> None:
-            display.clear(flip=False)
-            display.draw_target(x, y)
-
-        def play_beep(self, beepid: int) -> None:
-            pass
-
-        def setup_image_display(self, width: int, height: int) -> int:
-            return 1
-
-        def exit_image_display(self) -> None:
-            display.clear()
-
-        def image_title(self, title: str) -> None:
-            pass
-
-        def draw_image_line(self, width: int, line: int, totlines: int, buff: Any) -> None:
-            pass
-
-        def set_image_palette(self, red: Any, green: Any, blue: Any) -> None:
-            pass
-
-        def draw_line(self, x1: int, y1: int, x2: int, y2: int, colorindex: int) -> None:
-            pass
-
-        def draw_lozenge(self, x: int, y: int, width: int, height: int, colorindex: int) -> None:
-            pass
-
-        def get_mouse_state(self) -> tuple[tuple[int, int], int]:
-            return (0, 0), 0
-
-        def alert_printf(self, msg: str) -> None:
-            pass
-
-        def get_input_key(self) -> list[Any]:
-            keys = []
-            for event in pg.event.get([pg.KEYDOWN]):
-                code = _PYLINK_KEYS.get(pg.key.name(event.key))
-                code = getattr(pylink, code) if code else event.key
-                keys.append(pylink.KeyInput(code, event.mod))
-            return keys
-
-    return _Graphics()
-
-
-_PYLINK_KEYS = {
-    "return": "ENTER_KEY", "escape": "ESC_KEY", "up": "CURS_UP", "down": "CURS_DOWN",
-    "left": "CURS_LEFT", "right": "CURS_RIGHT", "page up": "PAGE_UP", "page down": "PAGE_DOWN",
-    "f1": "F1_KEY", "f2": "F2_KEY", "f3": "F3_KEY", "f4": "F4_KEY",
-}

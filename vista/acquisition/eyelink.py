@@ -20,15 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._io import copy_new
 from .._validation import check_int, check_option, require
 from ..errors import VistaError
+from ..gaze.messages import check_message_text, format_display_coords
 from ..records import Screen
+from .asclog import AscLog
 
 __all__ = [
     "CALIBRATION_TYPES",
     "EyeLinkSample",
     "EyeLinkTracker",
     "TrackerConnectionError",
+    "calibration_graphics",
     "import_pylink",
     "parse_validation",
 ]
@@ -145,7 +149,7 @@ class EyeLinkTracker:
         self._el: Any = None
         self._edf: str | None = None
         self._graphics = False
-        self._log: Any = None  # dummy mode: (file handle, AscWriter)
+        self._log: AscLog | None = None  # dummy mode: the message log
         self._log_path: Path | None = None
         self._tmp: Any = None
         self._recording = False
@@ -185,8 +189,6 @@ class EyeLinkTracker:
         el.sendCommand("link_event_filter = LEFT,RIGHT,FIXATION,SACCADE,BLINK,BUTTON,INPUT")
         el.sendCommand("link_sample_data = LEFT,RIGHT,GAZE,GAZERES,AREA,STATUS,INPUT")
         if self.display is not None and not self.dummy:
-            from .display import calibration_graphics
-
             pylink.openGraphicsEx(calibration_graphics(self.display, self))
             self._graphics = True
 
@@ -274,7 +276,7 @@ class EyeLinkTracker:
             raise OSError(f"the Host PC could not open the data file {name}.EDF (error {rv})")
         el.sendCommand(f"add_file_preamble_text 'vista session data file {name}'")
         W, H = self.screen.width_px, self.screen.height_px
-        el.sendMessage(f"DISPLAY_COORDS 0 0 {W - 1} {H - 1}")
+        el.sendMessage(format_display_coords(W, H))
 
     def close_data_file(self) -> None:
         el = self._need()
@@ -295,16 +297,15 @@ class EyeLinkTracker:
         if name is None:
             raise RuntimeError("EyeLinkTracker: no data file was opened")
         if self.dummy:
-            import shutil
-
             src = self._dir() / (name + ".asc")
             if not src.is_file():
                 raise FileNotFoundError(f"dummy-mode message log not found: {src}")
+            if self._log is not None and self._log.path == src:
+                self._log.flush()
             dest = Path(destination).with_suffix(".asc")
             if dest.exists():
                 raise FileExistsError(f"{dest} exists; a received data file is never overwritten")
-            shutil.copyfile(src, dest)
-            return dest
+            return copy_new(src, dest)
         dest = Path(destination).with_suffix(".edf")
         if dest.exists():
             raise FileExistsError(f"{dest} exists; a received data file is never overwritten")
@@ -329,7 +330,8 @@ class EyeLinkTracker:
         self._recording = True
         if not self.dummy:
             self._pylink.pumpDelay(100)  # the tracker needs ~100 ms before the data flows
-        self._log_call("start", self.tracker_time_ms(), "R" if self.eye == "BOTH" else self.eye, 0)
+        if self._log is not None:
+            self._log.start(self.tracker_time_ms(), "R" if self.eye == "BOTH" else self.eye, 0)
 
     def stop_recording(self) -> None:
         el = self._need()
@@ -337,12 +339,17 @@ class EyeLinkTracker:
             self._pylink.pumpDelay(100)
         el.stopRecording()
         self._recording = False
-        self._log_call("end", self.tracker_time_ms(), "R" if self.eye == "BOTH" else self.eye, 0)
+        if self._log is not None:
+            self._log.end(self.tracker_time_ms())
+            self._log.flush()
 
     def send_message(self, text: str) -> None:
         el = self._need()
+        check_message_text(text)
         el.sendMessage(text)
-        self._log_call("msg", self.tracker_time_ms(), text)
+        if self._log is not None:
+            self._log.message(self.tracker_time_ms(), text)
+            self._log.flush()
 
     def tracker_time_ms(self) -> float:
         el = self._need()
@@ -373,41 +380,107 @@ class EyeLinkTracker:
         return Path(self._tmp.name)
 
     def _open_log(self, name: str) -> None:
-        from .simulate import _ASC_CALLS, _asc_writer
-
         self._close_log()
         path = self._dir() / (name + ".asc")
-        fh = open(path, "w", encoding="utf-8", newline="\n")
-        writer = _asc_writer(fh)
-        self._log = (fh, writer)
-        self._log_path = path
-        _ASC_CALLS["header"](writer, self.tracker_time_ms(), [
+        self._log = AscLog(path, header=[
             "CONVERTED FROM vista EyeLinkTracker (pylink dummy mode: messages only)",
         ])
-        W, H = self.screen.width_px, self.screen.height_px
-        self._log_call("msg", self.tracker_time_ms(), f"DISPLAY_COORDS 0 0 {W - 1} {H - 1}")
-
-    def _log_call(self, kind: str, *args: Any) -> None:
-        if self._log is None:
-            return
-        from .simulate import _ASC_CALLS
-
-        fh, writer = self._log
-        _ASC_CALLS[kind](writer, *args)
-        fh.flush()
+        self._log_path = path
+        self._log.message(self.tracker_time_ms(),
+                          format_display_coords(self.screen.width_px, self.screen.height_px))
+        self._log.flush()
 
     def _close_log(self) -> None:
-        if self._log is None:
-            return
-        fh, writer = self._log
-        if hasattr(writer, "close"):
-            writer.close()
-        fh.flush()
-        os.fsync(fh.fileno())
-        fh.close()
-        self._log = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def describe(self) -> Mapping[str, Any]:
         """What session.json records about the tracker."""
         return {"kind": self.kind, "sampling_rate_hz": self.sampling_rate_hz, "eye": self.eye,
                 "address": self.address, "calibration_type": self.calibration_type}
+
+
+def calibration_graphics(display: Any, tracker: Any = None) -> Any:
+    """A :class:`pylink.EyeLinkCustomDisplay` that draws on ``display`` (an open
+    :class:`~vista.acquisition.display.StimulusDisplay`).
+
+    Pass it to ``pylink.openGraphicsEx`` before ``doTrackerSetup``: the tracker then
+    draws its calibration, validation and drift-check targets through it. Keys
+    pressed on the display PC go to the tracker (Enter accepts, Esc exits, C
+    calibrates, V validates); the camera image is not shown (the Host PC shows it).
+    """
+    pylink = import_pylink()
+    pg = display._need()
+
+    class _Graphics(pylink.EyeLinkCustomDisplay):  # type: ignore[name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.display = display
+            self.tracker = tracker
+
+        def setup_cal_display(self) -> None:
+            display.clear()
+
+        def exit_cal_display(self) -> None:
+            display.clear()
+
+        def record_abort_hide(self) -> None:
+            pass
+
+        def clear_cal_display(self) -> None:
+            display.clear()
+
+        def erase_cal_target(self) -> None:
+            display.clear()
+
+        def draw_cal_target(self, x: float, y: float) -> None:
+            display.clear(flip=False)
+            display.draw_target(x, y)
+
+        def play_beep(self, beepid: int) -> None:
+            pass
+
+        def setup_image_display(self, width: int, height: int) -> int:
+            return 1
+
+        def exit_image_display(self) -> None:
+            display.clear()
+
+        def image_title(self, title: str) -> None:
+            pass
+
+        def draw_image_line(self, width: int, line: int, totlines: int, buff: Any) -> None:
+            pass
+
+        def set_image_palette(self, red: Any, green: Any, blue: Any) -> None:
+            pass
+
+        def draw_line(self, x1: int, y1: int, x2: int, y2: int, colorindex: int) -> None:
+            pass
+
+        def draw_lozenge(self, x: int, y: int, width: int, height: int, colorindex: int) -> None:
+            pass
+
+        def get_mouse_state(self) -> tuple[tuple[int, int], int]:
+            return (0, 0), 0
+
+        def alert_printf(self, msg: str) -> None:
+            pass
+
+        def get_input_key(self) -> list[Any]:
+            keys = []
+            for event in pg.event.get([pg.KEYDOWN]):
+                code = _PYLINK_KEYS.get(pg.key.name(event.key))
+                code = getattr(pylink, code) if code else event.key
+                keys.append(pylink.KeyInput(code, event.mod))
+            return keys
+
+    return _Graphics()
+
+
+_PYLINK_KEYS = {
+    "return": "ENTER_KEY", "escape": "ESC_KEY", "up": "CURS_UP", "down": "CURS_DOWN",
+    "left": "CURS_LEFT", "right": "CURS_RIGHT", "page up": "PAGE_UP", "page down": "PAGE_DOWN",
+    "f1": "F1_KEY", "f2": "F2_KEY", "f3": "F3_KEY", "f4": "F4_KEY",
+}

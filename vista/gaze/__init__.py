@@ -11,9 +11,10 @@ from __future__ import annotations
 from .align import align, align_all
 from .detect import detect_fixations
 from .geometry import screen_to_image, sigma_px
+from .io import read_recording
 from .kde import density_map
 from .maps import build_maps, trial_maps
-from .recording import Recording, read_recording
+from .recording import Recording
 from .segments import segment
 from .session_reader import read_session
 

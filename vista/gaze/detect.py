@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .._registry import Registry
 from .._validation import check_option, check_positive
 from ..records import Fixations, Screen
 from .recording import Samples
@@ -62,7 +63,8 @@ Detector = Callable[[np.ndarray, np.ndarray, np.ndarray, DetectionParams],
 """``f(times_ms, xs, ys, params) -> (first_index, last_index)`` of each fixation
 (inclusive sample indices, one eye)."""
 
-DETECTORS: dict[str, Detector] = {}
+DETECTORS: Registry[Detector] = Registry("fixation detector")
+"""The registered detectors (:class:`vista._registry.Registry`)."""
 
 
 def register(name: str) -> Callable[[Detector], Detector]:
@@ -75,21 +77,14 @@ def register(name: str) -> Callable[[Detector], Detector]:
     ...     return np.array([0]), np.array([len(times) - 1])
     >>> "everything" in detector_names()
     True
-    >>> del DETECTORS["everything"]
+    >>> DETECTORS.remove("everything")
     """
-
-    def deco(fn: Detector) -> Detector:
-        if name in DETECTORS:
-            raise ValueError(f"a fixation detector named {name!r} is already registered")
-        DETECTORS[name] = fn
-        return fn
-
-    return deco
+    return DETECTORS.register(name)
 
 
 def detector_names() -> list[str]:
     """The registered detector names, sorted."""
-    return sorted(DETECTORS)
+    return sorted(DETECTORS.names())
 
 
 # ----------------------------------------------------------------- helpers
@@ -332,7 +327,7 @@ def detect_fixations(
     >>> f.starts_ms.tolist(), f.ends_ms.tolist(), f.xs.tolist()
     ([0.0, 305.0], [294.0, 599.0], [100.0, 500.0])
     """
-    check_option("method", method, detector_names())
+    detector = DETECTORS.get(method)
     if not isinstance(samples, Samples):
         raise TypeError(f"samples must be a Samples record; got {type(samples).__name__}")
     if (screen is None) == (px_per_degree is None):
@@ -350,7 +345,6 @@ def detect_fixations(
                                           allow_zero=True),
     )
     eyes = list(samples.eyes) if eye is None else [check_option("eye", eye, list(samples.eyes))]
-    detector = DETECTORS[method]
     t = samples.times_ms
     parts = []
     for e in eyes:

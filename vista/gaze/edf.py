@@ -22,6 +22,13 @@ fixation pupil is ``ava``. Messages keep their text (a trailing newline and NULs
 removed; embedded newlines, as in ``!CAL`` messages, kept); a message in SR
 Research's offset form (text ``"750 imageOnsetTime"``) is read at its time minus the
 offset, as the ASC reader and Data Viewer read it.
+
+The EDF API is C code that can crash the process (SIGSEGV) on an EDF cut inside its
+header or holding some corrupted bytes. :func:`read_edf` therefore checks the header
+first (``SR_RESEARCH`` magic, a text preamble closed by ``ENDP:``) and then reads the
+file in a child process: a crash, or a read that does not finish within
+:data:`READ_TIMEOUT_S` (plus a second per MB), becomes a
+:class:`~vista.errors.ParseError` naming the file, and vista goes on.
 """
 
 from __future__ import annotations
@@ -29,7 +36,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,10 +47,11 @@ import numpy as np
 
 from .._validation import require
 from ..errors import MissingExtraError, ParseError
-from ..records import Fixations, Message
-from .recording import Blinks, Recording, Saccades, Samples, build_recording, offset_message
+from ..records import Fixations
+from .messages import offset_message
+from .recording import Blinks, Recording, Saccades, Samples, build_recording
 
-__all__ = ["read_edf"]
+__all__ = ["HEADER_LIMIT_BYTES", "READ_TIMEOUT_S", "read_edf"]
 
 # EDF API element types (eyelinkio.edf._defines.event_constants)
 _NO_PENDING = 0
@@ -53,6 +63,11 @@ _RECORDING_INFO = 30
 _SAMPLE = 200
 _SAMPLE_ADD_OFFSET = 0x0002
 _MISSING_FLOAT = 1e8 - 1
+
+HEADER_LIMIT_BYTES = 65536
+"""The text preamble of an EDF must end (``ENDP:``) within this many bytes."""
+READ_TIMEOUT_S = 60.0
+"""Seconds a read may take before it is abandoned (plus one per MB of file)."""
 
 
 @contextlib.contextmanager
@@ -113,7 +128,28 @@ def _text(event: Any) -> str:
     return text.rstrip("\r\n").strip()
 
 
-def read_edf(path: str | os.PathLike[str], *, samples: bool = False) -> Recording:
+def _check_header(path: Path) -> None:
+    """Refuse an EDF whose header is cut short or is not the text preamble the EDF API
+    expects (the API crashes on those instead of failing)."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(HEADER_LIMIT_BYTES)
+    if not head.startswith(b"SR_RESEARCH"):
+        raise ParseError("not an EDF file (it does not start with 'SR_RESEARCH')", path=path)
+    end = head.find(b"\nENDP:")
+    if end < 0:
+        raise ParseError(f"the EDF header is cut short or corrupt (no 'ENDP:' line in its "
+                         f"first {min(size, HEADER_LIMIT_BYTES)} bytes)", path=path)
+    text = head[:end]
+    if len(text.translate(None, bytes([*range(0, 9), 11, 12, *range(14, 32), 127]))) \
+            != len(text):
+        raise ParseError("the EDF header holds binary data: the file is corrupt", path=path)
+    if size <= end + len(b"\nENDP:\n"):
+        raise ParseError("the EDF file ends after its header: no data", path=path)
+
+
+def read_edf(path: str | os.PathLike[str], *, samples: bool = False,
+             isolate: bool = True) -> Recording:
     """Read an EyeLink EDF file into a :class:`~vista.gaze.recording.Recording`.
 
     Parameters
@@ -122,6 +158,10 @@ def read_edf(path: str | os.PathLike[str], *, samples: bool = False) -> Recordin
         The ``.edf`` file.
     samples : bool, default False
         Also read the gaze samples (much slower: every sample crosses into Python).
+    isolate : bool, default True
+        Run the EDF API in a child process, so that a crash of the C library on a
+        corrupt file is an error naming the file rather than the end of vista. Only
+        turn it off for files known to be sound (it saves a fork per file).
 
     Returns
     -------
@@ -135,7 +175,8 @@ def read_edf(path: str | os.PathLike[str], *, samples: bool = False) -> Recordin
     vista.errors.MissingExtraError
         If ``eyelinkio`` is not installed (``pip install 'vista-gaze[eyelink]'``).
     vista.errors.ParseError
-        If the EDF API cannot open the file.
+        If the header is cut short or corrupt, the EDF API cannot open the file, or
+        it crashes or hangs reading it; the message names the file.
 
     Examples
     --------
@@ -150,13 +191,18 @@ def read_edf(path: str | os.PathLike[str], *, samples: bool = False) -> Recordin
     if not p.is_file():
         if p.is_dir():
             raise IsADirectoryError(f"{p} is a folder, not an EDF file")
+        if p.exists():
+            raise ParseError("not a regular file", path=p)
         raise FileNotFoundError(f"no such EDF file: {p}")
+    _api()
+    _check_header(p)
+    parts = _read_isolated(p, samples) if isolate else _read_parts(p, samples)
+    return build_recording(path=p, **parts)
+
+
+def _read_parts(p: Path, samples: bool) -> dict[str, Any]:
+    """The parts of the recording, read through the EDF API in this process."""
     api = _api()
-    with open(p, "rb") as fh:
-        magic = fh.read(11)
-    if magic != b"SR_RESEARCH":
-        raise ParseError("not an EDF file (it does not start with 'SR_RESEARCH')",
-                         path=p, line=None)
     err = ctypes.c_int(0)
     with _quiet_stdout():
         fid = api.edf_open_file(os.fsencode(p.resolve()), 2, 1, int(bool(samples)),
@@ -164,26 +210,92 @@ def read_edf(path: str | os.PathLike[str], *, samples: bool = False) -> Recordin
     if not fid or err.value != 0:
         raise ParseError(f"the EDF API could not open the file (error {err.value})", path=p)
     try:
-        return _walk(api, fid, p, samples)
+        return _assemble(api, _walk(api, fid, samples), samples)
     finally:
         with _quiet_stdout():
             api.edf_close_file(fid)
 
 
-def _walk(api: Any, fid: Any, path: Path, want_samples: bool) -> Recording:
+def _child(conn: Any, path: str, samples: bool) -> None:
+    try:
+        conn.send(("ok", _read_parts(Path(path), samples)))
+    except ParseError as exc:
+        conn.send(("error", exc.message))
+    except BaseException as exc:  # reported to the parent, which names the file
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def _read_isolated(p: Path, samples: bool) -> dict[str, Any]:
+    """:func:`_read_parts` in a child process; a crash or a hang is a ParseError."""
+    import multiprocessing as mp
+
+    # fork is cheap and safe with one thread; with others running (an audio recorder)
+    # the child starts from a clean server process instead
+    method = "fork" if threading.active_count() == 1 and hasattr(os, "fork") else "spawn"
+    ctx: Any = mp.get_context(method)
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(send, str(p), samples), daemon=True)
+    proc.start()
+    send.close()
+    timeout = READ_TIMEOUT_S + p.stat().st_size / 1e6
+    result: Any = None
+    try:
+        if recv.poll(timeout):
+            result = recv.recv()
+    except (EOFError, OSError):
+        result = None
+    finally:
+        recv.close()
+        proc.join(5.0)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+    if result is None:
+        code = proc.exitcode
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            raise ParseError(f"the EDF library crashed ({name}) reading this file: it is "
+                             "corrupt or cut short", path=p)
+        raise ParseError(f"the EDF library did not finish reading this file within "
+                         f"{timeout:.0f} s (exit code {code}): it is corrupt", path=p)
+    kind, payload = result
+    if kind != "ok":
+        raise ParseError(str(payload), path=p)
+    return dict(payload)
+
+
+class _Order:
+    """Times that go back in file order, per stream (a sign of corrupted data)."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, float] = {}
+        self.backs: dict[str, list[float]] = {}
+
+    def see(self, kind: str, t: float) -> None:
+        prev = self.last.get(kind)
+        if prev is not None and t < prev:
+            self.backs.setdefault(kind, [0, t, prev])[0] += 1
+        self.last[kind] = t
+
+    def issues(self) -> list[str]:
+        return [f"{int(n)} {kind} times go back in file order (the first: {t:g} ms after "
+                f"{prev:g} ms)" for kind, (n, t, prev) in self.backs.items()]
+
+
+def _walk(api: Any, fid: Any, want_samples: bool) -> dict[str, Any]:
+    """One pass over the file's data items; raw lists, in file order."""
     next_data = api.edf_get_next_data
     float_data = api.edf_get_float_data
     fsize = ctypes.sizeof(api.FSAMPLE)
     string_at = ctypes.string_at
-    fix: list[tuple[float, ...]] = []
-    sac: list[tuple[float, ...]] = []
-    blinks: list[tuple[float, float, float]] = []
-    messages: list[Message] = []
-    raw_samples: list[bytes] = []
-    eyes_seen: set[str] = set()
-    rate: float | None = None
-    start_ms: float | None = None
-    end_ms: float | None = None
+    raw: dict[str, Any] = {"fix": [], "sac": [], "blinks": [], "messages": [],
+                           "samples": [], "eyes": set(), "rate": None, "blocks": []}
+    order = _Order()
     with _quiet_stdout():
         while True:
             kind = next_data(fid)
@@ -191,42 +303,63 @@ def _walk(api: Any, fid: Any, path: Path, want_samples: bool) -> Recording:
                 break
             if kind == _SAMPLE:
                 if want_samples:
-                    raw_samples.append(string_at(float_data(fid), fsize))
+                    raw["samples"].append(string_at(float_data(fid), fsize))
                 continue
-            if kind == _ENDFIX:
-                e = float_data(fid).contents.fe
-                fix.append((e.sttime, e.entime, e.gavx, e.gavy, e.ava, e.eye))
-            elif kind == _ENDSACC:
-                e = float_data(fid).contents.fe
-                sac.append((e.sttime, e.entime, e.gstx, e.gsty, e.genx, e.geny, e.pvel,
-                            e.supd_x, e.eupd_x, e.supd_y, e.eupd_y, e.eye))
-            elif kind == _ENDBLINK:
-                e = float_data(fid).contents.fe
-                blinks.append((e.sttime, e.entime, e.eye))
-            elif kind == _MESSAGE:
-                e = float_data(fid).contents.fe
-                messages.append(offset_message(float(e.sttime), _text(e)))
+            if kind in (_ENDFIX, _ENDSACC, _ENDBLINK, _MESSAGE):
+                _event(raw, order, kind, float_data(fid).contents.fe)
             elif kind == _RECORDING_INFO:
-                r = float_data(fid).contents.rec
-                t = float(r.time)
-                if r.state:
-                    start_ms = t if start_ms is None else min(start_ms, t)
-                    rate = float(r.sample_rate)
-                    eyes_seen.update({1: "L", 2: "R", 3: "LR"}.get(int(r.eye), ""))
-                else:
-                    end_ms = t if end_ms is None else max(end_ms, t)
-    eyes = "".join(e for e in "LR" if e in eyes_seen)
-    for rows in (fix, sac, blinks):
+                _block(raw, order, float_data(fid).contents.rec)
+    raw["order"] = order.issues()
+    return raw
+
+
+def _event(raw: dict[str, Any], order: _Order, kind: int, e: Any) -> None:
+    if kind == _ENDFIX:
+        raw["fix"].append((e.sttime, e.entime, e.gavx, e.gavy, e.ava, e.eye))
+        order.see("fixation end", float(e.entime))
+    elif kind == _ENDSACC:
+        raw["sac"].append((e.sttime, e.entime, e.gstx, e.gsty, e.genx, e.geny, e.pvel,
+                           e.supd_x, e.eupd_x, e.supd_y, e.eupd_y, e.eye))
+        order.see("saccade end", float(e.entime))
+    elif kind == _ENDBLINK:
+        raw["blinks"].append((e.sttime, e.entime, e.eye))
+        order.see("blink end", float(e.entime))
+    else:
+        raw["messages"].append(offset_message(float(e.sttime), _text(e)))
+        order.see("message", float(e.sttime))
+
+
+def _block(raw: dict[str, Any], order: _Order, r: Any) -> None:
+    t = float(r.time)
+    order.see("recording start/end", t)
+    blocks = raw["blocks"]
+    if r.state:
+        raw["rate"] = float(r.sample_rate)
+        raw["eyes"].update({1: "L", 2: "R", 3: "LR"}.get(int(r.eye), ""))
+        blocks.append([t, float("nan")])
+    elif blocks and blocks[-1][1] != blocks[-1][1]:  # NaN: the open block
+        blocks[-1][1] = t
+    else:
+        blocks.append([float("nan"), t])
+
+
+def _eye_names(codes: np.ndarray) -> np.ndarray:
+    return np.array(["L", "R"])[codes.astype(int).clip(0, 1)]
+
+
+def _assemble(api: Any, raw: dict[str, Any], want_samples: bool) -> dict[str, Any]:
+    """The keyword arguments of :func:`build_recording` (but ``path``) from raw lists."""
+    eyes_seen: set[str] = set(raw["eyes"])
+    block_eyes = "".join(e for e in "LR" if e in eyes_seen)
+    for rows in (raw["fix"], raw["sac"], raw["blinks"]):
         eyes_seen.update("LR"[int(r[-1])] for r in rows if int(r[-1]) in (0, 1))
-    eyes = "".join(e for e in "LR" if e in eyes_seen) or eyes or "R"
+    eyes = "".join(e for e in "LR" if e in eyes_seen) or block_eyes or "R"
 
-    f = np.array(fix, dtype=np.float64).reshape(-1, 6)
-    fo = np.argsort(f[:, 0], kind="stable")
-    f = f[fo]
-    fix_eyes = np.array(["L", "R"])[f[:, 5].astype(int).clip(0, 1)]
-    fixations = Fixations(f[:, 0], f[:, 1], _missing(f[:, 2]), _missing(f[:, 3]), fix_eyes)
-
-    s = np.array(sac, dtype=np.float64).reshape(-1, 12)
+    f = np.array(raw["fix"], dtype=np.float64).reshape(-1, 6)
+    f = f[np.argsort(f[:, 0], kind="stable")]
+    fixations = Fixations(f[:, 0], f[:, 1], _missing(f[:, 2]), _missing(f[:, 3]),
+                          _eye_names(f[:, 5]))
+    s = np.array(raw["sac"], dtype=np.float64).reshape(-1, 12)
     s = s[np.argsort(s[:, 0], kind="stable")]
     sx, sy, ex, ey = (_missing(s[:, j]) for j in (2, 3, 4, 5))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -236,26 +369,33 @@ def _walk(api: Any, fid: Any, path: Path, want_samples: bool) -> Recording:
     ampl[~np.isfinite(ampl)] = np.nan
     saccades = Saccades(
         starts_ms=s[:, 0], ends_ms=s[:, 1], start_xs=sx, start_ys=sy, end_xs=ex, end_ys=ey,
-        amplitudes_deg=ampl, peak_velocities_deg_s=_missing(s[:, 6]),
-        eyes=np.array(["L", "R"])[s[:, 11].astype(int).clip(0, 1)],
+        amplitudes_deg=ampl, peak_velocities_deg_s=_missing(s[:, 6]), eyes=_eye_names(s[:, 11]),
     )
-    b = np.array(blinks, dtype=np.float64).reshape(-1, 3)
+    b = np.array(raw["blinks"], dtype=np.float64).reshape(-1, 3)
     b = b[np.argsort(b[:, 0], kind="stable")]
-    blink_rec = Blinks(b[:, 0], b[:, 1], np.array(["L", "R"])[b[:, 2].astype(int).clip(0, 1)])
+    issues = list(raw["order"])
+    smp = _samples(api, raw["samples"], eyes, issues) if want_samples else None
+    starts = [blk[0] for blk in raw["blocks"] if blk[0] == blk[0]]
+    ends = [blk[1] for blk in raw["blocks"] if blk[1] == blk[1]]
+    return {
+        "fixations": fixations, "saccades": saccades,
+        "blinks": Blinks(b[:, 0], b[:, 1], _eye_names(b[:, 2])),
+        "messages": raw["messages"], "samples": smp, "sampling_rate_hz": raw["rate"],
+        "eyes": eyes, "start_ms": min(starts) if starts else None,
+        "end_ms": max(ends) if ends else None, "fixation_pupils": _missing(f[:, 4]),
+        "blocks": [tuple(blk) for blk in raw["blocks"]], "order_issues": issues,
+    }
 
-    smp = _samples(api, raw_samples, eyes) if want_samples else None
-    return build_recording(
-        path=path, fixations=fixations, saccades=saccades, blinks=blink_rec,
-        messages=messages, samples=smp, sampling_rate_hz=rate, eyes=eyes,
-        start_ms=start_ms, end_ms=end_ms, fixation_pupils=_missing(f[:, 4]),
-    )
 
-
-def _samples(api: Any, raw: list[bytes], eyes: str) -> Samples:
+def _samples(api: Any, raw: list[bytes], eyes: str, issues: list[str]) -> Samples:
     dtype = np.dtype(api.FSAMPLE)
     arr = np.frombuffer(b"".join(raw), dtype=dtype)
     times = arr["time"].astype(np.float64)
     times[(arr["flags"] & _SAMPLE_ADD_OFFSET) != 0] += 0.5
+    back = np.flatnonzero(np.diff(times) < 0)
+    if back.size:
+        issues.append(f"{back.size} sample times go back in file order (the first: "
+                      f"{times[back[0] + 1]:g} ms after {times[back[0]]:g} ms)")
     cols = [{"L": 0, "R": 1}[e] for e in eyes]
     xs = _missing(arr["gx"][:, cols])
     ys = _missing(arr["gy"][:, cols])

@@ -31,7 +31,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .._validation import check_option, check_positive
+from .._registry import Registry
+from .._validation import check_positive
 from ..records import Segment, Transcript, Word
 
 __all__ = [
@@ -47,8 +48,8 @@ __all__ = [
 
 Segmenter = Callable[..., list[Segment]]
 
-SEGMENTERS: dict[str, Segmenter] = {}
-"""Registered segmenters by name."""
+SEGMENTERS: Registry[Segmenter] = Registry("segmenter")
+"""Registered segmenters by name (:class:`vista._registry.Registry`)."""
 
 PHRASE_BREAKS: tuple[str, ...] = (
     "and", "but", "or", "nor", "yet", "so", "with", "while", "whereas", "then",
@@ -72,16 +73,10 @@ def register(name: str) -> Callable[[Segmenter], Segmenter]:
     ...     return _join(list(transcript.words))
     >>> "demo-all" in SEGMENTERS
     True
-    >>> del SEGMENTERS["demo-all"]
+    >>> SEGMENTERS.remove("demo-all")
     """
 
-    def deco(fn: Segmenter) -> Segmenter:
-        if name in SEGMENTERS:
-            raise ValueError(f"a segmenter named {name!r} is already registered")
-        SEGMENTERS[name] = fn
-        return fn
-
-    return deco
+    return SEGMENTERS.register(name)
 
 
 def _clean(text: str) -> str:
@@ -224,9 +219,9 @@ def segment(transcript: Transcript, method: str = "phrase", **params: Any) -> li
     >>> segment(t, "clause")
     Traceback (most recent call last):
     ...
-    ValueError: segmenter must be one of 'word', 'sentence', 'phrase', 'window'; got 'clause'
+    ValueError: unknown segmenter 'clause'; known segmenters: word, sentence, phrase, window
     """
     if not isinstance(transcript, Transcript):
         raise TypeError(f"transcript must be a Transcript; got {type(transcript).__name__}")
-    fn = SEGMENTERS[check_option("segmenter", method, SEGMENTERS)]
+    fn = SEGMENTERS.get(method)
     return fn(transcript, **params)
