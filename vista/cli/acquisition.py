@@ -37,8 +37,8 @@ import click
                    "with --resume, the participant's newest unfinished session there.")
 @click.option("--resume", is_flag=True, default=False,
               help="Continue an interrupted session (trials already recorded are skipped).")
-@click.option("--screen-px", nargs=2, type=click.IntRange(min=1, max=16384), default=(1920, 1080),
-              show_default=True, metavar="W H", help="Screen resolution, pixels (1-16384).")
+@click.option("--screen-px", nargs=2, type=click.IntRange(min=1, max=8192), default=(1920, 1080),
+              show_default=True, metavar="W H", help="Screen resolution, pixels (1-8192).")
 @click.option("--screen-mm", nargs=2, type=click.FloatRange(min=0, max=10000, min_open=True),
               default=(531.0, 298.7), show_default=True, metavar="W H",
               help="Visible screen size, millimetres (0-10000).")

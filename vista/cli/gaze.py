@@ -14,28 +14,35 @@ from ..gaze.segments import SEGMENTERS
 @click.argument("inputs", nargs=-1, required=True,
                 type=click.Path(exists=True, path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path),
-              help="Dataset folder to create (must not hold a dataset already).")
+              help="Dataset folder: new or empty, or the unfinished dataset of this same "
+                   "command (then finished); anything else is refused.")
 @click.option("--sigma-deg", type=float, default=None,
-              help="KDE bandwidth in degrees of visual angle [default: 1.0 unless --sigma-px].")
+              help="KDE bandwidth in degrees of visual angle, 0-20 [default: 1.0 unless "
+                   "--sigma-px].")
 @click.option("--sigma-px", type=float, default=None,
-              help="KDE bandwidth in image pixels, instead of --sigma-deg; needs no screen "
-                   "geometry [default: none].")
+              help="KDE bandwidth in image pixels, 0-10000, instead of --sigma-deg; needs no "
+                   "screen geometry [default: none].")
 @click.option("--lead-ms", type=float, default=DEFAULT_LEAD_MS, show_default=True,
-              help="Alignment window starts this many ms before a segment starts.")
+              help="Alignment window starts this many ms before a segment starts "
+                   "(-60000 to 60000).")
 @click.option("--lag-ms", type=float, default=DEFAULT_LAG_MS, show_default=True,
-              help="Alignment window ends this many ms after a segment ends.")
+              help="Alignment window ends this many ms after a segment ends (-60000 to 60000).")
 @click.option("--segmenter", type=click.Choice(sorted(SEGMENTERS)), default="phrase",
               show_default=True, help="How transcripts are split into text segments.")
 @click.option("--window-ms", type=float, default=None,
               help="Window length in ms for --segmenter window [default: 2000].")
-@click.option("--screen-mm", type=(float, float), default=None, metavar="W H",
-              help="Visible screen width and height in mm, for a bare EDF/ASC "
+@click.option("--screen-mm", type=(click.FloatRange(0, 10000, min_open=True),
+                                   click.FloatRange(0, 10000, min_open=True)),
+              default=None, metavar="W H",
+              help="Visible screen width and height in mm (0-10000), for a bare EDF/ASC "
                    "(overrides session.json) [default: from session.json].")
-@click.option("--distance-mm", type=float, default=None,
-              help="Eye-to-screen distance in mm, with --screen-mm [default: from session.json].")
-@click.option("--screen-px", type=(int, int), default=None, metavar="W H",
-              help="Screen resolution in pixels where the recording has no DISPLAY_COORDS "
-                   "[default: from the recording].")
+@click.option("--distance-mm", type=click.FloatRange(0, 10000, min_open=True), default=None,
+              help="Eye-to-screen distance in mm (0-10000), with --screen-mm [default: from "
+                   "session.json].")
+@click.option("--screen-px", type=(click.IntRange(1, 8192), click.IntRange(1, 8192)),
+              default=None, metavar="W H",
+              help="Screen resolution in pixels (1-8192 each) where the recording has no "
+                   "DISPLAY_COORDS [default: from the recording].")
 @click.option("--images", "images_dir", type=click.Path(exists=True, file_okay=False,
                                                         path_type=Path), default=None,
               help="Folder to find trial images in (by relative path, then file name) "
