@@ -61,8 +61,9 @@ def cli() -> None:
 def _collect() -> None:
     from . import acquisition, figures, gaze, metrics, replay, score, transcribe
 
-    from . import areas, view
-    for module in (acquisition, gaze, replay, transcribe, metrics, score, figures, areas, view):
+    from . import areas, lag, sanity, view
+    for module in (acquisition, gaze, replay, transcribe, metrics, score, figures, areas, view,
+                   lag, sanity):
         for command in getattr(module, "COMMANDS", ()):
             cli.add_command(command)
 
