@@ -166,7 +166,7 @@ def test_fraction_of_ceiling() -> None:
         pytest.param(lambda: win_rates({"a": [1, 2], "b": [1]}), "same triplets", id="lengths"),
         pytest.param(lambda: win_rates({"a": [1, np.inf], "b": [1, 2]}), "inf", id="inf"),
         pytest.param(lambda: bradley_terry([[0, 1, 2]]), "square", id="bt-shape"),
-        pytest.param(lambda: bradley_terry([[0, -1], [1, 0]]), "non-negative", id="bt-negative"),
+        pytest.param(lambda: bradley_terry([[0, -1], [1, 0]]), "finite and non-negative", id="bt-negative"),
         pytest.param(lambda: split_half([np.ones((2, 2))]), "at least 2", id="one-observer"),
         pytest.param(lambda: leave_one_out([np.ones((2, 2)), np.ones((3, 2))]), "one grid",
                      id="grids"),
@@ -175,3 +175,11 @@ def test_fraction_of_ceiling() -> None:
 def test_bad_input(call: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()  # type: ignore[operator]
+
+
+def test_bradley_terry_from_win_rates() -> None:
+    """rates * n of WinRates (NaN diagonal) is accepted; a clear winner ranks first."""
+    a = np.arange(50.0)
+    w = win_rates({"best": a + 1, "mid": a, "worst": a - 1}, n_boot=10, rng=0)
+    b = bradley_terry(w.rates * w.n)
+    assert list(np.argsort(-b)) == [0, 1, 2]

@@ -271,13 +271,14 @@ def bradley_terry(
     >>> round(float(np.exp(b[0] - b[1])), 6)
     3.0
     """
-    w = check_array("wins", wins, ndim=2).astype(np.float64)
+    w = check_array("wins", wins, ndim=2, finite=False).astype(np.float64)
     m = w.shape[0]
     if w.shape != (m, m) or m < 2:
         raise ValueError(f"wins must be a square matrix of at least 2 models; got shape {w.shape}")
-    if (w < 0).any():
-        raise ValueError("wins must be non-negative")
     np.fill_diagonal(w, 0.0)
+    w = np.where(np.isnan(w), 0.0, w)  # a pair never compared (NaN rate) adds nothing
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("wins must be finite and non-negative")
     c = w + w.T if comparisons is None else check_array(
         "comparisons", comparisons, ndim=2).astype(np.float64)
     if c.shape != w.shape:
