@@ -15,7 +15,9 @@ Methods and the choices recorded in each map's params:
     colour; ``"black"``: pixel value 0), ``n_steps`` (50), ``method``
     (``"gausslegendre"``, captum's default), ``internal_batch_size`` (16).
 ``GradientShap``
-    ``baseline`` as above, ``n_samples`` (16), ``stdevs`` (0.0), ``seed`` (0).
+    ``baseline`` as above, ``n_samples`` (16), ``stdevs`` (0.0), ``seed`` (0: torch's
+    and numpy's global generators are seeded for the call and restored after it,
+    so a map does not depend on what ran before).
 ``Saliency``
     ``abs`` (True, captum's default).
 ``InputXGradient``
@@ -191,13 +193,20 @@ def attribute(forward: Callable[[Any], Any], pixels: Any, c: dict[str, Any], par
         kwargs.update(feature_mask=superpixels(pixels, parts, n_segments=c["n_segments"],
                                                compactness=c["compactness"]),
                       perturbations_per_eval=c["perturbations_per_eval"])
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(c.get("seed", 0))
-        if c["noise_tunnel"]:
-            tunnel = captum_attr.NoiseTunnel(algo)
-            return tunnel.attribute(pixels, nt_type=c["nt_type"], nt_samples=c["nt_samples"],
-                                    stdevs=c["nt_stdevs"], **kwargs)
-        return algo.attribute(pixels, **kwargs)
+    # captum draws from torch's and numpy's global generators (GradientShap's
+    # interpolation points come from numpy): both seeded for the call, then restored
+    state = np.random.get_state()  # noqa: NPY002 (captum uses the legacy global generator)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(c.get("seed", 0))
+            np.random.seed(c.get("seed", 0))  # noqa: NPY002
+            if c["noise_tunnel"]:
+                tunnel = captum_attr.NoiseTunnel(algo)
+                return tunnel.attribute(pixels, nt_type=c["nt_type"], nt_samples=c["nt_samples"],
+                                        stdevs=c["nt_stdevs"], **kwargs)
+            return algo.attribute(pixels, **kwargs)
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
 
 
 def run_captum(

@@ -1,0 +1,146 @@
+"""``method="captum:NAME"``: vista owns the score function and the map; each map is
+checked against calling captum directly on the same score function."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="needs the explain extra (torch)")
+pytest.importorskip("transformers", reason="needs the explain extra (transformers)")
+captum_attr = pytest.importorskip("captum.attr", reason="needs captum (the explain extra)")
+
+from explain_fixtures import tiny_image  # noqa: E402
+from explain_fixtures_methods import check_method, clip_folder, siglip_folder  # noqa: E402
+
+from vista.explain import load_explainer  # noqa: E402
+from vista.explain.attribution import CAPTUM_METHODS, parse_captum, reduce_channels  # noqa: E402
+from vista.explain.catalog_methods import CAPTUM_NAMES  # noqa: E402
+
+pytestmark = pytest.mark.explain
+
+TEXTS = ["the cat", "a dog on the mat"]
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("captum")
+    return {"clip": clip_folder(root / "clip"), "siglip": siglip_folder(root / "siglip")}
+
+
+def _direct(explainer: Any, image: np.ndarray, texts: list[str], name: str,
+            **kwargs: Any) -> np.ndarray:
+    """captum called here on the family's score of the model input, one text at a
+    time, with the choices spelt out; channels reduced by the sum of |.|."""
+    parts = explainer.parts
+    pixels = parts.pixels(image)
+    text = parts.texts(texts)[3]
+    out = []
+    for row in range(len(texts)):
+        def forward(px: Any, row: int = row) -> Any:
+            return parts.score(parts.image_embedding(px), text)[:, row]
+
+        algo = getattr(captum_attr, name)(forward)
+        with torch.enable_grad():
+            attr = algo.attribute(pixels.clone().requires_grad_(True), **kwargs)
+        out.append(attr.abs().sum(dim=1)[0].detach().numpy())
+    return np.stack(out)
+
+
+CASES = [
+    ("IntegratedGradients", {"n_steps": 8},
+     lambda px: {"baselines": torch.zeros_like(px), "n_steps": 8, "method": "gausslegendre",
+                 "internal_batch_size": 16}),
+    ("Saliency", {}, lambda px: {"abs": True}),
+    ("InputXGradient", {}, lambda px: {}),
+    ("Occlusion", {"window": 16},
+     lambda px: {"sliding_window_shapes": (3, 16, 16), "strides": (3, 16, 16),
+                 "baselines": torch.zeros_like(px), "perturbations_per_eval": 16}),
+]
+
+
+@pytest.mark.parametrize("family", ["clip", "siglip"])
+@pytest.mark.parametrize(("name", "options", "direct"), CASES, ids=[c[0] for c in CASES])
+def test_captum_matches_captum_called_directly(folders: dict[str, Path], family: str, name: str,
+                                               options: dict[str, Any], direct: Any) -> None:
+    explainer = load_explainer(family, method=f"captum:{name}", weights=str(folders[family]),
+                               device="cpu", **options)
+    image = tiny_image(24, 40)
+    maps = explainer.runner(explainer.parts, image, TEXTS)[0]
+    pixels = explainer.parts.pixels(image)
+    expected = _direct(explainer, image, TEXTS, name, **direct(pixels))
+    np.testing.assert_allclose(maps, expected, rtol=1e-5, atol=1e-7)
+    assert np.abs(maps[0] - maps[1]).max() > 0  # the text changes the map
+
+
+def test_feature_ablation_superpixels_and_noise_tunnel_match_captum(folders: dict[str, Path]) -> None:
+    from skimage.segmentation import slic
+
+    explainer = load_explainer("clip", method="captum:FeatureAblation", n_segments=6,
+                               weights=str(folders["clip"]), device="cpu")
+    image = tiny_image(24, 40)
+    parts = explainer.parts
+    pixels = parts.pixels(image)
+    mean = np.asarray(parts.image_processor.image_mean).reshape(3, 1, 1)
+    std = np.asarray(parts.image_processor.image_std).reshape(3, 1, 1)
+    rgb = np.clip(pixels[0].double().numpy() * std + mean, 0, 1).transpose(1, 2, 0)
+    labels = torch.as_tensor(slic(rgb, n_segments=6, compactness=10.0, start_label=0))
+    expected = _direct(explainer, image, TEXTS, "FeatureAblation",
+                       feature_mask=labels.view(1, 1, *labels.shape),
+                       baselines=torch.zeros_like(pixels), perturbations_per_eval=16)
+    np.testing.assert_allclose(explainer.runner(parts, image, TEXTS)[0], expected, rtol=1e-5,
+                               atol=1e-7)
+
+    tunnel = load_explainer("clip", method="captum:NoiseTunnel:Saliency", nt_samples=3,
+                            weights=str(folders["clip"]), device="cpu")
+    text = parts.texts(TEXTS)[3]
+    algo = captum_attr.NoiseTunnel(captum_attr.Saliency(
+        lambda px: parts.score(parts.image_embedding(px), text)[:, 0]))
+    with torch.random.fork_rng(devices=[]), torch.enable_grad():
+        torch.manual_seed(0)
+        attr = algo.attribute(pixels.clone().requires_grad_(True), nt_type="smoothgrad",
+                              nt_samples=3, stdevs=0.15, abs=True)
+    got = tunnel.runner(tunnel.parts, image, TEXTS)[0][0]
+    np.testing.assert_allclose(got, attr.abs().sum(dim=1)[0].numpy(), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("method", ["captum:Saliency", "captum:GradientShap"])
+def test_captum_shared_checks_and_params(folders: dict[str, Path], method: str) -> None:
+    explainer = load_explainer("siglip", method=method, weights=str(folders["siglip"]),
+                               device="cpu")
+    check_method(explainer, TEXTS, explainer.parts.score_name)
+    (m,) = explainer.explain(tiny_image(), ["the cat"])
+    assert m.params["captum_method"] == method.split(":")[-1]
+    assert m.params["channels"] == "abs-sum" and m.params["method"] == method
+    if method.endswith("GradientShap"):
+        assert m.params["baseline"] == "zeros" and m.params["n_samples"] == 16
+        assert m.params["seed"] == 0
+
+
+def test_channel_reductions() -> None:
+    a = np.array([[[[1.0, -2.0]], [[-3.0, 2.0]], [[0.0, 2.0]]]])
+    np.testing.assert_array_equal(reduce_channels(a, "abs-sum"), [[[4.0, 6.0]]])
+    np.testing.assert_array_equal(reduce_channels(a, "sum"), [[[-2.0, 2.0]]])
+    np.testing.assert_array_equal(reduce_channels(a, "positive-sum"), [[[0.0, 2.0]]])
+    np.testing.assert_allclose(reduce_channels(a, "l2"), [[[np.sqrt(10.0), np.sqrt(12.0)]]])
+
+
+def test_captum_names_declared_match_implemented() -> None:
+    assert CAPTUM_NAMES == CAPTUM_METHODS
+    assert parse_captum("captum:NoiseTunnel:Occlusion") == ("Occlusion", True)
+
+
+@pytest.mark.parametrize(("method", "options", "message"), [
+    ("captum:Lime", {}, "unknown method 'captum:Lime'"),
+    ("captum:Saliency", {"n_steps": 3}, "unknown option"),
+    ("captum:IntegratedGradients", {"baseline": "blur"}, "baseline must be one of"),
+], ids=["unknown", "option", "baseline"])
+def test_captum_bad_input_one_line(folders: dict[str, Path], method: str,
+                                   options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message) as info:
+        load_explainer("clip", method=method, weights=str(folders["clip"]), device="cpu",
+                       **options)
+    assert "\n" not in str(info.value)
