@@ -319,3 +319,39 @@ def blip_folder(folder: Path) -> Path:
     BlipProcessor(image_processor=make_image_processor("blip", size=32), tokenizer=tok) \
         .save_pretrained(folder)
     return folder
+
+
+#: A tiny ALBEF: 10 text layers fused from 6 and 10 vision blocks (so block 8 exists in
+#: both), 32 px input, 8 px patches (a 4x4 grid), ITC width 8.
+TINY_ALBEF = {
+    "vision_width": 24, "vision_depth": 10, "vision_mlp": 48, "patch_size": 8,
+    "image_size": 32, "text_width": 16, "vocab_size": 0, "text_layers": 10,
+    "fusion_layer": 6, "text_mlp": 32, "max_positions": 64, "type_vocab": 2,
+    "encoder_width": 24, "embed_dim": 8,
+}
+
+
+def albef_checkpoint(folder: Path, **sizes: int) -> Path:
+    """A tiny random ALBEF with its ITC projections, saved as ALBEF's scripts save
+    theirs (``{"model": state_dict}``, BERT inside ``text_encoder.bert.``), with the
+    tokenizer files and ``config_bert.json`` (2 text heads) beside it. Vision heads:
+    3 (pass ``vision_heads=3`` to the loader)."""
+    import torch
+
+    from vista.explain.albef_model import build_albef
+
+    tok = make_bert_tokenizer(folder)
+    tok.save_pretrained(folder)
+    (folder / "config_bert.json").write_text('{"num_attention_heads": 2, "fusion_layer": 6}')
+    cfg = {**TINY_ALBEF, "vocab_size": len(tok), **sizes}
+    torch.manual_seed(0)
+    model = build_albef(cfg, text_heads=2, vision_heads=3)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.2) if p.ndim > 1 else p.normal_(0.0, 0.02)
+        model.temp.fill_(0.07)
+    sd = {("text_encoder.bert." + k[len("text_encoder."):] if k.startswith("text_encoder.")
+           else k): v.clone() for k, v in model.state_dict().items()}
+    path = folder / "albef_tiny.pth"
+    torch.save({"model": sd}, path)
+    return path

@@ -287,3 +287,81 @@ def test_weights_required_and_checked(tmp_path: Path) -> None:
     torch.save({"model": {"foo": torch.zeros(1)}}, bad)
     with pytest.raises(ValueError, match="not an ALBEF ITM checkpoint"):
         load_explainer("albef", weights=str(bad))
+
+
+@pytest.fixture(scope="module")
+def deep_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from explain_fixtures import albef_checkpoint
+
+    return albef_checkpoint(tmp_path_factory.mktemp("albef-deep"))
+
+
+def _albef_tokens(tok: Any, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """What ALBEF's own tokenizer gives for ``tokenizer(texts, padding='longest')``:
+    ``[CLS] text`` rows (no ``[SEP]``; models/tokenization_bert.py), right-padded."""
+    rows = [tok(t)["input_ids"][:-1] for t in texts]
+    assert all(r[0] == tok.cls_token_id for r in rows)
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([r + [tok.pad_token_id] * (width - len(r)) for r in rows])
+    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
+    return ids, mask
+
+
+def _trainable(ckpt: Path) -> Any:
+    state = albef_state_dict(torch.load(ckpt, weights_only=True))
+    model = build_albef(infer_config(state), text_heads=2, vision_heads=3)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+@pytest.mark.parametrize("recipe", ["grounding", "grounding-itc", "notebook"])
+def test_recipe_matches_albef_port(deep_ckpt: Path, recipe: str) -> None:
+    """Each ALBEF recipe against its file, ported in ``explain_references``, three
+    texts in one call on a non-square image.
+
+    ``grounding``: ``Grounding.py`` ITM, ``gradcam.mean(1).mean(1)`` for each text as
+    a batch of one (in a padded batch the original divides by the batch's longest
+    row, so a text's map would depend on its neighbours; the test also checks that
+    this factor is the only difference). ``grounding-itc``: the ITC branch, the
+    three texts as one batch. ``notebook``: ``visualization.ipynb``, each word's
+    ``gradcam[i + 1]`` through ``getAttMap``, averaged over the words."""
+    from explain_references import (
+        albef_itc_gradcam,
+        albef_itm_gradcam,
+        assert_close_in_range,
+        bicubic_square_pixels,
+        getattmap_ref,
+    )
+
+    image = tiny_image(24, 40, seed=9)
+    ex = load_explainer("albef", recipe=recipe, weights=str(deep_ckpt), device="cpu",
+                        vision_heads=3)
+    ours = ex.explain(image, TEXTS)
+    model = _trainable(deep_ckpt)
+    pixels = bicubic_square_pixels(image, 32)
+    if recipe == "grounding-itc":
+        ids, mask = _albef_tokens(ex.tokenizer, TEXTS)
+        cams = albef_itc_gradcam(model, pixels.repeat(3, 1, 1, 1), ids, mask, 8)
+        expected = [resize_map(c.numpy(), image.shape[:2]) for c in cams]
+    else:
+        expected = []
+        for text in TEXTS:
+            ids, mask = _albef_tokens(ex.tokenizer, [text])
+            gradcam = albef_itm_gradcam(model, pixels, ids, mask, 8)
+            if recipe == "grounding":
+                expected.append(resize_map(gradcam.mean(1).mean(1)[0].numpy(), image.shape[:2]))
+            else:
+                per_word = gradcam[0].mean(0)
+                maps = [getattmap_ref(image.shape, per_word[i + 1].numpy())
+                        for i in range(len(ids[0]) - 1)]
+                expected.append(np.mean(maps, axis=0))
+    for got, exp in zip(ours, expected, strict=True):
+        assert_close_in_range(got.values, exp)
+        assert got.params["recipe"] == recipe
+    if recipe == "grounding":  # the batch-padding factor, and nothing else
+        ids, mask = _albef_tokens(ex.tokenizer, TEXTS)
+        batched = albef_itm_gradcam(model, pixels.repeat(3, 1, 1, 1), ids, mask, 8)
+        lengths = mask.sum(1)
+        for i, got in enumerate(ours):
+            raw = batched.mean(1).mean(1)[i].numpy() * ids.shape[1] / float(lengths[i])
+            assert_close_in_range(got.values, resize_map(raw, image.shape[:2]))

@@ -216,3 +216,42 @@ def test_explain_input_errors(explainer: Any) -> None:
         explainer.explain(tiny_image(), "a cat")
     with pytest.raises(ValueError, match="HxWx3 uint8"):
         explainer.explain(np.zeros((4, 4)), ["a cat"])
+
+
+def _lavis_pixels(image: np.ndarray, size: int) -> torch.Tensor:
+    """LAVIS ``BlipImageEvalProcessor``: ``Resize((size, size), BICUBIC)``,
+    ``ToTensor``, ``Normalize`` with the CLIP constants."""
+    from PIL import Image
+
+    arr = np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BICUBIC))
+    mean = np.array([0.48145466, 0.4578275, 0.40821073])
+    std = np.array([0.26862954, 0.26130258, 0.27577711])
+    x = ((arr / 255.0 - mean) / std).astype(np.float32)
+    return torch.from_numpy(x.transpose(2, 0, 1).copy())[None]
+
+
+@pytest.mark.parametrize(("recipe", "block"), [("lavis", 6), ("lavis-notebook", 7)])
+def test_recipe_matches_lavis_port(blip_dir: Path, recipe: str, block: int) -> None:
+    """``lavis``: LAVIS ``compute_gradcam`` (block 6) as ported in
+    ``explain_references.lavis_compute_gradcam``, the three texts as one padded
+    batch with the image repeated (as ``BlipITM.forward`` takes them), then
+    bilinear onto the image. ``lavis-notebook``: block 7 and ``getAttMap``."""
+    from explain_references import assert_close_in_range, getattmap_ref, lavis_compute_gradcam
+    from transformers import AutoTokenizer, BlipForImageTextRetrieval
+
+    image = tiny_image(24, 40, seed=7)
+    ours = load_explainer("blip-itm-base", recipe=recipe, weights=str(blip_dir),
+                          device="cpu").explain(image, TEXTS)
+    model = BlipForImageTextRetrieval.from_pretrained(str(blip_dir)).eval()
+    tok = AutoTokenizer.from_pretrained(str(blip_dir))
+    text = tok(TEXTS, padding="longest", truncation=True, max_length=35, return_tensors="pt")
+    ids = text["input_ids"].clone()
+    ids[:, 0] = tok.convert_tokens_to_ids("[ENC]")
+    pixels = _lavis_pixels(image, 32).repeat(len(TEXTS), 1, 1, 1)
+    gradcams = lavis_compute_gradcam(model, pixels, ids, text["attention_mask"], block)
+    for got, gradcam in zip(ours, gradcams, strict=True):
+        avg = gradcam[1].numpy()
+        expected = getattmap_ref(image.shape, avg) if recipe == "lavis-notebook" else \
+            resize_map(avg, image.shape[:2])
+        assert_close_in_range(got.values, expected)
+        assert got.params["recipe"] == recipe and got.params["block"] == block

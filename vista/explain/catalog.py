@@ -63,6 +63,44 @@ register_method("relevance", family="clip", builder="clip:build_relevance",
 register_method("sigmoid", family=_CLIPSEG, builder="clipseg:build_sigmoid",
                 summary="sigmoid of the segmentation logits")
 
+# --- BLIP: LAVIS -------------------------------------------------------------------
+
+for _family in _BLIP:
+    register_recipe(Recipe(
+        "lavis", _family, "gradcam", LAVIS_ITM, "compute_gradcam (block_num=6, its default)",
+        score="itm", tensor="cross-attention", block=6, clamp="gradient", head_reduce="mean",
+        token_reduce="text", input_fit="squash",
+        options={"first_token": "enc", "clean_text": True},
+        summary="LAVIS compute_gradcam as called with its defaults; raw map, bilinear resize"))
+    register_recipe(Recipe(
+        "lavis-notebook", _family, "gradcam", LAVIS_NOTEBOOK,
+        "compute_gradcam(block_num=7) then lavis/common/gradcam.py getAttMap(blur=True)",
+        score="itm", tensor="cross-attention", block=7, clamp="gradient", head_reduce="mean",
+        token_reduce="text", input_fit="squash", postprocess="getattmap",
+        options={"first_token": "enc", "clean_text": True},
+        summary="LAVIS text-localisation notebook: block 7, getAttMap without the overlay"))
+
+# --- ALBEF: Grounding.py and visualization.ipynb --------------------------------------
+
+register_recipe(Recipe(
+    "grounding", "albef", "gradcam", ALBEF_GROUNDING, "val() with gradcam_mode='itm', block_num=8",
+    score="itm", tensor="cross-attention", block=8, clamp="gradient", head_reduce="mean",
+    token_reduce="all", input_fit="squash", options={"sep_token": "none", "clean_text": True},
+    summary="ALBEF grounding (expects refcoco.pth): mean over heads, then over every token "
+            "row, [CLS] included"))
+register_recipe(Recipe(
+    "grounding-itc", "albef", "gradcam", ALBEF_GROUNDING,
+    "val() with gradcam_mode='itc', block_num=8", score="itc", tensor="self-attention",
+    block=8, clamp="gradient", head_reduce="mean", token_reduce="cls", input_fit="squash",
+    options={"sep_token": "none", "clean_text": True},
+    summary="ALBEF grounding, ITC mode (expects refcoco.pth): visual self-attention, [CLS] row"))
+register_recipe(Recipe(
+    "notebook", "albef", "gradcam", ALBEF_NOTEBOOK, "per-word gradcam[i + 1] and getAttMap",
+    score="itm", tensor="cross-attention", block=8, clamp="gradient", head_reduce="mean",
+    token_reduce="each", input_fit="squash", postprocess="getattmap",
+    options={"sep_token": "none", "clean_text": True},
+    summary="ALBEF visualization notebook (refcoco.pth): each word's getAttMap, averaged"))
+
 # --- vista 0.1.0's choices, kept under their own name --------------------------------
 
 for _family in _BLIP:

@@ -1,0 +1,183 @@
+"""Ports of the reference code each explain recipe follows, written for the tests.
+
+Each function repeats the arithmetic of one original file, step by step and in the
+original's order, on the transformers (or vista-rebuilt) model the recipe loads,
+with a full backward pass through a trainable model as the original does (the
+library instead differentiates from the hooked tensor only). The docstrings name the
+file and function; the tests compare vista's maps with these to 1e-5 of their range.
+
+Sources (read from the repositories):
+- LAVIS ``lavis/models/blip_models/blip_image_text_matching.py`` ``compute_gradcam``
+  and ``lavis/common/gradcam.py`` ``getAttMap``; ``examples/blip_text_localization.ipynb``.
+- ALBEF ``Grounding.py`` ``val()`` and ``visualization.ipynb``.
+- Transformer-MM-Explainability ``CLIP_explainability.ipynb`` ``interpret()``.
+- ViLT ``demo.py`` and ``vilt/modules/objectives.py`` (``cost_matrix_cosine``, ``ipot``);
+  ``vilt/transforms/utils.py`` ``MinMaxResize``.
+- clipseg ``Quickstart.ipynb``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["assert_close_in_range", "getattmap_ref", "lavis_compute_gradcam", "saved_attention"]
+
+
+def assert_close_in_range(got: np.ndarray, expected: np.ndarray, rel: float = 1e-5) -> None:
+    """``got`` equals ``expected`` to ``rel`` of the expected map's range, and the
+    expected map is not constant (so the comparison can fail)."""
+    got = np.asarray(got, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert got.shape == expected.shape, (got.shape, expected.shape)
+    span = float(expected.max() - expected.min())
+    assert span > 0, "the reference map is constant: the comparison proves nothing"
+    err = float(np.abs(got - expected).max())
+    assert err <= rel * span, f"max difference {err:.3g} > {rel} x range {span:.3g}"
+
+
+def getattmap_ref(img_shape: tuple[int, ...], att_map: Any) -> np.ndarray:
+    """LAVIS ``lavis/common/gradcam.py`` ``getAttMap(img, attMap, blur=True,
+    overlap=False)`` up to the colour map (the recipe keeps the map, not the jet
+    overlay): the lines of the original, with ``scipy.ndimage.filters`` spelled
+    ``scipy.ndimage`` (the ``filters`` namespace is deprecated)."""
+    from scipy import ndimage
+    from skimage import transform as skimage_transform
+
+    att_map = np.array(att_map, dtype=np.float64)
+    att_map -= att_map.min()
+    if att_map.max() > 0:
+        att_map /= att_map.max()
+    att_map = skimage_transform.resize(att_map, (img_shape[:2]), order=3, mode="constant")
+    att_map = ndimage.gaussian_filter(att_map, 0.02 * max(img_shape[:2]))
+    att_map -= att_map.min()
+    att_map /= att_map.max()
+    return att_map
+
+
+def saved_attention(module: Any, index: int | None = 1) -> tuple[dict[str, Any], Callable[[], None]]:
+    """LAVIS/ALBEF ``save_attention = True``: a forward hook keeps the module's
+    attention probabilities and, through ``register_hook``, their gradient.
+    Returns (store, remove)."""
+    store: dict[str, Any] = {}
+
+    def hook(mod: Any, args: Any, output: Any) -> None:
+        attn = output if index is None else output[index]
+        store["attn"] = attn
+        attn.register_hook(lambda g: store.__setitem__("grad", g))
+
+    handle = module.register_forward_hook(hook)
+    return store, handle.remove
+
+
+def lavis_compute_gradcam(model: Any, pixels: Any, input_ids: Any, attention_mask: Any,
+                          block_num: int) -> list[Any]:
+    """LAVIS ``compute_gradcam(model, visual_input, text_input, tokenized_text,
+    block_num)`` on a transformers ``BlipForImageTextRetrieval`` (trainable).
+
+    ``input_ids`` already carry ``[ENC]`` first, as ``BlipITM.forward`` writes them;
+    ``pixels`` hold one image per row. Returns LAVIS's ``gradcam_list``: per row,
+    ``[enc token map, average over the text tokens, each token's map...]``.
+    """
+    import torch
+
+    layer = model.text_encoder.encoder.layer[block_num].crossattention.self
+    store, remove = saved_attention(layer)
+    try:
+        output = model(input_ids=input_ids, pixel_values=pixels,
+                       attention_mask=attention_mask).itm_score
+        loss = output[:, 1].sum()
+        model.zero_grad()
+        loss.backward()
+    finally:
+        remove()
+    with torch.no_grad():
+        mask = attention_mask.view(attention_mask.size(0), 1, -1, 1, 1)
+        token_length = attention_mask.sum(dim=-1) - 2
+        grads, cams = store["grad"], store["attn"]
+        heads = cams.shape[1]
+        side = int(round((cams.shape[-1] - 1) ** 0.5))
+        cams = cams[:, :, :, 1:].reshape(pixels.size(0), heads, -1, side, side) * mask
+        grads = grads[:, :, :, 1:].clamp(0).reshape(pixels.size(0), heads, -1, side, side) * mask
+        gradcams = cams * grads
+        gradcam_list = []
+        for ind in range(pixels.size(0)):
+            token_length_ = token_length[ind]
+            gradcam = gradcams[ind].mean(0).cpu().detach()
+            gradcam = torch.cat((gradcam[0:1, :],
+                                 gradcam[1:token_length_ + 1, :].sum(dim=0, keepdim=True)
+                                 / token_length_,
+                                 gradcam[1:, :]))
+            gradcam_list.append(gradcam)
+    return gradcam_list
+
+
+def bicubic_square_pixels(image: np.ndarray, size: int,
+                          mean: tuple[float, ...] = (0.48145466, 0.4578275, 0.40821073),
+                          std: tuple[float, ...] = (0.26862954, 0.26130258, 0.27577711)) -> Any:
+    """LAVIS ``BlipImageEvalProcessor`` and ALBEF's ``test_transform``:
+    ``Resize((size, size), interpolation=BICUBIC)``, ``ToTensor``, ``Normalize``."""
+    import torch
+    from PIL import Image
+
+    arr = np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BICUBIC))
+    x = ((arr / 255.0 - np.asarray(mean)) / np.asarray(std)).astype(np.float32)
+    return torch.from_numpy(x.transpose(2, 0, 1).copy())[None]
+
+
+def albef_itm_gradcam(model: Any, pixels: Any, input_ids: Any, attention_mask: Any,
+                      block_num: int) -> Any:
+    """ALBEF ``Grounding.py`` ``val()`` ITM branch and ``visualization.ipynb`` up to
+    the reduction: the trainable model's ITM forward, ``loss = vl_output[:, 1].sum()``,
+    ``loss.backward()``; ``mask``, ``grads.clamp(min=0)``, ``cams * grads``. Returns
+    the (B, heads, tokens, rows, cols) product; callers reduce it as their file does."""
+    import torch
+
+    store, remove = saved_attention(model.text_encoder.encoder.layer[block_num].crossattention.self)
+    try:
+        image_embeds = model.visual_encoder(pixels)
+        output = model.text_encoder(input_ids, attention_mask, image_embeds)
+        vl_output = model.itm_head(output[:, 0, :])
+        loss = vl_output[:, 1].sum()
+        model.zero_grad()
+        loss.backward()
+    finally:
+        remove()
+    with torch.no_grad():
+        mask = attention_mask.view(attention_mask.size(0), 1, -1, 1, 1)
+        grads, cams = store["grad"].detach(), store["attn"].detach()
+        heads = cams.shape[1]
+        side = int(round((cams.shape[-1] - 1) ** 0.5))
+        cams = cams[:, :, :, 1:].reshape(pixels.size(0), heads, -1, side, side) * mask
+        grads = grads[:, :, :, 1:].clamp(min=0).reshape(pixels.size(0), heads, -1, side, side) * mask
+        return cams * grads
+
+
+def albef_itc_gradcam(model: Any, pixels: Any, input_ids: Any, attention_mask: Any,
+                      block_num: int) -> Any:
+    """ALBEF ``Grounding.py`` ``val()`` ITC branch: ``sim = image_feat @ text_feat.t() /
+    model.temp``, ``loss = sim.diag().sum()``, the visual block's attention and
+    gradient at the ``[CLS]`` row, ``grad.clamp(0)``, ``(cam * grad).mean(1)``."""
+    import torch
+    import torch.nn.functional as F
+
+    store, remove = saved_attention(model.visual_encoder.blocks[block_num].attn.probs, None)
+    try:
+        image_embeds = model.visual_encoder(pixels)
+        image_feat = F.normalize(model.vision_proj(image_embeds[:, 0, :]), dim=-1)
+        text_embeds = model.text_encoder.text_only(input_ids, attention_mask)
+        text_feat = F.normalize(model.text_proj(text_embeds[:, 0, :]), dim=-1)
+        sim = image_feat @ text_feat.t() / model.temp
+        loss = sim.diag().sum()
+        model.zero_grad()
+        loss.backward()
+    finally:
+        remove()
+    with torch.no_grad():
+        grad, cam = store["grad"].detach(), store["attn"].detach()
+        side = int(round((cam.shape[-1] - 1) ** 0.5))
+        cam = cam[:, :, 0, 1:].reshape(pixels.size(0), -1, side, side)
+        grad = grad[:, :, 0, 1:].reshape(pixels.size(0), -1, side, side).clamp(0)
+        return (cam * grad).mean(1)
