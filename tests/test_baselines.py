@@ -1,4 +1,5 @@
-"""vista.baselines: centre bias, uniform, external maps, inter-observer ceiling."""
+"""vista.scoring.baselines and the source registry: centre bias, uniform, external maps,
+inter-observer ceiling, and the one parser of row names."""
 
 from __future__ import annotations
 
@@ -8,18 +9,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vista.baselines import (
+from vista.records import Triplet
+from vista.scoring.baselines import (
     CenterBias,
     External,
     InterObserver,
     Uniform,
-    baseline_from_name,
-    baseline_from_provenance,
     center_bias_map,
-    is_baseline_name,
     observer_groups,
 )
-from vista.records import Triplet
+from vista.scoring.sources import parse_row, resolve_source, row_names, source_from_params
 
 
 def test_center_bias_moments() -> None:
@@ -59,8 +58,8 @@ def test_sources_do_not_depend_on_image_content() -> None:
     img = np.random.default_rng(0).integers(0, 255, (6, 9, 3), dtype=np.uint8)
     before = img.copy()
     ts = [Triplet("a", "x.png", "t", "m.npy"), Triplet("b", "x.png", "u", "m.npy")]
-    (c1, c2) = CenterBias().predict(None, ts, img)
-    (u1, _) = Uniform().predict(None, ts, img)
+    (c1, c2) = CenterBias().maps(img, ["t", "u"], ts)
+    (u1, _) = Uniform().maps(img, ["t", "u"], ts)
     np.testing.assert_array_equal(img, before)  # inputs are never mutated
     assert c1.shape == (6, 9) and np.array_equal(c1, c2)
     assert np.all(u1 == np.float32(1 / 54))
@@ -85,9 +84,14 @@ def test_external_reads_npy_and_png(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"'t9'.*t9\.npy or \.png"):
         ext.load("t9")
     assert ext.missing(["t1", "t2", "t9", "t8"]) == ["t9", "t8"]
-    # another grid is resized onto the image's, and counted
-    maps = ext.predict(None, [Triplet("t1", "x.png", "a", "m.npy")], np.zeros((6, 8, 3)))
-    assert maps[0].shape == (6, 8) and ext.provenance()["n_resized"] == 1
+    # another grid is resized onto the image's (vista.imaging.resize_map), and the map
+    # says so instead of the source counting it behind the caller's back
+    from vista.imaging import resize_map
+
+    maps = ext.maps(np.zeros((6, 8, 3)), ["a"], [Triplet("t1", "x.png", "a", "m.npy")])
+    assert maps[0].values.shape == (6, 8) and maps[0].params["resized_from"] == [3, 4]
+    np.testing.assert_array_equal(maps[0].values, resize_map(ext.load("t1"), (6, 8)))
+    assert "n_resized" not in ext.params
 
 
 def test_external_errors(tmp_path: Path) -> None:
@@ -136,25 +140,54 @@ def test_inter_observer_mean_of_others() -> None:
             return maps[t.triplet_id]
 
     src = InterObserver()
-    assert src.prepare(triplets) == {}
-    (pred,) = src.predict(DS(), [triplets[0]], np.zeros((2, 2, 3)))
+    assert src.prepare(DS()) == {}
+    (pred,) = src.maps(np.zeros((2, 2, 3)), ["a cat"], [triplets[0]])
     np.testing.assert_allclose(pred, [[0.0, 0.5], [0.5, 0.0]])
 
 
 @pytest.mark.parametrize("name, message", [
     pytest.param("centre", "model must be one of", id="spelling"),
     pytest.param("external:", "needs a folder", id="no-folder"),
+    pytest.param("center/legrad", "takes no recipe", id="baseline-method"),
+    pytest.param("clip:/legrad", "recipe after ':'", id="empty-recipe"),
+    pytest.param("clip/", "method after '/'", id="empty-method"),
+    pytest.param("clip/ legrad", "method after '/'", id="space"),
 ])
-def test_baseline_from_name_errors(name: str, message: str) -> None:
+def test_row_name_errors(name: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        baseline_from_name(name)
+        resolve_source(name)
 
 
-def test_names_and_provenance_round_trip(tmp_path: Path) -> None:
-    assert all(is_baseline_name(n) for n in ("center", "uniform", "observers", "external:x"))
-    assert not is_baseline_name("clip")
+@pytest.mark.parametrize("text, name, recipe, method, argument", [
+    pytest.param("clip", "clip", None, None, None, id="plain"),
+    pytest.param("blip-itm-base:lavis", "blip-itm-base", "lavis", None, None, id="recipe"),
+    pytest.param("clip/legrad", "clip", None, "legrad", None, id="method"),
+    pytest.param("clip:chefer/legrad", "clip", "chefer", "legrad", None, id="both"),
+    pytest.param("clip/captum:IntegratedGradients", "clip", None, "captum:IntegratedGradients",
+                 None, id="method-with-colon"),
+    pytest.param("external:a/b:c", "external", None, None, "a/b:c", id="external"),
+])
+def test_row_spelling(text: str, name: str, recipe: str | None, method: str | None,
+                      argument: str | None) -> None:
+    row = parse_row(text)
+    assert (row.name, row.recipe, row.method, row.argument) == (name, recipe, method, argument)
+
+
+def test_explainer_rows_are_lazy_and_carry_recipe_and_method() -> None:
+    """Resolving an explainer row loads nothing; its recipe and method go to
+    load_explainer (only when given) and into its label."""
+    src = resolve_source("clip:chefer/legrad", weights="/nowhere", device="cpu")
+    assert src.name == "clip:chefer/legrad" and src._explainer is None
+    assert (src.recipe, src.method, src.weights) == ("chefer", "legrad", "/nowhere")
+    assert "clip" in row_names() and "external:DIR" in row_names()
+    with pytest.raises(ValueError, match="has no weights"):
+        resolve_source("center", weights="/x")
+
+
+def test_names_and_params_round_trip(tmp_path: Path) -> None:
     for src in (CenterBias(sigma=0.3), Uniform(), InterObserver(by="image"), External(tmp_path)):
-        again = baseline_from_provenance(src.provenance())
-        assert type(again) is type(src) and again.provenance() == src.provenance()
-    with pytest.raises(ValueError, match="does not describe a baseline"):
-        baseline_from_provenance({"model": "clip", "kind": "explainer"})
+        again = source_from_params(src.params)
+        assert type(again) is type(src) and again.params == src.params
+    assert source_from_params({"model": "clip", "kind": "explainer"}) is None
+    with pytest.raises(ValueError, match="do not describe a known row"):
+        source_from_params({"model": "nope", "kind": "baseline"})

@@ -67,7 +67,8 @@ def test_refused_configuration_is_one_line(tmp_path: Path) -> None:
 def test_unknown_model(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["score", "--model", "blip", "--out", str(tmp_path / "r")])
     assert res.exit_code == 2
-    assert "'blip' is not one of" in res.output and "blip-itm-base" in res.output
+    assert "got 'blip'" in res.output and "blip-itm-base" in res.output
+    assert not (tmp_path / "r").exists()
 
 
 def test_bad_dataset_and_skip_bad(tmp_path: Path) -> None:

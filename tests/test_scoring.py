@@ -13,12 +13,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-import vista.scoring as scoring
-from vista.baselines import center_bias_map
 from vista.dataset import DatasetWriter, read_dataset
 from vista.errors import DatasetError
 from vista.records import SaliencyMap, Triplet
-from vista.scoring import DEFAULT_METRICS, demo_dataset_path, format_table, map_cache_key, score
+from vista.scoring import (
+    DEFAULT_METRICS,
+    center_bias_map,
+    demo_dataset_path,
+    format_table,
+    map_cache_key,
+    score,
+)
+from vista.scoring.runfolder import file_sha256
 
 DEMO = demo_dataset_path()
 
@@ -40,19 +46,25 @@ class StubSource:
         self.option = option
         self.fail_after = fail_after
         self.batches: list[list[str]] = []
+        self.dataset: Any = None
 
-    def provenance(self) -> dict[str, Any]:
+    @property
+    def params(self) -> dict[str, Any]:
         return {"kind": "explainer", "model": self.name, "model_id": "stub/none",
                 "revision": "r1", "method": "square", "options": {"option": self.option}}
 
-    def predict(self, dataset: Any, triplets: Sequence[Triplet], image: np.ndarray
-                ) -> list[SaliencyMap]:
+    def prepare(self, dataset: Any) -> dict[str, str]:
+        self.dataset = dataset
+        return {}
+
+    def maps(self, image: np.ndarray, texts: Sequence[str], triplets: Sequence[Triplet]
+             ) -> list[SaliencyMap]:
         if self.fail_after is not None and len(self.batches) == self.fail_after:
             raise KeyboardInterrupt
         self.batches.append([t.triplet_id for t in triplets])
         out = []
         for t in triplets:
-            h = dataset.load_map(t).astype(np.float64)
+            h = self.dataset.load_map(t).astype(np.float64)
             noise = np.random.default_rng(len(t.text)).random(h.shape) * h.max() * 0.3
             out.append(SaliencyMap(h ** 2 + noise, self.name, "square", {"option": self.option}))
         return out
@@ -136,6 +148,12 @@ def test_outputs_written(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kwargs, message", [
     pytest.param({"models": ["center"], "metrics": ["cc"]}, "metric must be one of", id="metric"),
     pytest.param({"models": ["no-such-model"]}, "model must be one of", id="model"),
+    pytest.param({"models": ["center:x"]}, "takes no recipe", id="baseline-recipe"),
+    pytest.param({"models": ["clip:"]}, "recipe after ':' must be", id="empty-recipe"),
+    pytest.param({"models": ["center"], "n_boot": 10**9}, "at most 100000", id="n_boot-huge"),
+    pytest.param({"models": ["center"], "rng": 2**64}, "2\\*\\*63", id="seed-huge"),
+    pytest.param({"models": ["center"], "executor": "processes:0"}, "processes:N",
+                 id="executor"),
     pytest.param({"models": ["center", "center"]}, "distinct", id="duplicate-model"),
     pytest.param({"models": []}, "at least one", id="no-model"),
     pytest.param({"models": ["center"], "weights": "/tmp"}, "weights applies to exactly one",
@@ -193,9 +211,9 @@ def test_cache_key_changes_with_options(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError, match="models"):
         score(ds, [StubSource(option=2)], out=tmp_path / "a", n_boot=20)
     t = ds.triplets[0]
-    sha = scoring._file_sha256(t.image_path)
-    k1 = map_cache_key(sha, t.text, StubSource(option=1).provenance())
-    k2 = map_cache_key(sha, t.text, StubSource(option=2).provenance())
+    sha = file_sha256(t.image_path)
+    k1 = map_cache_key(sha, t.text, StubSource(option=1).params)
+    k2 = map_cache_key(sha, t.text, StubSource(option=2).params)
     assert k1 != k2
     assert (tmp_path / "a" / "maps" / "stub" / f"{k1}.npy").is_file()
 
@@ -238,7 +256,7 @@ def test_resume_after_interrupt(tmp_path: Path) -> None:
 
 
 def test_other_configuration_refused(tmp_path: Path) -> None:
-    data = _small_dataset(tmp_path)
+    data = _small_dataset(tmp_path, observers=2)
     out = tmp_path / "run"
     score(data, ["center", "uniform"], out=out, n_boot=20)
     before = (out / "summary.json").read_bytes()
@@ -396,11 +414,12 @@ def test_inter_observer_ceiling(tmp_path: Path) -> None:
             assert r["ncc"] == pytest.approx(ncc(ds.load_map(other), ds.load_map(me)))
 
 
-def test_inter_observer_without_observers_skips() -> None:
-    res = score(DEMO, ["center", "observers"], n_boot=20)
-    assert res.summary["results"]["observers"]["ncc"]["n"] == 0
-    assert len(res.summary["skipped"]["per_model"]["observers"]) == len(read_dataset(DEMO))
-    assert "observers" in format_table(res.summary)
+def test_inter_observer_without_observers_stops(tmp_path: Path) -> None:
+    """The observers row on a one-observer dataset is an error naming the row, not a
+    table of NaN; on a dataset where some images have one observer, those are skipped."""
+    with pytest.raises(DatasetError, match="'observers' cannot score any of the 24"):
+        score(DEMO, ["center", "observers"], n_boot=20, out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 def test_run_reads_back_maps(tmp_path: Path) -> None:
@@ -412,7 +431,9 @@ def test_run_reads_back_maps(tmp_path: Path) -> None:
     score(data, [StubSource(), "center"], out=tmp_path / "a", n_boot=20)
     run = Run(tmp_path / "a")
     t = run.dataset.triplets[0]
-    expected = StubSource().predict(run.dataset, [t], run.dataset.load_image(t))[0].values
+    stub = StubSource()
+    stub.prepare(run.dataset)
+    expected = stub.maps(run.dataset.load_image(t), [t.text], [t])[0].values
     np.testing.assert_array_equal(run.model_map(t, "stub"), expected)
     center = run.model_map(t, "center")
     assert center is not None
@@ -500,9 +521,9 @@ def test_run_warns_when_the_dataset_changed(tmp_path: Path) -> None:
 
 
 class _NanSource(StubSource):
-    def predict(self, dataset: Any, triplets: Sequence[Triplet], image: np.ndarray
-                ) -> list[SaliencyMap]:
-        maps = super().predict(dataset, triplets, image)
+    def maps(self, image: np.ndarray, texts: Sequence[str], triplets: Sequence[Triplet]
+             ) -> list[SaliencyMap]:
+        maps = super().maps(image, texts, triplets)
         values = maps[0].values.copy()
         values[0, 0] = np.nan
         return [SaliencyMap(values, self.name, "square", {}), *maps[1:]]

@@ -19,32 +19,67 @@ from ..errors import VistaError
 USER_ERRORS: tuple[type[BaseException], ...] = (
     VistaError,
     ValueError,
-    TypeError,
-    FileNotFoundError,
-    FileExistsError,
-    IsADirectoryError,
-    PermissionError,
-    ImportError,
-    KeyError,
+    OSError,  # FileNotFoundError, FileExistsError, PermissionError, a full disk...
 )
+# Shown as one line only where vista's own code raises them on purpose (a ``raise``
+# statement in vista naming what is wrong); elsewhere they are bugs.
+DELIBERATE_ONLY: tuple[type[BaseException], ...] = (TypeError, KeyError, ImportError)
+
+BUG_TRACKER = "https://github.com/vista-gaze/vista/issues"
+EXIT_BUG = 70  # EX_SOFTWARE (sysexits.h): an internal error
+
+
+def _raised_by_vista(exc: BaseException) -> bool:
+    """True when the innermost frame is a ``raise`` statement in vista's own code."""
+    import linecache
+    import os
+
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    filename = tb.tb_frame.f_code.co_filename
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.abspath(filename).startswith(package + os.sep):
+        return False
+    return linecache.getline(filename, tb.tb_lineno).lstrip().startswith("raise ")
+
+
+def _report_bug(exc: BaseException) -> None:
+    import traceback
+
+    lines = traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-6)
+    click.echo("".join(lines).rstrip(), err=True)
+    click.echo(f"This is a bug in vista {__version__}, not a problem with your input. Please "
+               f"report it, with the command and the lines above, at {BUG_TRACKER}", err=True)
 
 
 class VistaGroup(click.Group):
-    """A click group that turns library errors into one clear line and exit status 1."""
+    """A click group that turns user errors into one clear line and exit status 1, and
+    anything else (a bug) into a short traceback, where to report it, and status 70."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except click.exceptions.Exit:
-            raise
-        except click.ClickException:
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except KeyboardInterrupt:
-            click.echo("interrupted; everything finished so far is kept", err=True)
+            hint = ctx.meta.get("vista.interrupt_hint")
+            click.echo("\ninterrupted; " + (hint or "everything finished so far is kept"),
+                       err=True)
             ctx.exit(130)
         except USER_ERRORS as exc:
+            raise click.ClickException(str(exc)) from exc
+        except DELIBERATE_ONLY as exc:
+            if not _raised_by_vista(exc):
+                _report_bug(exc)
+                ctx.exit(EXIT_BUG)
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
             raise click.ClickException(str(msg)) from exc
+        except Exception as exc:
+            _report_bug(exc)
+            ctx.exit(EXIT_BUG)
 
 
 @click.group(cls=VistaGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,9 +94,19 @@ def cli() -> None:
 
 
 def _collect() -> None:
-    from . import acquisition, figures, gaze, metrics, replay, score, transcribe
-
-    from . import areas, lag, sanity, view
+    from . import (
+        acquisition,
+        areas,
+        figures,
+        gaze,
+        lag,
+        metrics,
+        replay,
+        sanity,
+        score,
+        transcribe,
+        view,
+    )
     for module in (acquisition, gaze, replay, transcribe, metrics, score, figures, areas, view,
                    lag, sanity):
         for command in getattr(module, "COMMANDS", ()):

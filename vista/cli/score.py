@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +12,12 @@ import click
 COMMANDS: list[click.Command] = []
 
 _MODEL_HELP = (
-    "Model to score (repeatable; the first is the reference of the paired differences): "
-    "an explainer from the registry ({names}), or a row that needs no weights: center "
-    "(centre-bias Gaussian), uniform, observers (inter-observer ceiling), external:DIR "
-    "(precomputed maps DIR/ID.npy or .png)."
+    "Row to score (repeatable; the first is the reference of the paired differences): "
+    "NAME[:RECIPE][/METHOD] of an explainer ({names}), e.g. blip-itm-base:lavis or "
+    "clip/legrad, or a row that needs no weights: center (centre-bias Gaussian), uniform, "
+    "observers (inter-observer ceiling), external:DIR (precomputed maps DIR/ID.npy or .png)."
 )
+MAX_SEED = 2**63 - 1
 
 
 def _explainer_names() -> list[str]:
@@ -29,76 +28,104 @@ def _explainer_names() -> list[str]:
 
 def _check_models(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
                   ) -> tuple[str, ...]:
-    from ..baselines import is_baseline_name
+    from ..scoring.sources import parse_row
 
-    known = _explainer_names()
     for v in value:
-        if not (v in known or is_baseline_name(v)):
-            choices = ", ".join([*known, "center", "uniform", "observers", "external:DIR"])
-            raise click.BadParameter(f"{v!r} is not one of {choices}")
+        try:
+            parse_row(v)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
     return value
 
 
-def _default_out(data: Path, models: tuple[str, ...], key: dict[str, Any]) -> Path:
-    """``vista-out/DATASET_MODELS_HASH``: the same configuration maps to the same folder
-    (so a rerun resumes), another configuration to another folder."""
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
-    label = re.sub(r"[^A-Za-z0-9._+-]+", "_", "+".join(m.split("/")[-1] for m in models))
-    return Path("vista-out") / f"{data.name}_{label[:40]}_{digest}"
+def _check_executor(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from ..scoring.executor import parse_executor
+
+    try:
+        parse_executor(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
 
 
-class _Progress:
-    """A click progress bar on stderr, opened on the first report."""
+def _weights(values: tuple[str, ...], models: tuple[str, ...]) -> str | dict[str, str] | None:
+    """``--weights ROW=DIR`` pairs, or one bare DIR (the one explainer row's)."""
+    if not values:
+        return None
+    pairs: dict[str, str] = {}
+    for v in values:
+        row = next((m for m in models if v.startswith(m + "=")), None)
+        if row is not None:
+            pairs[row] = v[len(row) + 1:]
+        elif len(values) == 1:
+            return v
+        else:
+            raise click.BadParameter(f"{v!r}: give ROW=DIR, ROW one of the --model rows "
+                                     f"({', '.join(models)})", param_hint="--weights")
+    return pairs
 
-    def __init__(self, resuming: Path | None = None) -> None:
-        self.bar: Any = None
-        self.last = 0
-        self.resuming = resuming
 
-    def __call__(self, done: int, total: int) -> None:
-        if self.resuming is not None:  # the first report: the run folder was accepted
-            click.echo(f"resuming the run in {self.resuming} ({done} of {total} scored)",
-                       err=True)
-            self.resuming = None
-        if self.bar is None:
-            if total == 0:
-                return
-            self.bar = click.progressbar(length=total, label="scoring", file=sys.stderr,
+def _with_method(models: tuple[str, ...], method: str | None) -> list[str]:
+    """``--method M``: ``/M`` on every explainer row that names no method of its own."""
+    from ..scoring.sources import is_explainer_row, parse_row
+
+    if method is None:
+        return list(models)
+    return [f"{m}/{method}" if is_explainer_row(m) and parse_row(m).method is None else m
+            for m in models]
+
+
+def _progress(out: Path) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    """A click progress bar on stderr, opened on the first report, and its closer."""
+    state: dict[str, Any] = {"bar": None, "last": 0, "first": True}
+
+    def report(done: int, total: int) -> None:
+        if state["first"] and done > 0:
+            click.echo(f"resuming the run in {out} ({done} of {total} scored)", err=True)
+        state["first"] = False
+        if state["bar"] is None and total > 0:
+            bar: Any = click.progressbar(length=total, label="scoring", file=sys.stderr,
                                          show_pos=True, show_eta=True)
-            self.bar.__enter__()
-        self.bar.update(done - self.last)
-        self.last = done
+            state["bar"] = bar.__enter__()
+        if state["bar"] is not None:
+            state["bar"].update(done - state["last"])
+            state["last"] = done
 
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
+    def close() -> None:
+        if state["bar"] is not None:
+            state["bar"].__exit__(None, None, None)
+            state["bar"] = None
+
+    return report, close
 
 
 @click.command("score")
-@click.option("--model", "models", multiple=True, required=True, metavar="NAME",
+@click.option("--model", "models", multiple=True, required=True, metavar="ROW",
               callback=_check_models, help=_MODEL_HELP.format(names=", ".join(_explainer_names())))
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Dataset folder (default: the shipped demo dataset, which is SYNTHETIC).")
-@click.option("--weights", default=None, metavar="DIR",
-              help="Local weights folder (or Hugging Face id) for the one explainer model "
-                   "(default: the registry's pinned id, from the Hugging Face cache).")
+@click.option("--weights", "weights", multiple=True, metavar="ROW=DIR",
+              help="Local weights folder (or Hugging Face id) of an explainer row "
+                   "(repeatable; ROW is the full --model row; a bare DIR goes to the one "
+                   "explainer row). Default: the registry's pinned id, from the Hugging "
+                   "Face cache.")
 @click.option("--method", default=None,
-              help="Saliency method of the explainer models (default: each model's default).")
+              help="Explanation method of every explainer row that names none "
+                   "(the same as ROW/METHOD; default: each model's default).")
 @click.option("--metric", "metrics", multiple=True, metavar="NAME",
               help="Extra metric from the metrics registry (repeatable): auc_borji_mit, "
                    "auc_judd, auc_shuffled, nss, sim, kld, info_gain. NCC and AUC-Borji are "
                    "always computed.")
-@click.option("--bootstrap", "n_boot", type=click.IntRange(min=2), default=1000,
+@click.option("--bootstrap", "n_boot", type=click.IntRange(2, 100_000), default=1000,
               show_default=True, help="Bootstrap resamples of the triplets for the intervals "
-                                      "and the paired differences.")
+                                      "and the paired differences, 2 to 100000.")
 @click.option("--interval", type=click.Choice(["percentile", "bca"]), default="percentile",
               show_default=True, help="Bootstrap interval type (95%).")
 @click.option("--paper", is_flag=True,
               help="Also give the five paper-mode bootstrap values (VISTA's Table 1 brackets) "
                    "instead of the interval in the table (default: off).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Seed of every random draw (AUC sampling, bootstrap).")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
+              help="Seed of every random draw (AUC sampling, bootstrap), 0 to 2**63-1.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run folder (default: vista-out/DATASET_MODELS_HASH, one per "
                    "configuration). A rerun into a run's folder resumes it, or extends it with "
@@ -111,10 +138,16 @@ class _Progress:
                    "(default: stop at a bad dataset).")
 @click.option("--device", default=None,
               help="Torch device for the explainers, e.g. cpu, cuda (default: cuda if available).")
-def score_command(models: tuple[str, ...], data: Path | None, weights: str | None,
+@click.option("--executor", default="serial", show_default=True, callback=_check_executor,
+              metavar="serial|processes:N|dask:ADDRESS",
+              help="Where the model work runs: this process, N local worker processes "
+                   "(1 to 256), or the workers of a Dask scheduler (an address such as "
+                   "tcp://host:8786, or a scheduler file *.json; needs vista-gaze[cluster]). "
+                   "The results are the same.")
+def score_command(models: tuple[str, ...], data: Path | None, weights: tuple[str, ...],
                   method: str | None, metrics: tuple[str, ...], n_boot: int, interval: str,
                   paper: bool, seed: int, out: Path | None, no_cache: bool, skip_bad: bool,
-                  device: str | None) -> None:
+                  device: str | None, executor: str) -> None:
     """Score models against a dataset's human maps (VISTA Table 1).
 
     Writes OUT/scores.csv (one row per triplet and model), OUT/summary.json and
@@ -126,31 +159,32 @@ def score_command(models: tuple[str, ...], data: Path | None, weights: str | Non
     Examples:
       vista score --model center --model uniform
       vista score --model blip-itm-base --model center --data my-dataset --paper
+      vista score --model clip/legrad --weights clip/legrad=/models/clip --data my-dataset
       vista score --model external:ovseg_maps --data my-dataset --metric nss
+      vista score --model blip-itm-base --executor dask:tcp://10.0.0.5:8786
     """
-    from ..scoring import demo_dataset_path, score
+    from .. import scoring
 
+    rows = _with_method(models, method)
+    weights_arg = _weights(weights, tuple(rows))
     if data is None:
-        data = demo_dataset_path()
+        data = scoring.demo_dataset_path()
         click.echo(f"using the shipped demo dataset {data}: SYNTHETIC (simulated observers, "
                    "not human data)", err=True)
     if out is None:  # metrics are left out: adding a metric extends the same run
-        key = {"data": str(data.resolve()), "models": models, "weights": weights,
-               "method": method, "n_boot": n_boot, "interval": interval,
-               "paper": paper, "seed": seed}
-        out = _default_out(data, models, key)
-    bar = _Progress(out if (out / "run.json").is_file() else None)
+        out = scoring.default_run_folder(data, rows, {
+            "data": str(data.resolve()), "models": rows, "weights": weights_arg,
+            "n_boot": n_boot, "interval": interval, "paper": paper, "seed": seed})
+    click.get_current_context().meta["vista.interrupt_hint"] = (
+        f"scores so far are kept in {out}; run the same command again to resume")
+    report, close = _progress(out)
     try:
-        result = score(data, list(models), metrics=metrics, out=out, rng=seed, n_boot=n_boot,
-                       paper=paper, interval=interval, cache=not no_cache, skip_bad=skip_bad,
-                       weights=weights, device=device, method=method, progress=bar)
-    except KeyboardInterrupt:
-        bar.close()
-        click.echo(f"\ninterrupted: scores so far are kept in {out}; run the same command "
-                   "again to resume", err=True)
-        sys.exit(130)
+        result = scoring.score(data, rows, metrics=metrics, out=out, rng=seed, n_boot=n_boot,
+                               paper=paper, interval=interval, cache=not no_cache,
+                               skip_bad=skip_bad, weights=weights_arg, device=device,
+                               executor=executor, progress=report)
     finally:
-        bar.close()
+        close()
     click.echo(result.table())
     click.echo(f"wrote {out}/scores.csv, summary.json, summary.md")
     click.echo(f"figures: vista figure {out}   report: vista report {out}", err=True)

@@ -1,4 +1,4 @@
-"""Rows of the score table that need no model weights.
+"""The rows of a score table that need no model weights.
 
 - ``center``: a centre-bias Gaussian, the classic "people look at the middle" prior.
 - ``uniform``: the same value everywhere (chance).
@@ -8,9 +8,9 @@
 - ``observers``: the inter-observer ceiling. Where several observers viewed an image,
   each observer's map is predicted by the mean map of the others.
 
-Every source has the same small interface as an explainer wrapped for scoring:
-``name``, ``cacheable``, ``provenance()`` and ``predict(dataset, triplets, image)``
-returning one float32 map per triplet on the image's grid.
+Each is a :class:`vista.scoring.sources.MapSource` (``name``, ``params``,
+``maps(image, texts, triplets)``, and ``prepare(dataset)`` where a row needs the
+dataset), registered in :data:`vista.scoring.sources.SOURCES`.
 """
 
 from __future__ import annotations
@@ -23,24 +23,19 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_option, check_positive
-from .records import Triplet
+from .._validation import check_option, check_positive
+from ..errors import VistaError
+from ..records import SaliencyMap, Triplet
 
 __all__ = [
-    "BASELINE_NAMES",
     "CenterBias",
     "External",
     "InterObserver",
+    "MissingMapsError",
     "Uniform",
-    "baseline_from_name",
-    "baseline_from_provenance",
     "center_bias_map",
-    "is_baseline_name",
     "observer_groups",
 ]
-
-BASELINE_NAMES = ("center", "uniform", "observers")
-"""Baseline names accepted by ``vista score --model`` (plus ``external:DIR``)."""
 
 DEFAULT_CENTER_SIGMA = 0.25
 """Default standard deviation of the centre-bias Gaussian, as a fraction of the image's
@@ -74,7 +69,7 @@ def center_bias_map(shape: tuple[int, int], *, sigma: float = DEFAULT_CENTER_SIG
     >>> m.shape, bool(m.argmax() == 7), round(float(m.sum()), 6)
     ((3, 5), True, 1.0)
     """
-    from .metrics import center_bias  # the same map the metrics use as a baseline
+    from ..metrics import center_bias  # the same map the metrics use as a baseline
 
     h, w = _check_shape(shape)
     return center_bias((h, w), sigma=check_positive("sigma", sigma)).astype(np.float32)
@@ -90,25 +85,33 @@ def _check_shape(shape: Any) -> tuple[int, int]:
     return h, w
 
 
+class MissingMapsError(VistaError, FileNotFoundError):
+    """A source lacks maps for some triplets; ``reasons`` maps each to why."""
+
+    def __init__(self, message: str, reasons: Mapping[str, str]) -> None:
+        super().__init__(message)
+        self.reasons = dict(reasons)
+
+
 @dataclass
 class CenterBias:
     """The ``center`` row: :func:`center_bias_map` on each image's grid."""
 
     sigma: float = DEFAULT_CENTER_SIGMA
     name: str = "center"
-    cacheable: bool = False
 
     def __post_init__(self) -> None:
         check_positive("sigma", self.sigma)
 
-    def provenance(self) -> dict[str, Any]:
+    @property
+    def params(self) -> dict[str, Any]:
         return {"kind": "baseline", "model": self.name, "method": "center-gaussian",
                 "options": {"sigma_fraction": self.sigma}}
 
-    def predict(self, dataset: Any, triplets: Sequence[Triplet], image: np.ndarray
-                ) -> list[np.ndarray]:
+    def maps(self, image: np.ndarray, texts: Sequence[str],
+             triplets: Sequence[Triplet]) -> list[np.ndarray]:
         m = center_bias_map(image.shape[:2], sigma=self.sigma)
-        return [m for _ in triplets]
+        return [m for _ in texts]
 
 
 @dataclass
@@ -120,16 +123,16 @@ class Uniform:
     """
 
     name: str = "uniform"
-    cacheable: bool = False
 
-    def provenance(self) -> dict[str, Any]:
+    @property
+    def params(self) -> dict[str, Any]:
         return {"kind": "baseline", "model": self.name, "method": "constant", "options": {}}
 
-    def predict(self, dataset: Any, triplets: Sequence[Triplet], image: np.ndarray
-                ) -> list[np.ndarray]:
+    def maps(self, image: np.ndarray, texts: Sequence[str],
+             triplets: Sequence[Triplet]) -> list[np.ndarray]:
         h, w = image.shape[:2]
         m = np.full((h, w), 1.0 / (h * w), dtype=np.float32)
-        return [m for _ in triplets]
+        return [m for _ in texts]
 
 
 _EXTERNAL_SUFFIXES = (".npy", ".png")
@@ -140,9 +143,11 @@ class External:
     """The ``external:DIR`` row: precomputed maps, one file per triplet id.
 
     ``DIR/ID.npy`` (a 2-D float array) or ``DIR/ID.png`` (grayscale; an RGB PNG is
-    rejected, since its colours would have to be guessed back into values). A map on a
-    grid other than the image's is resized bilinearly onto it and counted in
-    ``n_resized`` (recorded in the provenance).
+    rejected, since its colours would have to be guessed back into values), ``ID`` being
+    the triplet id through :func:`vista._io.safe_name` when the id itself is not a safe
+    file name. A map on a grid other than the image's is resized onto it with
+    :func:`vista.imaging.resize_map`; its :class:`~vista.records.SaliencyMap` says so
+    (``params["resized_from"]``), and the run counts them (``n_resized``).
 
     Parameters
     ----------
@@ -154,8 +159,6 @@ class External:
 
     directory: str | os.PathLike[str]
     name: str = ""
-    cacheable: bool = False
-    n_resized: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self.directory = Path(self.directory)
@@ -165,21 +168,42 @@ class External:
             self.name = f"external:{self.directory.name}"
 
     def path_for(self, triplet_id: str) -> Path | None:
-        """The map file for ``triplet_id``, or None if there is none."""
-        for suffix in _EXTERNAL_SUFFIXES:
-            p = Path(self.directory) / f"{triplet_id}{suffix}"
-            if p.is_file():
-                return p
+        """The map file for ``triplet_id`` (``ID`` as it is, else through
+        :func:`vista._io.safe_name`), or None if there is none. A file that would lie
+        outside the folder (an id holding ``..``) is never used."""
+        from .._io import inside, safe_name
+        from ..errors import PathError
+
+        for stem in dict.fromkeys([triplet_id, safe_name(triplet_id)]):
+            for suffix in _EXTERNAL_SUFFIXES:
+                try:
+                    p = inside(self.directory, f"{stem}{suffix}")
+                except (PathError, ValueError, OSError):
+                    continue
+                if p.is_file():
+                    return p
         return None
 
     def missing(self, triplet_ids: Sequence[str]) -> list[str]:
         """The ids among ``triplet_ids`` that have no map file."""
         return [t for t in triplet_ids if self.path_for(t) is None]
 
-    def provenance(self) -> dict[str, Any]:
+    def prepare(self, dataset: Any) -> dict[str, str]:
+        """Raise :class:`MissingMapsError` listing the triplets without a map file."""
+        lost = self.missing([t.triplet_id for t in dataset])
+        if lost:
+            raise MissingMapsError(
+                f"{self.name}: no map file for {len(lost)} triplet(s): {', '.join(lost[:20])}"
+                + (" ..." if len(lost) > 20 else "")
+                + f" (expected ID.npy or ID.png in {self.directory})",
+                {t: "no map file" for t in lost})
+        return {}
+
+    @property
+    def params(self) -> dict[str, Any]:
         return {"kind": "external", "model": self.name, "method": "precomputed",
                 "options": {"directory": str(Path(self.directory).resolve())},
-                "maps_fingerprint": self.fingerprint(), "n_resized": self.n_resized}
+                "maps_fingerprint": self.fingerprint()}
 
     def fingerprint(self) -> str:
         """A hash of the names, sizes and modification times of the folder's map files,
@@ -193,47 +217,63 @@ class External:
                 h.update(f"{p.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         return h.hexdigest()[:16]
 
-    def predict(self, dataset: Any, triplets: Sequence[Triplet], image: np.ndarray
-                ) -> list[np.ndarray]:
-        from .explain.base import resize_to_image
+    def maps(self, image: np.ndarray, texts: Sequence[str],
+             triplets: Sequence[Triplet]) -> list[SaliencyMap]:
+        from ..imaging import resize_map
 
         out = []
         for t in triplets:
             arr = self.load(t.triplet_id)
+            params: dict[str, Any] = {}
             if arr.shape != image.shape[:2]:
-                arr = resize_to_image(arr, image.shape[:2])
-                self.n_resized += 1
-            out.append(arr)
+                params["resized_from"] = list(arr.shape)
+                arr = resize_map(arr, image.shape[:2])
+            out.append(SaliencyMap(arr, self.name, "precomputed", params))
         return out
 
     def load(self, triplet_id: str) -> np.ndarray:
         """Read the map of ``triplet_id`` as float32 (FileNotFoundError naming the file)."""
+        from .._io import check_regular_file
+
         p = self.path_for(triplet_id)
         if p is None:
             raise FileNotFoundError(
                 f"external map for triplet {triplet_id!r} is missing: expected "
                 f"{Path(self.directory) / triplet_id}.npy or .png"
             )
+        check_regular_file(p, what="external map")
         if p.suffix == ".npy":
             try:
                 arr = np.load(p, allow_pickle=False)
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, EOFError) as exc:
                 raise ValueError(f"external map {p} is unreadable: {exc}") from exc
         else:
-            from PIL import Image
-
-            with Image.open(p) as im:
-                if im.mode not in ("L", "I", "I;16", "F", "1"):
-                    raise ValueError(
-                        f"external map {p} must be a grayscale PNG; got mode {im.mode!r}"
-                    )
-                arr = np.asarray(im)
+            arr = _read_gray_png(p)
         if arr.ndim != 2 or arr.dtype.kind not in "biuf" or not np.isfinite(arr).all():
             raise ValueError(
                 f"external map {p} must be a finite 2-D numeric array; got shape {arr.shape}, "
                 f"dtype {arr.dtype}"
             )
         return arr.astype(np.float32)
+
+
+def _read_gray_png(p: Path) -> np.ndarray:
+    from PIL import Image
+
+    from ..imaging import MAX_IMAGE_PIXELS
+
+    try:
+        with Image.open(p) as im:
+            if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:
+                raise ValueError(f"external map {p} is {im.size[0]}x{im.size[1]} pixels, over "
+                                 f"the limit of {MAX_IMAGE_PIXELS}")
+            if im.mode not in ("L", "I", "I;16", "F", "1"):
+                raise ValueError(
+                    f"external map {p} must be a grayscale PNG; got mode {im.mode!r}"
+                )
+            return np.asarray(im)
+    except (OSError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"external map {p} is unreadable: {exc}") from exc
 
 
 def observer_groups(
@@ -287,32 +327,35 @@ class InterObserver:
     Each triplet's map is predicted by the mean of the other observers' maps (each
     normalised to sum to 1 first, so every observer weighs the same) grouped by
     :func:`observer_groups`. Triplets with no other observer cannot be predicted and
-    are left out of this row (listed as skipped in the summary).
+    are left out of this row (listed as skipped in the summary); a dataset where no
+    triplet has another observer is refused by :func:`vista.scoring.score`.
     """
 
     by: str = "auto"
     name: str = "observers"
-    cacheable: bool = False
     _groups: dict[str, list[Triplet]] | None = field(default=None, init=False, repr=False)
+    _dataset: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         check_option("by", self.by, ["auto", "image+text", "image"])
 
-    def provenance(self) -> dict[str, Any]:
+    @property
+    def params(self) -> dict[str, Any]:
         return {"kind": "baseline", "model": self.name, "method": "leave-one-observer-out",
                 "options": {"by": self.by}}
 
-    def prepare(self, triplets: Sequence[Triplet]) -> dict[str, str]:
-        """Group ``triplets``; return ``{triplet_id: reason}`` for those it cannot predict."""
-        self._groups = observer_groups(triplets, by=self.by)
+    def prepare(self, dataset: Any) -> dict[str, str]:
+        """Group the dataset's triplets; return ``{triplet_id: reason}`` for those it
+        cannot predict."""
+        self._dataset = dataset
+        self._groups = observer_groups(list(dataset), by=self.by)
         return {tid: "no other observer for this image" for tid, g in self._groups.items()
                 if not g}
 
-    def predict(self, dataset: Any, triplets: Sequence[Triplet], image: np.ndarray
-                ) -> list[np.ndarray]:
-        if self._groups is None:
-            self.prepare(list(dataset))
-        assert self._groups is not None
+    def maps(self, image: np.ndarray, texts: Sequence[str],
+             triplets: Sequence[Triplet]) -> list[np.ndarray]:
+        if self._groups is None or self._dataset is None:
+            raise RuntimeError("InterObserver.maps needs prepare(dataset) first")
         out = []
         for t in triplets:
             group = self._groups.get(t.triplet_id) or []
@@ -320,60 +363,8 @@ class InterObserver:
                 raise ValueError(f"triplet {t.triplet_id!r}: no other observer for this image")
             acc = np.zeros(image.shape[:2], dtype=np.float64)
             for u in group:
-                m = dataset.load_map(u).astype(np.float64)
+                m = self._dataset.load_map(u).astype(np.float64)
                 total = m.sum()
                 acc += m / total if total > 0 else m
             out.append((acc / len(group)).astype(np.float32))
         return out
-
-
-def is_baseline_name(name: str) -> bool:
-    """True for ``center``, ``uniform``, ``observers`` and ``external:DIR``."""
-    return name in BASELINE_NAMES or name.startswith("external:")
-
-
-def baseline_from_name(name: str, *, options: Mapping[str, Any] | None = None) -> Any:
-    """The baseline source for a ``--model`` name.
-
-    Examples
-    --------
-    >>> baseline_from_name("center").provenance()["options"]
-    {'sigma_fraction': 0.25}
-    """
-    opts = dict(options or {})
-    if name == "center":
-        return CenterBias(**opts)
-    if name == "uniform":
-        return Uniform(**opts)
-    if name == "observers":
-        return InterObserver(**opts)
-    if name.startswith("external:"):
-        directory = name[len("external:"):]
-        if not directory:
-            raise ValueError("model 'external:DIR' needs a folder after the colon")
-        return External(directory, **opts)
-    raise ValueError(
-        f"model must be one of {', '.join(repr(n) for n in BASELINE_NAMES)} or 'external:DIR'; "
-        f"got {name!r}"
-    )
-
-
-def baseline_from_provenance(provenance: Mapping[str, Any]) -> Any:
-    """Rebuild a baseline source from the provenance a scoring run recorded.
-
-    Examples
-    --------
-    >>> baseline_from_provenance(CenterBias(sigma=0.3).provenance()).sigma
-    0.3
-    """
-    name = str(provenance.get("model", ""))
-    opts = dict(provenance.get("options") or {})
-    if name == "center":
-        return CenterBias(sigma=float(opts.get("sigma_fraction", DEFAULT_CENTER_SIGMA)))
-    if name == "uniform":
-        return Uniform()
-    if name == "observers":
-        return InterObserver(by=str(opts.get("by", "auto")))
-    if provenance.get("kind") == "external":
-        return External(opts["directory"], name=name)
-    raise ValueError(f"provenance does not describe a baseline: {dict(provenance)!r}")
