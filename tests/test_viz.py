@@ -79,22 +79,36 @@ def test_overlay_errors(kwargs: dict[str, Any], error: type, message: str) -> No
         overlay(IMAGE, **args)
 
 
+def _texts(fig: Figure) -> list[str]:
+    return [t.get_text() for t in fig.axes[0].texts]
+
+
 def test_triplet_figure_layout() -> None:
+    """One Axes for the whole figure, one blended image per panel, left to right."""
     fig = triplet_figure(IMAGE, HUMAN, {"center": MODEL, "blip": None}, text="a red car",
                          scores={"center": {"ncc": 0.25, "auc_borji": 0.7}})
-    titles = [ax.get_title() for ax in fig.axes]
-    assert titles[:2] == ["image", "human"]
-    assert titles[2] == "center\nNCC 0.25  AUC-Borji 0.70"
-    assert "(no map)" in titles[3]
-    assert "a red car" in fig.get_suptitle()
+    assert len(fig.axes) == 1
+    texts = _texts(fig)
+    assert "\u201ca red car\u201d" in texts
+    assert texts[1:5] == ["image", "human", "center\nNCC 0.25  AUC-Borji 0.70", "blip\n(no map)"]
+    images = fig.axes[0].images
+    assert len(images) == 4
+    lefts = [im.get_extent()[0] for im in images]
+    assert lefts == sorted(lefts)
+    np.testing.assert_array_equal(images[0].get_array(), IMAGE)  # the image panel, as is
 
 
 def test_image_panel_one_row_per_segment() -> None:
     rows = [{"text": f"segment {i}", "human": HUMAN, "maps": {"center": MODEL, "uniform": MODEL}}
             for i in range(3)]
     fig = image_panel(IMAGE, rows, title="toy")
-    assert len(fig.axes) == 9
-    assert [fig.axes[3 * i].get_ylabel() for i in range(3)] == [f"segment {i}" for i in range(3)]
+    assert len(fig.axes) == 1 and len(fig.axes[0].images) == 9
+    texts = _texts(fig)
+    assert texts[0] == "toy"
+    assert [t for t in texts if t.startswith("segment")] == [f"segment {i}" for i in range(3)]
+    assert texts.count("human") == 1 and texts.count("center") == 1  # headers on row one
+    tops = sorted({im.get_extent()[3] for im in fig.axes[0].images})
+    assert len(tops) == 3  # three rows
     with pytest.raises(ValueError, match="at least one segment"):
         image_panel(IMAGE, [])
 

@@ -3,7 +3,8 @@ per-image figures and the provenance.
 
 The page has inline CSS, figures embedded as base64 PNG and no scripts, fonts or
 links to fetch, so it opens offline and can be mailed or archived as one file. Its
-figures are small previews (:data:`PREVIEW_DPI`), drawn in worker processes.
+figures are small previews (:data:`PREVIEW_DPI`, 256 colours), drawn in worker
+processes.
 
 A report carries :data:`MARKER` and the run it shows in its ``<head>``; an existing
 file is replaced only when it is such a report of the same run (see
@@ -124,12 +125,12 @@ def _figures(run: Any, *, max_images: int, cmap: str, alpha: float, dpi: int,
     def tasks() -> Any:
         for metric in run.metrics:
             yield FigureTask("leaderboard", f"leaderboard {metric}", ("png",), dpi,
-                             {"summary": run.summary, "metric": metric})
+                             {"summary": run.summary, "metric": metric}, palette=True)
         for label, group in shown:
             yield FigureTask("image", f"maps for {label}", ("png",), dpi,
                              {"image": run.dataset.load_image(group[0]),
                               "rows": run_rows(run, group, run.models), "title": label,
-                              "cmap": cmap, "alpha": alpha})
+                              "cmap": cmap, "alpha": alpha}, palette=True)
 
     parts = ["<h2>Leaderboards</h2>"]
     for task, files in render(tasks(), jobs=jobs):

@@ -25,7 +25,7 @@ from .viz import (
     DEFAULT_DPI,
     _check_alpha,
     _check_cmap,
-    encode_figure,
+    encode_formats,
     figure_dpi,
     image_panel,
     leaderboard,
@@ -58,12 +58,13 @@ class FigureTask:
     formats: tuple[str, ...]
     dpi: int
     args: Mapping[str, Any] = field(default_factory=dict)
+    palette: bool = False
 
 
 def draw(task: FigureTask) -> dict[str, bytes]:
     """Draw one task and encode it in each of its formats (runs in a worker)."""
     fig = _DRAW[task.kind](**task.args)
-    return {fmt: encode_figure(fig, fmt, dpi=task.dpi) for fmt in task.formats}
+    return encode_formats(fig, task.formats, dpi=task.dpi, palette=task.palette)
 
 
 def _start_method() -> str:

@@ -34,6 +34,7 @@ __all__ = [
     "MIN_DPI",
     "composite",
     "encode_figure",
+    "encode_formats",
     "figure_dpi",
     "image_panel",
     "leaderboard",
@@ -198,6 +199,41 @@ def _score_line(scores: Mapping[str, float] | None) -> str:
                      if v is not None and np.isfinite(v))
 
 
+class _Sheet:
+    """A figure with one Axes spanning it, in inches from the top left, on which each
+    panel is an image placed at its extent: one Axes per figure instead of one per
+    panel (the Axes machinery, not the pixels, dominated drawing time), and a layout
+    computed once instead of by the constrained-layout solver."""
+
+    LINE = 0.17  # inches per line of 9-point text, with leading
+
+    def __init__(self, width: float, height: float) -> None:
+        self.fig = _figure(figsize=(width, height))
+        self.ax = self.fig.add_axes((0.0, 0.0, 1.0, 1.0))
+        self.ax.set_xlim(0.0, width)
+        self.ax.set_ylim(height, 0.0)
+        self.ax.set_autoscale_on(False)
+        self.ax.set_axis_off()
+
+    def panel(self, rgb: np.ndarray, x: float, y: float, w: float, h: float, *,
+              note: str | None = None) -> None:
+        """Draw ``rgb`` in the box (x, y, w, h) (inches), with ``note`` over its middle."""
+        self.ax.imshow(rgb, extent=(x, x + w, y + h, y), interpolation="antialiased",
+                       aspect="auto")
+        if note:
+            self.ax.text(x + w / 2, y + h / 2, note, ha="center", va="center", color="white",
+                         fontsize=8, bbox={"facecolor": "black", "alpha": 0.5, "linewidth": 0})
+
+    def text(self, x: float, y: float, text: str, **kwargs: Any) -> None:
+        self.ax.text(x, y, text, **{"fontsize": 9, **kwargs})
+
+
+def _note(saliency: np.ndarray | None) -> str | None:
+    if saliency is None:
+        return "no map"
+    return None if _unit(saliency).any() else "constant map"
+
+
 def triplet_figure(
     image: np.ndarray,
     human: np.ndarray,
@@ -222,7 +258,7 @@ def triplet_figure(
     text : str
         The spoken segment, shown as the figure title.
     scores : mapping, optional
-        ``{model: {metric: value}}`` shown under each model's panel.
+        ``{model: {metric: value}}`` shown over each model's panel.
     cmap, alpha
         See :func:`overlay`.
     panel_size : float, optional
@@ -231,27 +267,35 @@ def triplet_figure(
     Returns
     -------
     matplotlib.figure.Figure
+        One Axes (the whole figure) holding one image per panel, and the texts.
 
     Examples
     --------
     >>> import numpy as np
     >>> img = np.zeros((4, 6, 3), np.uint8); h = np.ones((4, 6))
-    >>> len(triplet_figure(img, h, {"center": h}, text="a cat").axes)
+    >>> len(triplet_figure(img, h, {"center": h}, text="a cat").axes[0].images)
     3
     """
     h, w = np.shape(image)[:2]
     n = 2 + len(model_maps)
-    fig = _figure(figsize=(panel_size * n, panel_size * h / w + 0.7), layout="constrained")
-    axes = fig.subplots(1, n, squeeze=False)[0]
-    overlay(image, None, ax=axes[0], cmap=cmap, alpha=alpha, title="image")
-    overlay(image, human, ax=axes[1], cmap=cmap, alpha=alpha, title="human")
-    for ax, (name, m) in zip(axes[2:], model_maps.items(), strict=True):
-        line = _score_line((scores or {}).get(name))
-        overlay(image, m, ax=ax, cmap=cmap, alpha=alpha,
-                title=name + (f"\n{line}" if line else "") + ("" if m is not None else
-                                                              "\n(no map)"))
-    fig.suptitle(textwrap.fill(f"\u201c{text}\u201d", 90), fontsize=11)
-    return fig
+    pw, ph, gap, pad = panel_size, panel_size * h / w, 0.1, 0.1
+    heading = textwrap.fill(f"\u201c{text}\u201d", 90)
+    top = pad + _Sheet.LINE * 1.25 * (heading.count("\n") + 1) + 0.1
+    band = 3 * _Sheet.LINE  # model name, score line, "(no map)"
+    sheet = _Sheet(2 * pad + n * pw + (n - 1) * gap, top + band + ph + pad)
+    sheet.text(sheet.ax.get_xlim()[1] / 2, pad, heading, ha="center", va="top", fontsize=11)
+    panels = [("image", None, ""), ("human", human, "")]
+    panels += [(name, m, _score_line((scores or {}).get(name)) + ("" if m is not None else
+                                                                  "\n(no map)"))
+               for name, m in model_maps.items()]
+    for i, (name, m, extra) in enumerate(panels):
+        x = pad + i * (pw + gap)
+        label = "\n".join(v for v in (name, extra.strip("\n")) if v)
+        sheet.text(x + pw / 2, top + band - 0.05, label, ha="center", va="bottom")
+        rgb = composite(image, m, cmap=cmap, alpha=alpha)
+        note = None if name == "image" or m is None else _note(m)  # "(no map)" is above
+        sheet.panel(rgb, x, top + band, pw, ph, note=note)
+    return sheet.fig
 
 
 def image_panel(
@@ -282,6 +326,7 @@ def image_panel(
     Returns
     -------
     matplotlib.figure.Figure
+        One Axes (the whole figure) holding one image per panel, and the texts.
 
     Examples
     --------
@@ -289,7 +334,7 @@ def image_panel(
     >>> img = np.zeros((4, 6, 3), np.uint8); h = np.ones((4, 6))
     >>> fig = image_panel(img, [{"text": "a", "human": h, "maps": {}},
     ...                         {"text": "b", "human": h, "maps": {}}])
-    >>> len(fig.axes)
+    >>> len(fig.axes[0].images)
     2
     """
     if not rows:
@@ -297,25 +342,27 @@ def image_panel(
     models = list(dict.fromkeys(m for r in rows for m in r.get("maps", {})))
     h, w = np.shape(image)[:2]
     n_cols = 1 + len(models)
-    fig = _figure(figsize=(panel_size * n_cols + 1.6, (panel_size * h / w + 0.45) * len(rows)
-                           + 0.5), layout="constrained")
-    axes = fig.subplots(len(rows), n_cols, squeeze=False)
-    for i, row in enumerate(rows):
-        overlay(image, row["human"], ax=axes[i, 0], cmap=cmap, alpha=alpha,
-                title="human" if i == 0 else None)
-        axes[i, 0].set_ylabel(textwrap.fill(str(row["text"]), 22), fontsize=9)
-        for j, name in enumerate(models, start=1):
-            m = row.get("maps", {}).get(name)
-            line = _score_line((row.get("scores") or {}).get(name))
-            head = name if i == 0 else ""
-            label = "\n".join(x for x in (head, line) if x) or None
-            overlay(image, m, ax=axes[i, j], cmap=cmap, alpha=alpha, title=label)
-            if m is None:  # e.g. an explainer map the run did not cache
-                axes[i, j].text(0.5, 0.5, "no map", transform=axes[i, j].transAxes,
-                                ha="center", va="center", color="white")
+    pw, ph, gap, pad, left = panel_size, panel_size * h / w, 0.1, 0.1, 1.6
+    top = pad + (_Sheet.LINE * 1.25 + 0.1 if title else 0.0)
+    band = 2 * _Sheet.LINE  # the model's name (first row), its scores
+    sheet = _Sheet(left + n_cols * pw + (n_cols - 1) * gap + pad,
+                   top + len(rows) * (band + ph) + (len(rows) - 1) * gap + pad)
     if title:
-        fig.suptitle(title, fontsize=11)
-    return fig
+        sheet.text(sheet.ax.get_xlim()[1] / 2, pad, title, ha="center", va="top", fontsize=11)
+    for i, row in enumerate(rows):
+        y = top + i * (band + ph + gap) + band
+        sheet.text(left - 0.1, y + ph / 2, textwrap.fill(str(row["text"]), 22), ha="right",
+                   va="center")
+        for j, name in enumerate(["human", *models]):
+            m = row["human"] if j == 0 else row.get("maps", {}).get(name)
+            line = "" if j == 0 else _score_line((row.get("scores") or {}).get(name))
+            label = "\n".join(v for v in (name if i == 0 else "", line) if v)
+            x = left + j * (pw + gap)
+            if label:
+                sheet.text(x + pw / 2, y - 0.05, label, ha="center", va="bottom")
+            sheet.panel(composite(image, m, cmap=cmap, alpha=alpha), x, y, pw, ph,
+                        note=_note(m))
+    return sheet.fig
 
 
 def leaderboard(
@@ -419,14 +466,66 @@ def figure_dpi(image_width: int, panel_width: float, *, dpi: int = DEFAULT_DPI) 
     return int(min(dpi, max(MIN_DPI, math.ceil(image_width / panel_width))))
 
 
-def encode_figure(fig: Any, fmt: str, *, dpi: int) -> bytes:
-    """``fig`` as the bytes of a ``png``, ``pdf`` or ``svg`` file (no tight bounding
-    box: the figures lay themselves out, so none is cropped or drawn twice)."""
+def _freeze_layout(fig: Any) -> None:
+    """Lay ``fig`` out once and keep that layout, so that saving it in several formats
+    draws it once per format, not twice."""
+    if fig.get_layout_engine() is not None:
+        fig.draw_without_rendering()
+        fig.set_layout_engine("none")
+
+
+def _native_images(fig: Any, dpi: int) -> list[Any]:
+    """The images of ``fig`` no larger than their panel at ``dpi``: a vector file
+    embeds those as they are (interpolation ``none``) instead of resampling them up."""
+    out = []
+    for ax in fig.axes:
+        for im in ax.images:
+            shown = im.get_window_extent().width / fig.dpi * dpi
+            if im.get_array().shape[1] <= shown and im.get_interpolation() != "none":
+                out.append(im)
+    return out
+
+
+def encode_figure(fig: Any, fmt: str, *, dpi: int, palette: bool = False) -> bytes:
+    """``fig`` as the bytes of a ``png``, ``pdf`` or ``svg`` file.
+
+    There is no tight bounding box (the figures lay themselves out, so nothing is
+    cropped or drawn twice). PNG is compressed at zlib level 1 (about 10% larger than
+    the default level 6, half the time); ``palette=True`` reduces it to 256 colours
+    (fast octree), about a quarter of the bytes, for previews. In PDF and SVG an image
+    no larger than its panel is embedded at its own resolution.
+    """
     if fmt not in ("png", "pdf", "svg"):
         raise ValueError(f"format must be 'png', 'pdf' or 'svg'; got {fmt!r}")
     buf = io.BytesIO()
-    fig.savefig(buf, format=fmt, dpi=dpi, metadata=_metadata(fmt))
+    if fmt == "png":
+        fig.savefig(buf, format="png", dpi=dpi, metadata=_metadata(fmt),
+                    pil_kwargs={"compress_level": 1})
+        if palette:
+            from PIL import Image
+
+            with Image.open(io.BytesIO(buf.getvalue())) as im:
+                small = im.convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE,
+                                                   dither=Image.Dither.NONE)
+            buf = io.BytesIO()
+            small.save(buf, format="PNG", compress_level=6)
+        return buf.getvalue()
+    native = _native_images(fig, dpi)
+    try:
+        for im in native:
+            im.set_interpolation("none")
+        fig.savefig(buf, format=fmt, dpi=dpi, metadata=_metadata(fmt))
+    finally:
+        for im in native:
+            im.set_interpolation("antialiased")
     return buf.getvalue()
+
+
+def encode_formats(fig: Any, formats: Sequence[str], *, dpi: int,
+                   palette: bool = False) -> dict[str, bytes]:
+    """``{format: bytes}`` of ``fig`` (see :func:`encode_figure`), laid out once."""
+    _freeze_layout(fig)
+    return {fmt: encode_figure(fig, fmt, dpi=dpi, palette=palette) for fmt in formats}
 
 
 def save_figure(fig: Any, path: str | os.PathLike[str], *, formats: Sequence[str] = ("png",),
@@ -438,9 +537,9 @@ def save_figure(fig: Any, path: str | os.PathLike[str], *, formats: Sequence[str
     out = []
     base = Path(path)
     base.parent.mkdir(parents=True, exist_ok=True)
-    for fmt in formats:
+    for fmt, data in encode_formats(fig, formats, dpi=dpi).items():
         p = base.with_suffix(f".{fmt}")
-        write_atomic(p, encode_figure(fig, fmt, dpi=dpi))
+        write_atomic(p, data)
         out.append(p)
     return out
 
