@@ -18,6 +18,7 @@ Sources (read from the repositories):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -98,7 +99,7 @@ def lavis_compute_gradcam(model: Any, pixels: Any, input_ids: Any, attention_mas
         token_length = attention_mask.sum(dim=-1) - 2
         grads, cams = store["grad"], store["attn"]
         heads = cams.shape[1]
-        side = int(round((cams.shape[-1] - 1) ** 0.5))
+        side = math.isqrt(cams.shape[-1] - 1)
         cams = cams[:, :, :, 1:].reshape(pixels.size(0), heads, -1, side, side) * mask
         grads = grads[:, :, :, 1:].clamp(0).reshape(pixels.size(0), heads, -1, side, side) * mask
         gradcams = cams * grads
@@ -149,7 +150,7 @@ def albef_itm_gradcam(model: Any, pixels: Any, input_ids: Any, attention_mask: A
         mask = attention_mask.view(attention_mask.size(0), 1, -1, 1, 1)
         grads, cams = store["grad"].detach(), store["attn"].detach()
         heads = cams.shape[1]
-        side = int(round((cams.shape[-1] - 1) ** 0.5))
+        side = math.isqrt(cams.shape[-1] - 1)
         cams = cams[:, :, :, 1:].reshape(pixels.size(0), heads, -1, side, side) * mask
         grads = grads[:, :, :, 1:].clamp(min=0).reshape(pixels.size(0), heads, -1, side, side) * mask
         return cams * grads
@@ -177,7 +178,72 @@ def albef_itc_gradcam(model: Any, pixels: Any, input_ids: Any, attention_mask: A
         remove()
     with torch.no_grad():
         grad, cam = store["grad"].detach(), store["attn"].detach()
-        side = int(round((cam.shape[-1] - 1) ** 0.5))
+        side = math.isqrt(cam.shape[-1] - 1)
         cam = cam[:, :, 0, 1:].reshape(pixels.size(0), -1, side, side)
         grad = grad[:, :, 0, 1:].reshape(pixels.size(0), -1, side, side).clamp(0)
         return (cam * grad).mean(1)
+
+
+def openai_clip_preprocess(image: np.ndarray, n_px: int, mean: Any, std: Any) -> Any:
+    """OpenAI ``clip/clip.py`` ``_transform(n_px)``: ``Resize(n_px, BICUBIC)`` (the
+    shorter side to ``n_px``, the longer ``int(n_px * long / short)``, torchvision's
+    ``_compute_resized_output_size``), ``CenterCrop(n_px)`` (offsets
+    ``int(round((h - n_px) / 2.0))``), ``ToTensor``, ``Normalize``. Returns
+    (pixels, (top, left, new_h, new_w))."""
+    import torch
+    from PIL import Image
+
+    pil = Image.fromarray(image)
+    w, h = pil.size
+    short, long = (w, h) if w <= h else (h, w)
+    new_short, new_long = n_px, int(n_px * long / short)
+    new_w, new_h = (new_short, new_long) if w <= h else (new_long, new_short)
+    pil = pil.resize((new_w, new_h), Image.Resampling.BICUBIC)
+    top = int(round((new_h - n_px) / 2.0))
+    left = int(round((new_w - n_px) / 2.0))
+    arr = np.asarray(pil.crop((left, top, left + n_px, top + n_px)).convert("RGB"))
+    x = ((arr / 255.0 - np.asarray(mean)) / np.asarray(std)).astype(np.float32)
+    return torch.from_numpy(x.transpose(2, 0, 1).copy())[None], (top, left, new_h, new_w)
+
+
+def chefer_interpret(model: Any, image: Any, input_ids: Any, attention_mask: Any,
+                     start_layer: int = -1) -> Any:
+    """Transformer-MM-Explainability ``CLIP_explainability.ipynb`` ``interpret()``,
+    the image half, on a transformers ``CLIPModel`` (eager attention): the image
+    repeated once per text, ``one_hot`` on ``logits_per_image``'s diagonal, then for
+    each block from ``start_layer``: ``grad * cam``, ``clamp(min=0).mean(dim=1)``,
+    ``R = R + bmm(cam, R)``; returns ``R[:, 0, 1:]``."""
+    import torch
+
+    batch_size = input_ids.shape[0]
+    images = image.repeat(batch_size, 1, 1, 1)
+    layers = model.vision_model.encoder.layers
+    stores, removes = zip(*(saved_attention(layer.self_attn) for layer in layers), strict=True)
+    try:
+        logits_per_image = model(input_ids=input_ids, attention_mask=attention_mask,
+                                 pixel_values=images).logits_per_image
+    finally:
+        for remove in removes:
+            remove()
+    one_hot = np.zeros((logits_per_image.shape[0], logits_per_image.shape[1]), dtype=np.float32)
+    one_hot[torch.arange(logits_per_image.shape[0]), list(range(batch_size))] = 1
+    one_hot_t = torch.from_numpy(one_hot).requires_grad_(True)
+    score = torch.sum(one_hot_t * logits_per_image)
+    model.zero_grad()
+    if start_layer == -1:
+        start_layer = len(layers) - 1
+    num_tokens = stores[0]["attn"].shape[-1]
+    R = torch.eye(num_tokens, num_tokens, dtype=stores[0]["attn"].dtype)
+    R = R.unsqueeze(0).expand(batch_size, num_tokens, num_tokens)
+    for i, store in enumerate(stores):
+        if i < start_layer:
+            continue
+        grad = torch.autograd.grad(score, [store["attn"]], retain_graph=True)[0].detach()
+        cam = store["attn"].detach()
+        cam = cam.reshape(-1, cam.shape[-1], cam.shape[-1])
+        grad = grad.reshape(-1, grad.shape[-1], grad.shape[-1])
+        cam = grad * cam
+        cam = cam.reshape(batch_size, -1, cam.shape[-1], cam.shape[-1])
+        cam = cam.clamp(min=0).mean(dim=1)
+        R = R + torch.bmm(cam, R)
+    return R[:, 0, 1:]

@@ -24,6 +24,7 @@ from explain_fixtures import (  # noqa: E402
 )
 
 from vista.explain import load_explainer  # noqa: E402
+from vista.imaging import resize_map  # noqa: E402
 
 pytestmark = pytest.mark.explain
 
@@ -112,7 +113,7 @@ def test_gradcam_matches_manual_computation(clip_folder: Path) -> None:
     act, grad = store["act"][0].detach(), store["act"].grad[0]
     weights = grad[1:].mean(dim=0)
     cam = torch.relu(act[1:] @ weights).reshape(4, 4).numpy()
-    from vista.imaging import resize_map
+
 
     np.testing.assert_allclose(got.values, resize_map(cam, (32, 32)), rtol=1e-4, atol=1e-7)
     assert got.params["similarity"] == pytest.approx(float(out.logits_per_image[0, 0].detach()), rel=1e-5)
@@ -126,7 +127,7 @@ def test_relevance_matches_chefer_per_text(clip_folder: Path, start_block: int) 
     ``start_block`` on ``R += mean_heads(clamp(grad * attn, min=0)) @ R``, map =
     ``R[CLS, 1:]`` on the 4 x 4 grid. vista's one vectorised backward for all texts
     must give the same maps."""
-    from vista.imaging import resize_map
+
 
     exp = load_explainer("clip", weights=str(clip_folder), device="cpu", method="relevance",
                          start_block=start_block)
@@ -199,3 +200,50 @@ def test_offline_and_not_cached_says_how_to_get_weights(
 def test_long_text_split_into_pieces(clip_folder: Path) -> None:
     exp = load_explainer("clip", weights=str(clip_folder), device="cpu", overflow="split")
     check_long_text_split(exp, " ".join(["the cat"] * 40), "similarity")
+
+
+@pytest.mark.parametrize("recipe", ["chefer", "chefer-pad"])
+def test_recipe_matches_chefer_notebook_port(clip_folder: Path, recipe: str) -> None:
+    """``chefer``: ``CLIP_explainability.ipynb`` ``interpret()`` (``start_layer=-1``)
+    as ported in ``explain_references``, on OpenAI's preprocessing (resize the
+    shorter side, centre crop), three texts in one call; vista puts the crop's map
+    on the crop box and 0 on the margins. ``chefer-pad``: the same on the image
+    padded to a square with the mean colour, the padding cut from the map."""
+    from explain_references import (
+        assert_close_in_range,
+        chefer_interpret,
+        openai_clip_preprocess,
+    )
+
+    image = tiny_image(24, 40, seed=11)
+    ex = load_explainer("clip", recipe=recipe, weights=str(clip_folder), device="cpu")
+    ours = ex.explain(image, TEXTS)
+    model = transformers.CLIPModel.from_pretrained(str(clip_folder),
+                                                   attn_implementation="eager").eval()
+    tok = transformers.AutoTokenizer.from_pretrained(str(clip_folder))
+    proc = ex.image_processor
+    h, w = image.shape[:2]
+    if recipe == "chefer-pad":
+        side = max(h, w)
+        top, left = (side - h) // 2, (side - w) // 2
+        canvas = np.empty((side, side, 3), np.uint8)
+        canvas[:] = np.round(np.asarray(proc.image_mean) * 255).astype(np.uint8)
+        canvas[top:top + h, left:left + w] = image
+        pixels, _ = openai_clip_preprocess(canvas, 32, proc.image_mean, proc.image_std)
+    else:
+        pixels, (top, left, new_h, new_w) = openai_clip_preprocess(image, 32, proc.image_mean,
+                                                                     proc.image_std)
+    text = tok(TEXTS, padding=True, return_tensors="pt")
+    relevance = chefer_interpret(model, pixels, text["input_ids"], text["attention_mask"])
+    for got, rel in zip(ours, relevance, strict=True):
+        grid = rel.reshape(4, 4).numpy()
+        if recipe == "chefer-pad":
+            assert_close_in_range(got.values, resize_map(grid, (side, side))[top:top + h,
+                                                                             left:left + w])
+            continue
+        y0, x0 = round(top * h / new_h), round(left * w / new_w)
+        y1, x1 = round((top + 32) * h / new_h), round((left + 32) * w / new_w)
+        assert (y0, y1) == (0, h) and 0 < x0 < x1 < w  # a wide image: side margins
+        assert_close_in_range(got.values[y0:y1, x0:x1], resize_map(grid, (y1 - y0, x1 - x0)))
+        assert (got.values[:, :x0] == 0).all() and (got.values[:, x1:] == 0).all()
+        assert got.params["margin_fill"] == 0.0 and got.params["crop_box"] == [y0, x0, y1, x1]

@@ -147,12 +147,14 @@ class Explainer:
                 "postprocess": self.postprocess,
                 "resize": describe(self.postprocess),
             }
-            on_grid = self._to_image(values, (h, w))
+            on_grid = self._to_image(values, (h, w), params)
             maps.append(SaliencyMap(on_grid, self.name, self.method, params))
         return maps
 
-    def _to_image(self, values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-        """A raw map (or a stack of per-token maps) on the image grid."""
+    def _to_image(self, values: np.ndarray, shape: tuple[int, int],
+                  params: dict[str, Any]) -> np.ndarray:
+        """A raw map (or a stack of per-token maps) on the image grid (``params``:
+        the map's params, e.g. where a cropped input lies on the image)."""
         return to_image_grid(values, shape, self.postprocess)
 
     def _explain_batch(

@@ -101,6 +101,31 @@ register_recipe(Recipe(
     options={"sep_token": "none", "clean_text": True},
     summary="ALBEF visualization notebook (refcoco.pth): each word's getAttMap, averaged"))
 
+# --- CLIP: Chefer's CLIP notebook, and vista's Grad-CAM and all-block relevance ------
+
+CLIP_B32 = "openai/clip-vit-base-patch32"
+register_recipe(Recipe(
+    "chefer", "clip", "relevance", CHEFER_CLIP, "interpret(start_layer=-1)",
+    score="similarity", tensor="self-attention", clamp="product", head_reduce="mean",
+    input_fit="crop", weights=CLIP_B32,
+    options={"start_block": -1, "margin_fill": 0.0},
+    summary="Chefer's CLIP notebook: relevance of the last block, ViT-B/32, CLIP's resize "
+            "and centre crop; the margins outside the crop get 0 (no relevance)"))
+register_recipe(Recipe(
+    "chefer-pad", "clip", "relevance", CHEFER_CLIP, "interpret(start_layer=-1), padded input",
+    score="similarity", tensor="self-attention", clamp="product", head_reduce="mean",
+    input_fit="pad", weights=CLIP_B32, options={"start_block": -1},
+    summary="chefer with the image padded to a square (mean colour) instead of cropped"))
+register_recipe(Recipe(
+    "gradcam", "clip", "gradcam", VISTA_01, "ClipExplainer (method gradcam)",
+    score="similarity", tensor="layer_norm1", block=-1, input_fit="squash",
+    summary="captum-style Grad-CAM on the last block's layer_norm1, ViT-B/16, squashed"))
+register_recipe(Recipe(
+    "relevance", "clip", "relevance", VISTA_01, "ClipExplainer (method relevance)",
+    score="similarity", tensor="self-attention", clamp="product", head_reduce="mean",
+    input_fit="squash", options={"start_block": 0},
+    summary="Chefer et al. 2021 relevance through every block (the paper), ViT-B/16, squashed"))
+
 # --- vista 0.1.0's choices, kept under their own name --------------------------------
 
 for _family in _BLIP:

@@ -39,6 +39,7 @@ import numpy as np
 from .._validation import check_option, require
 from .base import Explainer, check_options, resolve_block, torch_call_scope
 from .cam import gradcam_tokens
+from .fit import INPUT_FITS, fit_image, place_on_image
 from .hooks import capture_hook, leaf_hook, run_with_hooks
 from .relevance import cls_relevance_map
 from .text import OVERFLOW_CHOICES, finish_texts, tokenize_texts
@@ -57,8 +58,10 @@ class ClipExplainer(Explainer):
     """
 
     def __init__(self, loaded: LoadedModel, *, method: str, block: int, start_block: int,
-                 overflow: str) -> None:
+                 overflow: str, input_fit: str = "squash", margin_fill: float = 0.0) -> None:
         super().__init__(loaded, method=method)
+        self.input_fit = input_fit
+        self.margin_fill = margin_fill
         model = loaded.model
         self.overflow = overflow
         vcfg = model.config.vision_config
@@ -72,10 +75,12 @@ class ClipExplainer(Explainer):
             "score": "similarity",
             "score_meaning": "logits_per_image (logit_scale * cosine of projected embeddings)",
             "input_size": [self.input_size, self.input_size],
-            "input_fit": "squash",
+            "input_fit": input_fit,
             "grid": list(self.grid),
             "overflow": overflow,
         }
+        if input_fit == "crop":
+            common["margin_fill"] = margin_fill
         if method == "gradcam":
             self.options = {
                 "block": block,
@@ -95,15 +100,12 @@ class ClipExplainer(Explainer):
 
         model = self.model
         with torch_call_scope():
-            pixels = self.image_processor(
-                images=Image.fromarray(image),
-                return_tensors="pt",
-                do_center_crop=False,
-                size={"height": self.input_size, "width": self.input_size},
-            )["pixel_values"].to(self.device)
+            pixels, placement = self._pixels(image)
             enc, owners, infos = tokenize_texts(
                 self.tokenizer, texts, limit=self.token_limit, overflow=self.overflow
             )
+            for info in infos:
+                info.update(placement)
             with torch.no_grad():
                 text = model.get_text_features(
                     input_ids=enc["input_ids"].to(self.device),
@@ -136,11 +138,34 @@ class ClipExplainer(Explainer):
         values = scores.detach().cpu().double().numpy()
         return finish_texts(maps, values, enc, owners, infos, texts=texts, score_name="similarity")
 
+    def _pixels(self, image: np.ndarray) -> tuple[Any, dict[str, Any]]:
+        """The model input and where it lies on the image (for ``crop`` and ``pad``)."""
+        torch = require("torch", "explain")
+        from PIL import Image
+
+        if self.input_fit == "squash":
+            pixels = self.image_processor(
+                images=Image.fromarray(image),
+                return_tensors="pt",
+                do_center_crop=False,
+                size={"height": self.input_size, "width": self.input_size},
+            )["pixel_values"]
+            return pixels.to(self.device), {}
+        proc = self.image_processor
+        arr, placement = fit_image(image, self.input_size, self.input_fit, proc.image_mean,
+                                   proc.image_std)
+        return torch.from_numpy(arr).to(self.device), placement
+
+    def _to_image(self, values: np.ndarray, shape: tuple[int, int],
+                  params: dict[str, Any]) -> np.ndarray:
+        return place_on_image(values, shape, params, fill=self.margin_fill,
+                              postprocess=self.postprocess)
+
 
 def _build(loaded: LoadedModel, choices: dict[str, Any], method: str) -> ClipExplainer:
-    allowed = {"gradcam": ("score", "tensor", "block", "input_fit", "overflow"),
-               "relevance": ("score", "tensor", "start_block", "clamp", "head_reduce",
-                             "input_fit", "overflow")}
+    common = ("score", "tensor", "input_fit", "margin_fill", "overflow")
+    allowed = {"gradcam": (*common, "block"),
+               "relevance": (*common, "start_block", "clamp", "head_reduce")}
     check_options(choices, allowed[method], context=f"clip {method}")
     check_option("score", choices.get("score", "similarity"), ("similarity",))
     tensor = "layer_norm1" if method == "gradcam" else "self-attention"
@@ -148,7 +173,10 @@ def _build(loaded: LoadedModel, choices: dict[str, Any], method: str) -> ClipExp
     if method == "relevance":
         check_option("clamp", choices.get("clamp", "product"), ("product",))
         check_option("head_reduce", choices.get("head_reduce", "mean"), ("mean",))
-    check_option("input_fit", choices.get("input_fit", "squash"), ("squash",))
+    fit = check_option("input_fit", choices.get("input_fit", "squash"), INPUT_FITS)
+    margin_fill = float(choices.get("margin_fill", 0.0))
+    if not np.isfinite(margin_fill):
+        raise ValueError(f"margin_fill must be a finite number; got {margin_fill}")
     n_layers = int(loaded.model.config.vision_config.num_hidden_layers)
     return ClipExplainer(
         loaded,
@@ -156,6 +184,8 @@ def _build(loaded: LoadedModel, choices: dict[str, Any], method: str) -> ClipExp
         block=resolve_block("block", choices.get("block", -1), n_layers),
         start_block=resolve_block("start_block", choices.get("start_block", 0), n_layers),
         overflow=check_option("overflow", choices.get("overflow", "truncate"), OVERFLOW_CHOICES),
+        input_fit=fit,
+        margin_fill=margin_fill,
     )
 
 

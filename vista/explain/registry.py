@@ -357,7 +357,8 @@ def resolve_recipe(family: str, recipe: str | None = None, method: str | None = 
     ``recipe`` named: that recipe of ``family`` (an unknown name, or a recipe of
     another family, raises a ValueError listing ``family``'s recipes); a ``method``
     that differs from the recipe's is refused. Only ``method``: the default recipe
-    if it uses that method, else the first recipe of the family that does, else
+    if it uses that method, else the recipe named after the method, else the first
+    recipe of the family that uses it, else
     the method's own defaults (a recipe named after the method). Neither: the
     family's default recipe.
     """
@@ -382,6 +383,8 @@ def resolve_recipe(family: str, recipe: str | None = None, method: str | None = 
     default = known.get(spec.default_recipe)
     if default.method == method:
         return default
+    if method in known and known.get(method).method == method:
+        return known.get(method)
     for candidate in recipes(family):
         if candidate.method == method:
             return candidate
