@@ -23,7 +23,7 @@ from explain_fixtures import (
     write_clip_tokenizer,
 )
 
-__all__ = ["blip2_folder", "check_method", "clip_folder", "siglip_folder"]
+__all__ = ["blip2_folder", "check_method", "clip_folder", "realistic_init", "siglip_folder"]
 
 
 def clip_folder(folder: Path) -> Path:
@@ -75,7 +75,8 @@ def blip2_folder(folder: Path) -> Path:
         qformer_config={"vocab_size": len(tok), "hidden_size": 16, "intermediate_size": 32,
                         "num_hidden_layers": 4, "num_attention_heads": 2,
                         "encoder_hidden_size": 24, "cross_attention_frequency": 2,
-                        "max_position_embeddings": 32, "pad_token_id": tok.pad_token_id},
+                        "max_position_embeddings": 32, "pad_token_id": tok.pad_token_id,
+                        "use_qformer_text_input": True},
         text_config={"model_type": "opt", "vocab_size": 50, "hidden_size": 16,
                      "num_hidden_layers": 1, "num_attention_heads": 2, "ffn_dim": 32,
                      "word_embed_proj_dim": 16},
@@ -84,9 +85,25 @@ def blip2_folder(folder: Path) -> Path:
     )
     torch.manual_seed(0)
     model = transformers.Blip2ForImageTextRetrieval(cfg)
-    with torch.no_grad():  # the checkpoint's query tokens are trained, not zeros
-        model.query_tokens.normal_(0.0, 0.5)
+    realistic_init(model)  # transformers' init leaves the ITM gradients near round-off
     return save_folder(folder, model, tok, make_image_processor("blip", size=32))
+
+
+def realistic_init(model: Any, *, seed: int = 0) -> Any:
+    """Re-draw every weight matrix (and the query tokens) as N(0, 1/fan_in) and
+    every LayerNorm as weight 1, bias 0, in place: activations and gradients keep a
+    trained model's order of magnitude through the layers."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.ndim >= 2:
+                fan_in = int(np.prod(p.shape[1:])) if "query_tokens" not in name else 1
+                p.copy_(torch.randn(p.shape, generator=gen) / np.sqrt(fan_in))
+            elif "LayerNorm" in name or "layernorm" in name or "layer_norm" in name:
+                p.fill_(1.0 if name.endswith("weight") else 0.0)
+    return model
 
 
 def check_method(explainer: Any, texts: list[str], score_key: str) -> None:
