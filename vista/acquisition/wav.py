@@ -158,7 +158,8 @@ class WavInfo:
 def _open_wav(path: Path) -> Any:
     try:
         return wave.open(str(path), "rb")
-    except (wave.Error, EOFError, struct.error, ValueError, OverflowError) as exc:
+    except (wave.Error, EOFError, struct.error, ValueError, OverflowError,
+            RuntimeError) as exc:  # RuntimeError: wave's seek past a chunk's end
         why = str(exc) or "the file ends inside its header"
         raise ParseError(f"not a readable WAV file ({why})", path=path) from None
 
@@ -203,7 +204,7 @@ def read_wav(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     with _open_wav(Path(path)) as wf:
         try:  # at most what the file holds, whatever the header claims
             raw = wf.readframes(info.frames)
-        except (wave.Error, EOFError, struct.error, ValueError) as exc:
+        except (wave.Error, EOFError, struct.error, ValueError, RuntimeError) as exc:
             raise ParseError(f"not a readable WAV file ({exc})", path=path) from None
     usable = len(raw) - len(raw) % (2 * info.channels)
     arr = np.frombuffer(raw[:usable], dtype="<i2").astype(np.int16).reshape(-1, info.channels)
