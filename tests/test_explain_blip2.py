@@ -78,7 +78,7 @@ def test_gradcam_matches_lavis_arithmetic_on_the_model_forward(folder: Path, blo
         pixels, enc = _hf_forward(explainer, image, explainer.parts.texts([text])[2][0].get(
             "text_used", text))
         kept: list[Any] = []
-        handle = module.register_forward_hook(lambda m, a, o: kept.append(o[1]))
+        handle = module.register_forward_hook(lambda m, a, o, kept=kept: kept.append(o[1]))
         try:
             with torch.enable_grad():
                 out = explainer.model(pixel_values=pixels.requires_grad_(True),
