@@ -165,7 +165,7 @@ def test_dataset_paths_stay_inside(guard: Guard, attack: Callable[[Path, Guard],
     guard.snapshot()
     refused(_score(guard, ds), message)
     guard.check(guard.work / "run")
-    with pytest.raises(ParseError, match="triplets.jsonl"):
+    with pytest.raises(ParseError, match=r"triplets\.jsonl"):
         read_dataset(ds)
 
 
