@@ -360,7 +360,7 @@ def test_malformed_index_files(guard: Guard, attack: Callable[[Path], tuple[str,
     guard.check(guard.work / "run")
 
 
-def _npy(writer: Callable[[Path], None], message: str) -> Callable[[Path], tuple[str, ...]]:
+def _npy(writer: Callable[[Path], object], message: str) -> Callable[[Path], tuple[str, ...]]:
     def attack(ds: Path) -> tuple[str, ...]:
         target = ds / "maps" / "i0-s0.npy"
         os.remove(target)
