@@ -567,3 +567,39 @@ def test_rng_recipe_in_the_summary_reproduces_a_row(tmp_path: Path) -> None:
     human = ds.load_map(t)
     rng = np.random.default_rng([7, h(t.triplet_id), h("auc_borji")])
     assert res.rows[1]["auc_borji"] == auc_borji(center_bias_map(human.shape), human, rng=rng)
+
+
+def test_frames_round_trip_from_the_csv(tmp_path: Path) -> None:
+    """ScoreResult.to_frame() is the long table (triplet_id, model, metric: string; value:
+    float64); read_run(DIR).scores gives the same frame back from scores.csv, and so does
+    pandas reading scores.csv itself and melting it (the reference). summary_frame() has
+    one row per model and metric with the summary's numbers."""
+    pd = pytest.importorskip("pandas")
+    from vista.scoring import read_run
+
+    out = tmp_path / "run"
+    res = score(_small_dataset(tmp_path), ["center", "uniform"], out=out, n_boot=20,
+                metrics=["nss"], paper=True)
+    frame = res.to_frame()
+    assert list(frame.columns) == ["triplet_id", "model", "metric", "value"]
+    assert [str(t) for t in frame.dtypes] == ["string", "string", "string", "float64"]
+    assert len(frame) == len(res.rows) * 3
+    back = read_run(out).scores
+    pd.testing.assert_frame_equal(frame, back)
+    wide = pd.read_csv(out / "scores.csv", dtype={"triplet_id": str, "model": str})
+    ref = wide.melt(id_vars=["triplet_id", "model"], var_name="metric", value_name="value")
+    ref["order"] = ref["metric"].map({m: i for i, m in enumerate(res.metrics)})
+    ref = ref.sort_index(kind="stable")
+    ref = (ref.assign(row=ref.index % len(wide)).sort_values(["row", "order"], kind="stable")
+           .drop(columns=["row", "order"]).reset_index(drop=True)
+           .astype({"triplet_id": "string", "model": "string", "metric": "string"}))
+    pd.testing.assert_frame_equal(frame, ref)
+    sf = res.summary_frame()
+    assert list(sf.columns[:7]) == ["model", "metric", "n", "n_nan", "mean", "low", "high"]
+    assert str(sf["n"].dtype) == "int64" and "paper_5" in sf.columns
+    cell = sf[(sf.model == "center") & (sf.metric == "ncc")].iloc[0]
+    assert cell["mean"] == res.summary["results"]["center"]["ncc"]["mean"]
+    diff = sf[(sf.model == "uniform") & (sf.metric == "auc_borji")].iloc[0]
+    assert diff["vs"] == "center"
+    assert diff["difference"] == res.summary["comparisons"]["uniform"]["auc_borji"]["difference"]
+    pd.testing.assert_frame_equal(sf, read_run(out).summary_frame())

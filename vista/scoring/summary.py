@@ -265,7 +265,7 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-SCORE_COLUMNS = {"triplet_id": "object", "model": "object", "metric": "object",
+SCORE_COLUMNS = {"triplet_id": "string", "model": "string", "metric": "string",
                  "value": "float64"}
 """The long score table: one row per triplet, model and metric (NaN: undefined)."""
 
@@ -281,8 +281,8 @@ def scores_frame(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> A
     return frame.astype(SCORE_COLUMNS)
 
 
-SUMMARY_COLUMNS = {"model": "object", "metric": "object", "n": "int64", "n_nan": "int64",
-                   "mean": "float64", "low": "float64", "high": "float64", "vs": "object",
+SUMMARY_COLUMNS = {"model": "string", "metric": "string", "n": "int64", "n_nan": "int64",
+                   "mean": "float64", "low": "float64", "high": "float64", "vs": "string",
                    "difference": "float64", "difference_low": "float64",
                    "difference_high": "float64", "p_value": "float64"}
 """The summary table: one row per model and metric; ``vs`` and the ``difference``
