@@ -57,6 +57,8 @@ class Options:
     paper: bool
     interval: str
     confidence: float
+    resample: str | None = None
+    control: str | None = None
 
 
 def _as_seed(rng: np.random.Generator | int | None) -> int:
@@ -69,7 +71,8 @@ def _as_seed(rng: np.random.Generator | int | None) -> int:
 
 
 def check_options(*, metrics: Iterable[str], rng: Any, n_boot: Any, paper: bool,
-                  interval: str, confidence: Any) -> Options:
+                  interval: str, confidence: Any, resample: str | None = None,
+                  control: str | None = None) -> Options:
     """Check and bound every numeric and named option (ValueError/TypeError naming it)."""
     from ..metrics import metric_names
 
@@ -86,7 +89,12 @@ def check_options(*, metrics: Iterable[str], rng: Any, n_boot: Any, paper: bool,
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float, np.floating)) \
             or not 0 < float(confidence) < 1:
         raise ValueError(f"confidence must be a number in (0, 1); got {confidence!r}")
-    return Options(metric_list, _as_seed(rng), n_boot, bool(paper), interval, float(confidence))
+    if resample is not None:
+        check_option("resample", resample, ["triplet", "image", "participant"])
+    if control is not None:
+        check_option("control", control, ["other-text"])
+    return Options(metric_list, _as_seed(rng), n_boot, bool(paper), interval, float(confidence),
+                   resample, control)
 
 
 def _weights_by_row(models: Sequence[Any], weights: str | Mapping[str, str] | None
@@ -161,6 +169,9 @@ class Plan:
             "paper": o.paper,
             "interval": o.interval,
             "confidence": o.confidence,
+            # only when given, so that runs written before these options still resume
+            **({"resample": o.resample} if o.resample is not None else {}),
+            **({"control": o.control} if o.control is not None else {}),
         }
 
     def metric_info(self) -> dict[str, Any]:

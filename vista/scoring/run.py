@@ -20,11 +20,13 @@ import numpy as np
 
 from .. import __version__
 from ..metrics import get_metric
+from .controls import with_controls
 from .executor import ImageResult, ImageTask, make_executor, parse_executor
 from .plan import Plan, check_options, fixation_pool, make_plan, resolve_rows
 from .results import ScoreResult
 from .runfolder import MapCache, RunFolder, file_sha256, iter_groups, map_cache_key
 from .sources import jsonable
+from .stats_summary import choose_resample, cluster_labels, holm_comparisons, statistics
 from .summary import summarise, write_outputs
 
 __all__ = ["score"]
@@ -54,6 +56,8 @@ def score(
     device: str | None = None,
     executor: Any = "serial",
     progress: Progress | None = None,
+    resample: str | None = None,
+    control: str | None = None,
 ) -> ScoreResult:
     """Score models against a dataset's human maps.
 
@@ -100,6 +104,14 @@ def score(
         ``distributed.Client``. Results are the same whichever runs them.
     progress : callable, optional
         Called as ``progress(done, total)`` with counts of (triplet, model) pairs.
+    resample : {"triplet", "image", "participant"}, optional
+        What the bootstrap resamples (see :func:`vista.scoring.stats_summary.choose_resample`):
+        default ``"image"`` when an image has several triplets, ``"triplet"`` otherwise
+        and in paper mode. Recorded in the summary and printed under the table.
+    control : {"other-text"}, optional
+        Add, for every model row, its map for another segment's text
+        (:class:`vista.scoring.controls.OtherText`), and the text-specificity of each
+        model (true text minus other text) to the summary.
 
     Returns
     -------
@@ -129,9 +141,11 @@ def score(
     center   24  0.167 [...
     """
     options = check_options(metrics=metrics, rng=rng, n_boot=n_boot, paper=paper,
-                            interval=interval, confidence=confidence)
+                            interval=interval, confidence=confidence, resample=resample,
+                            control=control)
     parse_executor(executor)
-    sources = resolve_rows(models, weights=weights, device=device)
+    sources = with_controls(resolve_rows(models, weights=weights, device=device), control,
+                            seed=options.seed)
     pool = make_executor(executor)
     try:
         plan = make_plan(dataset, sources, options, skip_bad=skip_bad, executor=pool)
@@ -260,9 +274,12 @@ def summarise_run(plan: Plan, rows: Sequence[Row], n_resized: Mapping[str, int]
                   ) -> dict[str, Any]:
     """``summary.json``: results, comparisons, skipped triplets, provenance."""
     o, ds = plan.options, plan.dataset
+    unit, why = choose_resample(plan.good, requested=o.resample, paper=o.paper)
+    clusters = cluster_labels(plan.good, unit)
     results, comparisons, warn = summarise(
         rows, plan.names, o.metrics, seed=o.seed, n_boot=o.n_boot, paper=o.paper,
-        interval=o.interval, confidence=o.confidence)
+        interval=o.interval, confidence=o.confidence, clusters=clusters)
+    comparisons = holm_comparisons(comparisons)
     models = {}
     for name in plan.names:
         models[name] = dict(plan.params[name])
@@ -284,9 +301,11 @@ def summarise_run(plan: Plan, rows: Sequence[Row], n_resized: Mapping[str, int]
         "seed": o.seed,
         "rng": RNG_RECIPE,
         "bootstrap": {"n_boot": o.n_boot, "interval": o.interval, "confidence": o.confidence,
-                      "paper": o.paper, "resampling": "triplets, with replacement"},
+                      "paper": o.paper, "resampling": f"{unit}s, with replacement",
+                      "resample": unit, "resample_reason": why},
         "results": results,
         "comparisons": comparisons,
+        **statistics(rows, plan, results, comparisons, clusters),
         "skipped": {"bad": plan.bad, "per_model": {k: v for k, v in plan.skips.items() if v}},
         "warnings": warn,
     }

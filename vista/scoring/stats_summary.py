@@ -26,6 +26,9 @@ __all__ = [
     "holm_comparisons",
     "leaderboard",
     "observer_reliability",
+    "statistics",
+    "table_notes",
+    "text_specificity",
 ]
 
 CHANCE: dict[str, float] = {"ncc": 0.0, "auc_borji": 0.5, "auc_borji_mit": 0.5,
@@ -105,7 +108,7 @@ def holm_comparisons(comparisons: Mapping[str, Any]) -> dict[str, Any]:
 
     cells = [(m, k) for m, per in comparisons.items() for k, c in per.items()
              if not k.startswith("_") and isinstance(c, Mapping)]
-    adjusted = holm([comparisons[m][k]["p_value"] for m, k in cells]) if cells else []
+    adjusted: Any = holm([comparisons[m][k]["p_value"] for m, k in cells]) if cells else []
     out = {m: dict(per) for m, per in comparisons.items()}
     for (m, k), p in zip(cells, adjusted, strict=True):
         out[m][k] = {**out[m][k], "p_holm": float(p)}
@@ -119,26 +122,28 @@ def leaderboard(
 ) -> dict[str, Any]:
     """Win rates (with intervals from the run's bootstrap unit) and the Bradley-Terry
     ranking of the models, per metric: ``{metric: {"win_rates": ..., "bradley_terry":
-    {model: strength}, "ranking": [models]}}``. Needs at least two models."""
+    {model: strength}, "ranking": [models], "unranked": [models]}}``. A model with no
+    defined score for a metric (the NCC of a constant map) is left unranked; a metric
+    with fewer than two ranked models is left out."""
     from ..metrics import get_metric
     from ..metrics.stats import bradley_terry, win_rates
 
-    if len(models) < 2:
-        return {}
     out: dict[str, Any] = {}
     for k in metrics:
         ids = list(dict.fromkeys(t for m in models for t in values[m][k]))
-        if not ids:
+        scored = [m for m in models
+                  if any(math.isfinite(v) for v in values[m][k].values())]
+        if len(scored) < 2:
             continue
-        scores = {m: np.array([values[m][k].get(t, math.nan) for t in ids]) for m in models}
+        scores = {m: np.array([values[m][k].get(t, math.nan) for t in ids]) for m in scored}
         w = win_rates(scores, higher_is_better=get_metric(k).higher_is_better,
                       clusters=labels_for(clusters, ids), n_boot=n_boot, confidence=confidence,
                       rng=np.random.default_rng([seed, 4]))
         strengths = bradley_terry(w.rates * w.n)
-        order = [models[i] for i in np.argsort(-strengths, kind="stable")]
+        order = [scored[i] for i in np.argsort(-strengths, kind="stable")]
         out[k] = {"win_rates": w.to_dict(),
-                  "bradley_terry": {m: float(s) for m, s in zip(models, strengths, strict=True)},
-                  "ranking": order}
+                  "bradley_terry": {m: float(s) for m, s in zip(scored, strengths, strict=True)},
+                  "ranking": order, "unranked": [m for m in models if m not in scored]}
     return out
 
 
@@ -207,3 +212,113 @@ def observer_reliability(dataset: Any, triplets: Sequence[Triplet], *, seed: int
     return {"n_groups": len(chosen), "r_half": float(np.nanmean(halves)),
             "r_full": float(np.nanmean(fulls)), "n_splits": n_splits,
             "observers_per_group": float(np.mean([len(g) for g in chosen]))}
+
+
+def text_specificity(values: Mapping[str, Mapping[str, Mapping[str, float]]], models: Sequence[str],
+                     metrics: Sequence[str], *, clusters: Mapping[str, str] | None, seed: int,
+                     n_boot: int, confidence: float) -> dict[str, Any]:
+    """For every model with a ``--control other-text`` row: score(true text) - score(other
+    text) per metric, a paired bootstrap on the triplets both scored (the run's
+    resampling unit) with interval and two-sided p. A map that ignores the text gives 0."""
+    from .controls import CONTROL_SUFFIX
+    from .summary import _comparison
+
+    out: dict[str, Any] = {}
+    for model in models:
+        control = model + CONTROL_SUFFIX
+        if control not in values:
+            continue
+        per: dict[str, Any] = {"_vs": control}
+        for k in metrics:
+            cell, _ = _comparison(values[model][k], values[control][k], vs=control,
+                                  seed=seed + 6, n_boot=n_boot, confidence=confidence,
+                                  clusters=clusters)
+            if cell is not None:
+                per[k] = cell
+        out[model] = per
+    return out
+
+
+def statistics(rows: Sequence[Mapping[str, Any]], plan: Any, results: Mapping[str, Any],
+               comparisons: Mapping[str, Any], clusters: Mapping[str, str] | None
+               ) -> dict[str, Any]:
+    """The summary's sections beyond means and paired differences: ``leaderboard``
+    (win rates and Bradley-Terry ranking of the model rows), ``ceiling`` (each model as
+    a fraction of the ``observers`` row, and the observers' split-half reliability) and
+    ``text_specificity`` (with ``--control other-text``); each only where it applies."""
+    from .controls import CONTROL_SUFFIX
+    from .summary import _values
+
+    o = plan.options
+    names = list(plan.names)
+    metrics = list(o.metrics)
+    values, _ = _values(rows, names, metrics)
+    kw = {"clusters": clusters, "seed": o.seed, "n_boot": o.n_boot, "confidence": o.confidence}
+    out: dict[str, Any] = {}
+    board = leaderboard(values, [n for n in names if not n.endswith(CONTROL_SUFFIX)], metrics,
+                        **kw)
+    if board:
+        out["leaderboard"] = board
+    fractions = ceiling_fractions(results, metrics)
+    if fractions:
+        out["ceiling"] = {"row": "observers", "fraction_of_ceiling": fractions,
+                          "split_half": observer_reliability(plan.dataset, plan.good,
+                                                             seed=o.seed)}
+    spec = text_specificity(values, names, metrics, **kw)
+    if spec:
+        out["text_specificity"] = spec
+    return out
+
+
+def _fmt(v: Any) -> str:
+    return "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
+
+def _pval(p: Any) -> str:
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "p=nan"
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
+
+
+def table_notes(summary: Mapping[str, Any], render: Any) -> list[str]:
+    """The parts :func:`vista.scoring.summary.format_table` prints under the table:
+    the resampling unit and why, the text-specificity table, the Bradley-Terry ranking
+    and the fraction of the ceiling. ``render(header, rows)`` draws a table."""
+    from .summary import metric_label
+
+    boot = summary.get("bootstrap", {})
+    metrics = list(summary["metrics"])
+    parts = []
+    if boot.get("resample"):
+        parts.append(f"bootstrap resampling: {boot['resample']}s ({boot.get('resample_reason', '')}); "
+                     "paired p-values Holm-adjusted across the models and metrics of the run")
+    spec = summary.get("text_specificity") or {}
+    if spec:
+        rows = []
+        for model, per in spec.items():
+            cells = []
+            for k in metrics:
+                c = per.get(k)
+                cells.append("" if c is None else f"{c['difference']:+.3f} [{_fmt(c['low'])}, "
+                             f"{_fmt(c['high'])}] {_pval(c['p_value'])}")
+            rows.append([model, *cells])
+        parts.append("text specificity: score(true text) - score(another segment's text), "
+                     "paired bootstrap (0: the map ignores the text):")
+        parts.append(render(["model", *(metric_label(k) for k in metrics)], rows))
+    board = summary.get("leaderboard") or {}
+    for k, entry in board.items():
+        bt = entry["bradley_terry"]
+        ranked = ", ".join(f"{m} ({bt[m]:+.2f})" for m in entry["ranking"])
+        parts.append(f"Bradley-Terry ranking on {metric_label(k)} win rates: {ranked}"
+                     + (f"; unranked: {', '.join(entry['unranked'])}" if entry["unranked"] else ""))
+    ceiling = summary.get("ceiling") or {}
+    if ceiling.get("fraction_of_ceiling"):
+        rows = [[m, *(_fmt(per.get(k)) for k in metrics)]
+                for m, per in ceiling["fraction_of_ceiling"].items()]
+        half = ceiling.get("split_half") or {}
+        extra = (f"; observers' split-half reliability {_fmt(half.get('r_half'))}, "
+                 f"Spearman-Brown {_fmt(half.get('r_full'))} ({half['n_groups']} groups)"
+                 if half.get("n_groups") else "")
+        parts.append(f"fraction of the way from chance to the observers ceiling{extra}:")
+        parts.append(render(["model", *(metric_label(k) for k in metrics)], rows))
+    return parts

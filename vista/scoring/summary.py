@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._io import write_atomic
+from .stats_summary import table_notes
 
 __all__ = ["format_table", "metric_label", "scores_frame", "summarise", "summary_frame",
            "summary_markdown", "table_rows", "write_outputs"]
@@ -64,11 +65,14 @@ def _values(rows: Sequence[Mapping[str, Any]], models: Sequence[str], metrics: S
 
 
 def _result(vals: np.ndarray, *, seed: int, n_boot: int, paper: bool, interval: str,
-            confidence: float) -> dict[str, Any]:
-    """One cell: mean, bootstrap interval and (paper) the five paper-mode values."""
+            confidence: float, labels: Sequence[str] | None = None) -> dict[str, Any]:
+    """One cell: mean, bootstrap interval and (paper) the five paper-mode values;
+    ``labels`` (one per value): resample whole clusters (images, participants)."""
     from ..metrics import bootstrap as boot
 
-    finite = vals[np.isfinite(vals)]
+    ok = np.isfinite(vals)
+    finite = vals[ok]
+    clusters = None if labels is None else [c for c, keep in zip(labels, ok, strict=True) if keep]
     res: dict[str, Any] = {"n": int(finite.size), "n_nan": int(vals.size - finite.size)}
     if finite.size == 0:
         res.update(mean=math.nan, low=math.nan, high=math.nan)
@@ -76,7 +80,8 @@ def _result(vals: np.ndarray, *, seed: int, n_boot: int, paper: bool, interval: 
             res["paper"] = [math.nan] * 5
         return res
     ci = boot.bootstrap(finite, mode="ci", n_boot=n_boot, interval=interval,  # type: ignore[arg-type]
-                        confidence=confidence, rng=np.random.default_rng([seed, 1]))
+                        confidence=confidence, rng=np.random.default_rng([seed, 1]),
+                        clusters=clusters)
     res.update(mean=float(np.mean(finite)), low=float(ci.low), high=float(ci.high))
     if paper:
         pr = boot.bootstrap(finite, mode="paper", rng=np.random.default_rng([seed, 2]))
@@ -85,7 +90,8 @@ def _result(vals: np.ndarray, *, seed: int, n_boot: int, paper: bool, interval: 
 
 
 def _comparison(a_map: Mapping[str, float], b_map: Mapping[str, float], *, vs: str, seed: int,
-                n_boot: int, confidence: float) -> tuple[dict[str, Any] | None, int]:
+                n_boot: int, confidence: float, clusters: Mapping[str, str] | None = None
+                ) -> tuple[dict[str, Any] | None, int]:
     """The paired-bootstrap difference of two rows on the triplets both scored."""
     from ..metrics import bootstrap as boot
 
@@ -96,7 +102,8 @@ def _comparison(a_map: Mapping[str, float], b_map: Mapping[str, float], *, vs: s
     a = np.array([a_map[t] for t in common])
     b = np.array([b_map[t] for t in common])
     pb = boot.paired_bootstrap(a, b, n_boot=n_boot, confidence=confidence,
-                               rng=np.random.default_rng([seed, 3]))
+                               rng=np.random.default_rng([seed, 3]),
+                               clusters=None if clusters is None else [clusters[t] for t in common])
     return {"vs": vs, "n": len(common), "difference": float(pb.difference),
             "low": float(pb.low), "high": float(pb.high), "p_value": float(pb.p_value)}, len(common)
 
@@ -104,17 +111,21 @@ def _comparison(a_map: Mapping[str, float], b_map: Mapping[str, float], *, vs: s
 def summarise(
     rows: Sequence[Mapping[str, Any]], models: Sequence[str], metrics: Sequence[str], *,
     seed: int, n_boot: int, paper: bool, interval: str, confidence: float,
+    clusters: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """``(results, comparisons, warnings)`` of ``summary.json`` from the scored rows.
 
     Each model and metric gets its mean over the finite values and a bootstrap interval
     (``default_rng([seed, 1])``; paper values ``[seed, 2]``); every model after the
-    first gets its paired-bootstrap difference from the first (``[seed, 3]``).
+    first gets its paired-bootstrap difference from the first (``[seed, 3]``). With
+    ``clusters`` (``{triplet_id: image or participant}``) whole clusters are resampled.
     """
     values, warn = _values(rows, models, metrics)
     results = {model: {k: _result(np.array(list(values[model][k].values()), dtype=np.float64),
                                   seed=seed, n_boot=n_boot, paper=paper, interval=interval,
-                                  confidence=confidence)
+                                  confidence=confidence,
+                                  labels=None if clusters is None else
+                                  [clusters[t] for t in values[model][k]])
                        for k in metrics} for model in models}
     comparisons: dict[str, Any] = {}
     for model in models[1:]:
@@ -122,7 +133,8 @@ def summarise(
         n_common = 0
         for k in metrics:
             cell, n = _comparison(values[model][k], values[models[0]][k], vs=models[0],
-                                  seed=seed, n_boot=n_boot, confidence=confidence)
+                                  seed=seed, n_boot=n_boot, confidence=confidence,
+                                  clusters=clusters)
             n_common = max(n_common, n)
             if cell is not None:
                 per[k] = cell
@@ -166,7 +178,8 @@ def table_rows(summary: Mapping[str, Any]) -> tuple[list[str], list[list[str]], 
             c = per.get(m)
             cells.append("" if c is None else
                          f"{c['difference']:+.3f} [{_fmt(c['low'])}, {_fmt(c['high'])}] "
-                         f"{_p(c['p_value'])}")
+                         f"{_p(c['p_value'])}"
+                         + (f" (Holm {_p(c['p_holm'])})" if "p_holm" in c else ""))
         comp.append([f"{model} - {per.get('_vs', '')}", str(per.get("_n", "")), *cells])
     return header, body, comp
 
@@ -209,6 +222,7 @@ def format_table(summary: Mapping[str, Any], *, markdown: bool = False) -> str:
         parts.append(f"paired bootstrap differences from {first} (same triplets; "
                      f"{round(100 * boot['confidence'])}% interval, two-sided p):")
         parts.append(render(["models", "n", *header[2:]], comp))
+    parts.extend(table_notes(summary, render))
     if any(r.get("mean") is None or (isinstance(r["mean"], float) and math.isnan(r["mean"]))
            for per in summary["results"].values() for r in per.values()):
         parts.append("nan: the metric is undefined on every triplet for that model (e.g. the "
