@@ -192,6 +192,16 @@ class Fixations:
         """A new record with the same times and eyes and new positions."""
         return Fixations(self.starts_ms, self.ends_ms, xs, ys, self.eyes)
 
+    def to_frame(self) -> Any:
+        """One row per fixation: ``start_ms``, ``end_ms``, ``duration_ms``, ``x``, ``y``
+        (float64) and ``eye`` (pandas ``string``: ``"L"`` or ``"R"``)."""
+        from ._validation import require
+
+        pd = require("pandas", "frames")
+        return pd.DataFrame({"start_ms": self.starts_ms, "end_ms": self.ends_ms,
+                             "duration_ms": self.durations_ms, "x": self.xs, "y": self.ys,
+                             "eye": self.eyes.astype(object)}).astype({"eye": "string"})
+
     @classmethod
     def empty(cls) -> Fixations:
         e = np.empty(0)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import copy_new
 from .._validation import check_option
 from ..records import Message
-from .tracker import Tracker
+from .tracker import Tracker, check_speed, check_wait_ms
 
 __all__ = ["ReplayEvent", "ReplaySample", "ReplayTracker", "validation_from_messages"]
 
@@ -103,7 +103,8 @@ class ReplayTracker:
     recording : path or Recording
         An ``.edf``/``.asc`` file, or a :class:`~vista.gaze.recording.Recording`.
     speed : float, default 1.0
-        Replay speed: 1 real time, 10 ten times faster, ``math.inf`` as fast as
+        Replay speed: 1 real time, 10 ten times faster (0.001 to 10**6,
+        :data:`~vista.acquisition.tracker.SPEED_RANGE`), ``math.inf`` as fast as
         the caller consumes (the clock then moves only with :meth:`events` and
         :meth:`advance`).
     samples : bool, default True
@@ -144,15 +145,10 @@ class ReplayTracker:
         clock: Callable[[], float] = time.perf_counter,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        from ..gaze.recording import Recording, read_recording
+        from ..gaze.io import read_recording
+        from ..gaze.recording import Recording
 
-        try:
-            speed = float(speed)
-        except (TypeError, ValueError):
-            raise TypeError(f"speed must be a number; got {speed!r}") from None
-        if not speed > 0:
-            raise ValueError(f"speed must be > 0 (math.inf: no waiting); got {speed!r}")
-        self.speed = speed
+        self.speed = check_speed(speed, allow_inf=True)
         if isinstance(recording, Recording):
             self.recording = recording
         elif isinstance(recording, (str, os.PathLike)):
@@ -182,16 +178,13 @@ class ReplayTracker:
 
     def advance(self, ms: float) -> None:
         """Move the clock forward by ``ms`` (the way time passes at ``speed=inf``)."""
-        if not ms >= 0:
-            raise ValueError(f"ms must be >= 0; got {ms!r}")
-        self._manual_ms += float(ms)
+        self._manual_ms += check_wait_ms(ms)
 
     def sleep(self, ms: float) -> None:
         """Let ``ms`` of tracker time pass: ``ms / speed`` of wall time, or at
         ``speed=inf`` an :meth:`advance` of the clock (what the session loop calls while
         it waits, so a session runs on a replay without waiting)."""
-        if not ms >= 0:
-            raise ValueError(f"ms must be >= 0; got {ms!r}")
+        ms = check_wait_ms(ms)
         if math.isinf(self.speed):
             self.advance(ms)
         else:
@@ -292,8 +285,7 @@ class ReplayTracker:
             dest = dest.with_suffix(Path(src).suffix)
         if dest.exists():
             raise FileExistsError(f"{dest} exists; the replay never overwrites a file")
-        shutil.copyfile(src, dest)
-        return dest
+        return copy_new(src, dest)
 
     # -- replay ----------------------------------------------------------------
     def events(
@@ -319,10 +311,9 @@ class ReplayTracker:
         for k in kinds:
             check_option("kinds", k, EVENT_KINDS)
         if speed is not None:
+            new_speed = check_speed(speed, allow_inf=True)
             now = self.tracker_time_ms()
-            self.speed = float(speed)
-            if not self.speed > 0:
-                raise ValueError(f"speed must be > 0; got {speed!r}")
+            self.speed = new_speed
             self._manual_ms = now
             self._wall0 = self._clock()
         if not self._connected:

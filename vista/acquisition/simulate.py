@@ -39,7 +39,7 @@ import numpy as np
 
 from .._io import copy_new
 from .._validation import as_rng, check_positive
-from ..gaze.messages import parse_imgload, placement_from_imgload
+from ..gaze.messages import check_message_text, parse_imgload, placement_from_imgload
 from ..records import Placement, Screen, Transcript
 from .asclog import AscLog
 from .participant import (
@@ -55,6 +55,7 @@ from .participant import (
     simulate_gaze,
 )
 from .scene import SCENE_SUFFIX, Region, Scene, default_scene, load_scene, scene_path
+from .tracker import MAX_SCREEN_PX, check_speed, check_wait_ms
 
 __all__ = [
     "SCENE_SUFFIX",
@@ -104,7 +105,8 @@ class SimulatedTracker:
         The display (for degrees to pixels).
     speed : float or None
         Pacing of :meth:`sleep`: simulated ms per real ms (1: real time; 50: a 10 s
-        trial takes 0.2 s). ``None``: no real waiting at all. The simulated clock
+        trial takes 0.2 s), in :data:`~vista.acquisition.tracker.SPEED_RANGE`
+        (0.001 to 10**6). ``None``: no real waiting at all. The simulated clock
         never depends on real time, so the same seed gives the same recording at any
         speed.
     model : GazeModel, optional
@@ -167,7 +169,15 @@ class SimulatedTracker:
         if not isinstance(screen, Screen):
             raise TypeError(f"screen must be a Screen record; got {screen!r}")
         if speed is not None:
-            check_positive("speed", speed)
+            speed = check_speed(speed)
+        for side in ("width_px", "height_px"):
+            if getattr(screen, side) > MAX_SCREEN_PX:
+                raise ValueError(f"screen.{side} must be at most {MAX_SCREEN_PX}; got "
+                                 f"{getattr(screen, side)!r}")
+        start_ms = check_positive("start_ms", start_ms, allow_zero=True)
+        if start_ms >= 2.0 ** 32:
+            raise ValueError(f"start_ms must be below 2**32 (the tracker clock's range); "
+                             f"got {start_ms!r}")
         if sampling_rate_hz not in (0, 250, 500, 1000, 2000):
             raise ValueError(f"sampling_rate_hz must be one of 0, 250, 500, 1000, 2000; got {sampling_rate_hz!r}")
         if eye not in ("L", "R"):
@@ -207,14 +217,14 @@ class SimulatedTracker:
     @_locked
     def advance(self, ms: float) -> None:
         """Move the simulated clock forward by ``ms`` at once (no real waiting)."""
-        check_positive("ms", ms, allow_zero=True)
-        self._manual_ms += float(ms)
+        ms = check_wait_ms(ms)
+        self._manual_ms += ms
         self._catch_up()
 
     def sleep(self, ms: float) -> None:
         """Let ``ms`` of tracker time pass: wait ``ms / speed`` real ms (not at all
         when ``speed`` is None), then advance the clock by ``ms``."""
-        check_positive("ms", ms, allow_zero=True)
+        ms = check_wait_ms(ms)
         if self.speed is not None:
             time.sleep(ms / self.speed / 1000.0)
         self.advance(ms)
@@ -351,6 +361,7 @@ class SimulatedTracker:
     @_locked
     def send_message(self, text: str) -> None:
         self._need("send_message()")
+        check_message_text(text)
         now = self.tracker_time_ms()
         if self._recording:
             self._emit_until(now)

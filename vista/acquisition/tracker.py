@@ -8,10 +8,60 @@ hardware or dummy mode), :class:`vista.acquisition.simulate.SimulatedTracker`
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Sample", "Tracker"]
+__all__ = ["MAX_SCREEN_PX", "MAX_WAIT_MS", "SPEED_RANGE", "Sample", "Tracker", "check_speed",
+           "check_wait_ms"]
+
+SPEED_RANGE = (0.001, 1_000_000.0)
+"""Accepted pacing of a simulated or replayed clock, simulated ms per real ms (besides
+``math.inf`` for a replay, and None for a simulation: no waiting at all)."""
+
+MAX_WAIT_MS = 24 * 3600 * 1000.0
+"""Longest single wait or clock advance, ms (a day)."""
+
+MAX_SCREEN_PX = 16384
+"""Largest screen side a tracker or display accepts, pixels."""
+
+
+def check_speed(value: Any, *, name: str = "speed", allow_inf: bool = False) -> float:
+    """``value`` as a float in :data:`SPEED_RANGE` (or ``inf`` with ``allow_inf``), else a
+    ValueError (TypeError for a non-number) naming ``name``.
+
+    Examples
+    --------
+    >>> check_speed(10), check_speed(float("inf"), allow_inf=True)
+    (10.0, inf)
+    >>> check_speed(1e-9)
+    Traceback (most recent call last):
+    ...
+    ValueError: speed must be between 0.001 and 1e+06 (simulated ms per real ms); got 1e-09
+    """
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number; got {value!r}") from None
+    if allow_inf and v == math.inf:
+        return v
+    lo, hi = SPEED_RANGE
+    if not lo <= v <= hi:  # NaN fails too
+        extra = " or inf" if allow_inf else ""
+        raise ValueError(f"{name} must be between {lo:g} and {hi:g}{extra} (simulated ms per "
+                         f"real ms); got {value!r}")
+    return v
+
+
+def check_wait_ms(value: Any, *, name: str = "ms") -> float:
+    """``value`` as a float in ``[0, MAX_WAIT_MS]``, else a ValueError naming ``name``."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number; got {value!r}") from None
+    if not 0 <= v <= MAX_WAIT_MS:
+        raise ValueError(f"{name} must be between 0 and {MAX_WAIT_MS:g} (a day); got {value!r}")
+    return v
 
 
 class Sample(Protocol):

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
 import click
+
+from ..acquisition.tracker import SPEED_RANGE
 
 KINDS = ("message", "fixation", "saccade", "blink")
 
@@ -21,6 +24,25 @@ def _kinds(value: str) -> tuple[str, ...]:
             f"expected a comma-separated list of {', '.join(KINDS)}; got {value!r}",
             param_hint="--kinds")
     return kinds
+
+
+def _speed(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    lo, hi = SPEED_RANGE
+    if not (lo <= value <= hi or value == math.inf):
+        raise click.BadParameter(f"must be between {lo:g} and {hi:g}, or inf; got {value}",
+                                 ctx=ctx, param=param)
+    return value
+
+
+def _encoding(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    import codecs
+
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise click.BadParameter(f"unknown text encoding {value!r}", ctx=ctx,
+                                 param=param) from None
+    return value
 
 
 def _ms(v: Any) -> str:
@@ -59,15 +81,22 @@ def _echo_summary(info: dict[str, Any]) -> None:
               help="Play the recording back through the Tracker protocol (ReplayTracker), "
                    "printing each event when the replay clock reaches it "
                    "[default: print the per-trial summary].")
-@click.option("--speed", type=float, default=1.0, show_default=True,
+@click.option("--speed", type=float, default=1.0, show_default=True, callback=_speed,
               help="Replay speed for --emit: 1 is real time, 10 ten times faster, "
-                   "inf without waiting.")
+                   "inf without waiting (0.001 to 1000000, or inf).")
 @click.option("--kinds", default="message,fixation", show_default=True,
               help="Events to emit, comma-separated: message, fixation, saccade, blink.")
-@click.option("--encoding", default="utf-8", show_default=True,
+@click.option("--csv", "as_csv", is_flag=True, default=False,
+              help="Print the per-trial table as CSV (columns in the README, "
+                   "'Recordings as DataFrames') [default: text].")
+@click.option("--encoding", default="utf-8", show_default=True, callback=_encoding,
               help="Text encoding of an ASC file's messages.")
+@click.option("--strict", is_flag=True, default=False,
+              help="Refuse an inconsistent recording (times going back, START/END or "
+                   "trial messages unpaired, events outside recording blocks) instead of "
+                   "warning [default: warn].")
 def replay_command(recording: Path, as_json: bool, emit: bool, speed: float, kinds: str,
-                   encoding: str) -> None:
+                   as_csv: bool, encoding: str, strict: bool) -> None:
     """Summarise an EyeLink recording (EDF or ASC) per trial, or replay it.
 
     The summary lists each trial (from TRIALID ... TRIAL_RESULT messages; the whole
@@ -79,25 +108,32 @@ def replay_command(recording: Path, as_json: bool, emit: bool, speed: float, kin
       vista replay run.edf
       vista replay run.asc --json
       vista replay run.edf --emit --speed 10 --kinds message,fixation
+      vista replay run.asc --csv > trials.csv
     """
-    if not emit:
-        from ..gaze.recording import read_recording
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv: choose one")
+    event_kinds = _kinds(kinds)
+    from ..gaze.io import read_recording
 
-        info = read_recording(recording, encoding=encoding).describe()
-        if as_json:
-            click.echo(json.dumps(info, indent=2))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rec = read_recording(recording, encoding=encoding, strict=strict)
+    for w in caught:
+        click.echo(f"warning: {w.message}", err=True)
+    if not emit:
+        if as_csv:
+            click.echo(rec.trials_frame().to_csv(index=False), nl=False)
+        elif as_json:
+            click.echo(json.dumps(rec.describe(), indent=2))
         else:
-            _echo_summary(info)
+            _echo_summary(rec.describe())
         return
-    if not speed > 0:
-        raise click.BadParameter(f"must be > 0 (inf: no waiting); got {speed}",
-                                 param_hint="--speed")
     from ..acquisition.replay import ReplayTracker
 
-    tracker = ReplayTracker(recording, speed=speed, samples=False)
+    tracker = ReplayTracker(rec, speed=speed, samples=False)
     tracker.connect()
     try:
-        for ev in tracker.events(kinds=_kinds(kinds)):
+        for ev in tracker.events(kinds=event_kinds):
             if as_json:
                 click.echo(json.dumps(ev.to_dict()))
             elif ev.kind == "message":

@@ -217,6 +217,9 @@ def _read_parts(p: Path, samples: bool) -> dict[str, Any]:
 
 
 def _child(conn: Any, path: str, samples: bool) -> None:
+    import faulthandler
+
+    faulthandler.disable()  # a crash here is reported by the parent, in one line
     try:
         conn.send(("ok", _read_parts(Path(path), samples)))
     except ParseError as exc:

@@ -34,6 +34,11 @@ from .messages import (
 )
 
 __all__ = [
+    "BLINK_COLUMNS",
+    "FIXATION_COLUMNS",
+    "MESSAGE_COLUMNS",
+    "SACCADE_COLUMNS",
+    "TRIAL_COLUMNS",
     "Blinks",
     "Messages",
     "Recording",
@@ -67,11 +72,31 @@ def _eyes_column(name: str, value: Any, n: int) -> np.ndarray:
     return eyes
 
 
-def frame(columns: dict[str, Any]) -> Any:
-    """A pandas DataFrame of ``columns`` (pandas imported here, not with vista)."""
-    import pandas as pd
+_F8 = "float64"
+FIXATION_COLUMNS = {"start_ms": _F8, "end_ms": _F8, "duration_ms": _F8, "x": _F8, "y": _F8,
+                    "eye": "string"}
+"""Columns and pandas dtypes of ``Fixations.to_frame()``."""
+SACCADE_COLUMNS = {"start_ms": _F8, "end_ms": _F8, "duration_ms": _F8, "start_x": _F8,
+                   "start_y": _F8, "end_x": _F8, "end_y": _F8, "amplitude_deg": _F8,
+                   "peak_velocity_deg_s": _F8, "eye": "string"}
+"""Columns and pandas dtypes of :meth:`Saccades.to_frame`."""
+BLINK_COLUMNS = {"start_ms": _F8, "end_ms": _F8, "duration_ms": _F8, "eye": "string"}
+"""Columns and pandas dtypes of :meth:`Blinks.to_frame`."""
+MESSAGE_COLUMNS = {"time_ms": _F8, "text": "string"}
+"""Columns and pandas dtypes of :meth:`Messages.to_frame`."""
+TRIAL_COLUMNS = {"trial_id": "string", "image": "string", "start_ms": _F8, "end_ms": _F8,
+                 "duration_ms": _F8, "left": _F8, "top": _F8, "width": _F8, "height": _F8,
+                 "fixations": "int64", "messages": "int64"}
+"""Columns and pandas dtypes of :meth:`Recording.trials_frame` (``vista replay --csv``)."""
 
-    return pd.DataFrame(columns)
+
+def frame(columns: dict[str, Any], dtypes: dict[str, str]) -> Any:
+    """A pandas DataFrame of ``columns`` with the documented ``dtypes`` (pandas is
+    imported here, never with vista; extra ``frames``)."""
+    from .._validation import require
+
+    pd = require("pandas", "frames")
+    return pd.DataFrame(columns).astype(dtypes)
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,7 +141,7 @@ class Saccades:
     def to_frame(self) -> Any:
         """One row per saccade: ``start_ms``, ``end_ms``, ``duration_ms``, ``start_x``,
         ``start_y``, ``end_x``, ``end_y``, ``amplitude_deg``, ``peak_velocity_deg_s``
-        (float64) and ``eye`` (str, ``"L"``/``"R"``)."""
+        (float64) and ``eye`` (pandas ``string``: ``"L"`` or ``"R"``)."""
         return frame({
             "start_ms": self.starts_ms, "end_ms": self.ends_ms,
             "duration_ms": self.durations_ms, "start_x": self.start_xs,
@@ -124,7 +149,7 @@ class Saccades:
             "amplitude_deg": self.amplitudes_deg,
             "peak_velocity_deg_s": self.peak_velocities_deg_s,
             "eye": self.eyes.astype(object),
-        })
+        }, SACCADE_COLUMNS)
 
     @classmethod
     def empty(cls) -> Saccades:
@@ -160,9 +185,10 @@ class Blinks:
 
     def to_frame(self) -> Any:
         """One row per blink: ``start_ms``, ``end_ms``, ``duration_ms`` (float64) and
-        ``eye`` (str)."""
+        ``eye`` (pandas ``string``)."""
         return frame({"start_ms": self.starts_ms, "end_ms": self.ends_ms,
-                      "duration_ms": self.durations_ms, "eye": self.eyes.astype(object)})
+                      "duration_ms": self.durations_ms, "eye": self.eyes.astype(object)},
+                     BLINK_COLUMNS)
 
     @classmethod
     def empty(cls) -> Blinks:
@@ -240,9 +266,10 @@ class Messages(tuple[Message, ...]):
     by time, with :meth:`to_frame`."""
 
     def to_frame(self) -> Any:
-        """One row per message: ``time_ms`` (float64) and ``text`` (str)."""
+        """One row per message: ``time_ms`` (float64) and ``text`` (pandas ``string``)."""
         return frame({"time_ms": np.array([m.time_ms for m in self], dtype=np.float64),
-                      "text": np.array([m.text for m in self], dtype=object)})
+                      "text": np.array([m.text for m in self], dtype=object)},
+                     MESSAGE_COLUMNS)
 
 
 Block = tuple[float, float]
@@ -366,10 +393,11 @@ class Recording:
         return out
 
     def trials_frame(self) -> Any:
-        """The per-trial table of ``vista replay`` as a DataFrame: ``trial_id`` and
-        ``image`` (str; image None where the trial names none), ``start_ms``,
-        ``end_ms``, ``duration_ms``, ``left``, ``top``, ``width``, ``height`` (float64;
-        NaN where unknown), ``fixations`` and ``messages`` (int64)."""
+        """The per-trial table of ``vista replay`` as a DataFrame, one row per trial:
+        ``trial_id`` and ``image`` (pandas ``string``; ``<NA>`` where the trial names no
+        image), ``start_ms``, ``end_ms``, ``duration_ms``, ``left``, ``top``, ``width``,
+        ``height`` (float64: the span and the image's placement, NaN where unknown),
+        ``fixations`` and ``messages`` (int64: counts). ``vista replay --csv`` prints it."""
         rows = self.summary()
         nan = float("nan")
 
@@ -389,7 +417,7 @@ class Recording:
             "height": place("height"),
             "fixations": np.array([r["fixations"] for r in rows], dtype=np.int64),
             "messages": np.array([r["messages"] for r in rows], dtype=np.int64),
-        })
+        }, TRIAL_COLUMNS)
 
 
 def _span(fixations: Fixations, saccades: Saccades, blinks: Blinks,
