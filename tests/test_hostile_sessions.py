@@ -273,6 +273,8 @@ def test_maps_honours_a_lock(box: Path) -> None:
     pytest.param(["--audio", "MISSING"], "missing.wav", id="audio-missing"),
     pytest.param(["--audio", "TEXT"], "not-a.wav", id="audio-not-wav"),
     pytest.param(["--audio", "TRUNCATED"], "cut.wav", id="audio-truncated"),
+    pytest.param(["--audio", "FIFO"], "pipe.wav", id="audio-fifo"),
+    pytest.param(["--audio", "FOLDER"], "folder.wav", id="audio-folder"),
     pytest.param(["--speed", "nan"], "speed", id="speed-nan"),
     pytest.param(["--speed", "1e-9"], "speed", id="speed-tiny"),
     pytest.param(["--speed", "-1"], "speed", id="speed-negative"),
@@ -281,7 +283,10 @@ def test_maps_honours_a_lock(box: Path) -> None:
 def test_record_checks_options_before_making_the_folder(box: Path, extra: list[str],
                                                         named: str) -> None:
     files = {"MISSING": box / "missing.wav", "TEXT": box / "not-a.wav",
-             "TRUNCATED": box / "cut.wav"}
+             "TRUNCATED": box / "cut.wav", "FIFO": box / "pipe.wav",
+             "FOLDER": box / "folder.wav"}
+    os.mkfifo(box / "pipe.wav")  # opening it to read would block forever
+    (box / "folder.wav").mkdir()
     (box / "not-a.wav").write_text("hello, I am text")
     (box / "cut.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt ")
     extra = [str(files[a]) if a in files else a for a in extra]
@@ -413,6 +418,17 @@ def test_bad_journal_line(box: Path, line: str, message: str, readers: str) -> N
         assert res.exit_code == 1, (name, res.output)
         out = _one_line(res)
         assert "trials.jsonl:2" in out and message in out, (name, out)
+    assert not (box / "ds").exists()
+
+
+def test_maps_transcript_that_is_a_fifo(box: Path) -> None:
+    session = box / "session"
+    (session / "transcripts" / "1.json").unlink()
+    os.mkfifo(session / "transcripts" / "1.json")
+    res = _run("maps", str(session), "--out", str(box / "ds"))
+    assert res.exit_code == 1
+    line = _one_line(res)
+    assert "1.json" in line and "not a regular file" in line
     assert not (box / "ds").exists()
 
 

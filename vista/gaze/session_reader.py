@@ -139,10 +139,10 @@ def _transcript(root: Path, journal: Path, lineno: int, tid: str,
             raise ParseError(f"'transcript' must be a path; got {named!r}", path=journal,
                              line=lineno)
         tp = inside(root, named, what=f"{journal}:{lineno}: transcript")
-        if not tp.is_file():
+        if not tp.exists():
             raise FileNotFoundError(
                 f"{journal}:{lineno}: transcript {tp} of trial {tid!r} is missing")
-    if not tp.is_file():
+    if not tp.exists() and not tp.is_symlink():
         return None
     data = read_json(tp, expect=dict, what="transcript")
     try:
