@@ -82,15 +82,33 @@ class VistaGroup(click.Group):
             ctx.exit(EXIT_BUG)
 
 
-@click.group(cls=VistaGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="vista")
-def cli() -> None:
+@click.group(cls=VistaGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             invoke_without_command=True, no_args_is_help=True)
+@click.option("--version", is_flag=True, help="Show the version and exit; with --verbose, "
+              "also Python's and the key dependencies' (torch, transformers, eyelinkio, pylink).")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors [default: off].")
+@click.option("-v", "--verbose", is_flag=True, help="Also print vista's log messages (on "
+              "standard error) [default: off].")
+@click.pass_context
+def cli(ctx: click.Context, version: bool, quiet: bool, verbose: bool) -> None:
     """Do vision-language models look where people look?
 
     Record gaze and speech (record, transcribe), turn recordings into human
     attention maps (replay, maps, import), score models against them (score,
     metrics), and draw the results (figure, report).
+
+    Shell completion: eval "$(_VISTA_COMPLETE=bash_source vista)" in ~/.bashrc
+    (zsh_source, fish_source for zsh and fish).
     """
+    from ._options import apply_verbosity, version_text
+
+    if version:
+        click.echo(version_text(verbose=verbose))
+        ctx.exit(0)
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+        return
+    apply_verbosity(ctx, quiet=quiet, verbose=verbose)
 
 
 def _collect() -> None:

@@ -1,0 +1,61 @@
+"""The group-level options of ``vista``: ``--version`` (``--verbose``: with the versions
+of the key dependencies) and the ``--quiet``/``--verbose`` pair."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import platform
+import sys
+import warnings
+from importlib import metadata
+
+import click
+
+from .. import __version__
+
+# (distribution, what it is for): read from the installed metadata, nothing imported
+DEPENDENCIES = (
+    ("numpy", "arrays"),
+    ("pandas", "tables"),
+    ("torch", "models (extra explain)"),
+    ("transformers", "models (extra explain)"),
+    ("eyelinkio", "EDF files (extra eyelink)"),
+    ("sr-research-pylink", "EyeLink tracker (extra eyelink)"),
+    ("matplotlib", "figures (extra viz)"),
+)
+
+
+def version_text(*, verbose: bool) -> str:
+    """``vista X.Y.Z``, and with ``verbose`` the Python and key dependency versions."""
+    lines = [f"vista {__version__}"]
+    if verbose:
+        lines.append(f"  python {platform.python_version()} ({sys.executable})")
+        for dist, role in DEPENDENCIES:
+            try:
+                found = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                found = "not installed"
+            lines.append(f"  {dist:<20} {found:<16} {role}")
+    return "\n".join(lines)
+
+
+def apply_verbosity(ctx: click.Context, *, quiet: bool, verbose: bool) -> None:
+    """Record the verbosity in ``ctx.meta["vista.verbosity"]`` (-1, 0 or 1) for the
+    commands; ``quiet`` silences their standard output and warnings (errors still go
+    to standard error), ``verbose`` shows vista's log messages on standard error."""
+    if quiet and verbose:
+        raise click.UsageError("--quiet and --verbose exclude each other")
+    ctx.meta["vista.verbosity"] = -1 if quiet else (1 if verbose else 0)
+    if quiet:
+        ctx.with_resource(contextlib.redirect_stdout(io.StringIO()))
+        ctx.with_resource(warnings.catch_warnings())
+        warnings.simplefilter("ignore")
+    elif verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        log = logging.getLogger("vista")
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        ctx.call_on_close(lambda: log.removeHandler(handler))
