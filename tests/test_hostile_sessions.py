@@ -267,6 +267,28 @@ def test_maps_honours_a_lock(box: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == [".vista.lock"]
 
 
+def test_record_one_run_per_session(box: Path) -> None:
+    """A second run into a session that a live run is recording (another terminal, a
+    --resume started too early) is refused; the lock goes with the process, so a
+    resume after a crash needs nothing cleared."""
+    from vista.acquisition.session_folder import SessionLock
+
+    session = box / "session"
+    _interrupted(session)
+    before = (session / "trials.jsonl").read_bytes()
+    held = SessionLock(session)
+    try:
+        res = _record("--participant", "H01", "--resume", "--out", str(session), *SCREEN_ARGS)
+        assert res.exit_code == 1
+        assert "being recorded by another vista process" in _one_line(res)
+        assert (session / "trials.jsonl").read_bytes() == before
+    finally:
+        held.release()
+    res = _record("--participant", "H01", "--resume", "--out", str(session), *SCREEN_ARGS)
+    assert res.exit_code == 0, res.output
+    assert not (session / ".vista-session.lock").exists()
+
+
 # ------------------------------------------ 5. `vista record` checks before side effects
 
 @pytest.mark.parametrize("extra, named", [

@@ -44,6 +44,8 @@ from .session_folder import (
     FORMAT,
     FORMAT_VERSION,
     JOURNAL,
+    LOCK,
+    SessionLock,
     append_trial,
     discard_unstarted,
     edf_name,
@@ -136,6 +138,7 @@ class _Run:
     done: list[dict[str, Any]]
     kind: str
     new: bool
+    lock: SessionLock
 
     @property
     def plan(self) -> list[dict[str, str]]:
@@ -190,9 +193,14 @@ def _plan(config: SessionConfig, tracker: Any, gen: Any) -> _Run:
         "status": "recording",
     }
     session_dir.mkdir(parents=True, exist_ok=True)  # the first side effect
+    lock = SessionLock(session_dir)
+    if any(p.name != LOCK for p in session_dir.iterdir()):  # another run got here first
+        lock.release()
+        raise FileExistsError(f"session folder {session_dir} was created by another run; "
+                              "vista never overwrites a session")
     write_meta(session_dir, meta)
     fsync_dir(session_dir.parent)
-    return _Run(config, session_dir, meta, [], kind, new=True)
+    return _Run(config, session_dir, meta, [], kind, new=True, lock=lock)
 
 
 def _resume(config: SessionConfig, tracker: Any) -> _Run:
@@ -225,8 +233,16 @@ def _resume(config: SessionConfig, tracker: Any) -> _Run:
     done = read_journal(session_dir / JOURNAL, plan=plan_ids)
     kind = _kind(config, tracker, (meta.get("tracker") or {}).get("kind"))
     check_inputs(config, kind)
-    read_journal(session_dir / JOURNAL, repair=True)  # the first side effect: drop a torn line
-    return _Run(config, session_dir, meta, done, kind, new=False)
+    lock = SessionLock(session_dir)  # the first side effect; then drop a torn journal line
+    try:
+        if read_meta(session_dir) != meta:
+            raise FileExistsError(f"session {session_dir} changed while it was checked (another "
+                                  "run?); run the command again")
+        read_journal(session_dir / JOURNAL, repair=True)
+    except BaseException:
+        lock.release()
+        raise
+    return _Run(config, session_dir, meta, done, kind, new=False, lock=lock)
 
 
 def _check_same_images(config: SessionConfig, meta: Mapping[str, Any], session_dir: Path) -> None:
@@ -469,12 +485,14 @@ def run_session(
         return _finish(run, ran)
     except BaseException:
         if run.new and not run.meta["recordings"] and not (run.session_dir / JOURNAL).exists():
+            run.lock.release()
             discard_unstarted(run.session_dir)  # nothing was recorded: leave no stale session
             run.meta = {}
         raise
     finally:
         if run.meta:
             write_meta(run.session_dir, run.meta)
+        run.lock.release()
         if own_tracker and trk is not None:
             try:
                 trk.close()

@@ -22,6 +22,7 @@ from .session_config import check_file_name
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "SessionLock",
     "append_trial",
     "find_session",
     "read_journal",
@@ -176,7 +177,49 @@ def discard_unstarted(session_dir: Path) -> None:
     tracker_dir = session_dir / ".tracker"
     if tracker_dir.is_dir() and not any(tracker_dir.iterdir()):
         tracker_dir.rmdir()
-    if {p.name for p in session_dir.iterdir()} == {META}:
-        (session_dir / META).unlink()
+    if {p.name for p in session_dir.iterdir()} <= {META}:
+        (session_dir / META).unlink(missing_ok=True)
         session_dir.rmdir()
         fsync_dir(session_dir.parent)
+
+
+LOCK = ".vista-session.lock"
+
+
+class SessionLock:
+    """One run at a time in a session folder: an exclusive ``flock`` on
+    ``SESSION/.vista-session.lock`` held while a run writes the session.
+
+    The operating system releases the lock when the process ends, however it ends, so
+    ``--resume`` after a crash or SIGKILL needs nothing cleared by hand; a second run
+    started while the first is alive (another terminal, a second ``--resume``) is
+    refused. Where ``flock`` does not exist the lock is a no-op.
+    """
+
+    def __init__(self, session_dir: Path) -> None:
+        from ..errors import FolderBusyError
+
+        self.path = session_dir / LOCK
+        self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self._fd)
+            self._fd = None
+            raise FolderBusyError(
+                f"session {session_dir} is being recorded by another vista process; wait "
+                "for it to finish (or stop it) before running this one") from None
+
+    def release(self) -> None:
+        """Remove the lock file and release the lock (idempotent)."""
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            self.path.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
