@@ -21,7 +21,7 @@ from .. import __version__
 from .._io import check_regular_file, fsync_dir, inside, read_json, safe_name, write_atomic
 from ..errors import ParseError
 from ..records import Transcript
-from .session_folder import JOURNAL, META, read_journal
+from .session_folder import JOURNAL, META, SessionLock, read_journal
 from .transcribe import _transcribe, load_corrected, retime
 
 __all__ = ["TrialTranscription", "read_transcript", "transcribe_session"]
@@ -291,6 +291,8 @@ def transcribe_session(
         A journal ``audio`` path outside the session's ``audio/`` folder (line named).
     vista.errors.ParseError
         A malformed session.json or journal line, or a trial not in the plan.
+    vista.errors.FolderBusyError
+        If ``vista record`` (or another transcription) is writing the session.
     """
     session = Path(session_dir)
     jobs = _plan(session, trial_ids)
@@ -306,4 +308,8 @@ def transcribe_session(
         corrected_words=words,
         corrected_from=None if corrected is None else str(Path(corrected).resolve()),
         delete_audio=bool(delete_audio), force=bool(force))
-    return [_transcribe_trial(job, opts, session) for job in jobs]
+    lock = SessionLock(session)  # not while `vista record` or another transcribe writes it
+    try:
+        return [_transcribe_trial(job, opts, session) for job in jobs]
+    finally:
+        lock.release()
