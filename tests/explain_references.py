@@ -199,8 +199,8 @@ def openai_clip_preprocess(image: np.ndarray, n_px: int, mean: Any, std: Any) ->
     new_short, new_long = n_px, int(n_px * long / short)
     new_w, new_h = (new_short, new_long) if w <= h else (new_long, new_short)
     pil = pil.resize((new_w, new_h), Image.Resampling.BICUBIC)
-    top = int(round((new_h - n_px) / 2.0))
-    left = int(round((new_w - n_px) / 2.0))
+    top = round((new_h - n_px) / 2.0)
+    left = round((new_w - n_px) / 2.0)
     arr = np.asarray(pil.crop((left, top, left + n_px, top + n_px)).convert("RGB"))
     x = ((arr / 255.0 - np.asarray(mean)) / np.asarray(std)).astype(np.float32)
     return torch.from_numpy(x.transpose(2, 0, 1).copy())[None], (top, left, new_h, new_w)
@@ -247,3 +247,115 @@ def chefer_interpret(model: Any, image: Any, input_ids: Any, attention_mask: Any
         cam = cam.clamp(min=0).mean(dim=1)
         R = R + torch.bmm(cam, R)
     return R[:, 0, 1:]
+
+
+def vilt_pixelbert_pixels(image: np.ndarray, shorter: int, divisor: int = 32) -> Any:
+    """ViLT ``pixelbert_transform(size=shorter)``: ``MinMaxResize(shorter, longer=int(1333
+    / 800 * shorter))`` (``vilt/transforms/utils.py``; its ``// 32 * 32`` is the patch
+    size, ``divisor`` here so a tiny model can use its own), ``ToTensor``,
+    ``inception_normalize`` (mean = std = 0.5)."""
+    import torch
+    from PIL import Image
+
+    pil = Image.fromarray(image)
+    longer = int((1333 / 800) * shorter)
+    w, h = pil.size
+    scale = shorter / min(w, h)
+    if h < w:
+        newh, neww = shorter, scale * w
+    else:
+        newh, neww = scale * h, shorter
+    if max(newh, neww) > longer:
+        scale = longer / max(newh, neww)
+        newh = newh * scale
+        neww = neww * scale
+    newh, neww = int(newh + 0.5), int(neww + 0.5)
+    newh, neww = newh // divisor * divisor, neww // divisor * divisor
+    arr = np.asarray(pil.resize((neww, newh), resample=Image.Resampling.BICUBIC))
+    x = ((arr / 255.0 - 0.5) / 0.5).astype(np.float32)
+    return torch.from_numpy(x.transpose(2, 0, 1).copy())[None]
+
+
+def vilt_cost_matrix_cosine(x: Any, y: Any, eps: float = 1e-5) -> Any:
+    """ViLT ``objectives.cost_matrix_cosine``."""
+    import torch.nn.functional as F
+
+    x_norm = F.normalize(x, p=2, dim=-1, eps=eps)
+    y_norm = F.normalize(y, p=2, dim=-1, eps=eps)
+    return 1 - x_norm.matmul(y_norm.transpose(1, 2))
+
+
+def vilt_ipot(C: Any, x_len: Any, x_pad: Any, y_len: Any, y_pad: Any, joint_pad: Any,
+              beta: float, iteration: int, k: int) -> Any:
+    """ViLT ``objectives.ipot``, line by line."""
+    import torch
+
+    b, m, n = C.size()
+    sigma = torch.ones(b, m, dtype=C.dtype, device=C.device) / x_len.unsqueeze(1)
+    T = torch.ones(b, n, m, dtype=C.dtype, device=C.device)
+    A = torch.exp(-C.transpose(1, 2) / beta)
+    sigma.masked_fill_(x_pad, 0)
+    joint_pad = joint_pad.transpose(1, 2)
+    T.masked_fill_(joint_pad, 0)
+    A.masked_fill_(joint_pad, 0)
+    x_len = x_len.unsqueeze(1).unsqueeze(2)
+    y_len = y_len.unsqueeze(1).unsqueeze(2)
+    x_mask = (x_pad.to(C.dtype) * 1e4).unsqueeze(1)
+    y_mask = (y_pad.to(C.dtype) * 1e4).unsqueeze(1)
+    for _ in range(iteration):
+        Q = A * T
+        sigma = sigma.view(b, m, 1)
+        for _ in range(k):
+            delta = 1 / (y_len * Q.matmul(sigma).view(b, 1, n) + y_mask)
+            sigma = 1 / (x_len * delta.matmul(Q) + x_mask)
+        T = delta.view(b, n, 1) * Q * sigma
+    T.masked_fill_(joint_pad, 0)
+    return T
+
+
+def vilt_demo_token_heatmaps(vilt: Any, pixels: Any, input_ids: Any) -> list[np.ndarray]:
+    """ViLT ``demo.py`` ``infer()``'s heatmap for every ``hidx`` of one text (batch 1):
+    the model's own ``visual_embed`` (random patch order, ``max_image_len=-1``), the
+    final features, the masks (``[CLS]``, ``[SEP]`` and the image CLS out),
+    ``cost_matrix_cosine``, ``ipot(..., 0.1, 1000, 1)``, ``plan * len(txt_emb)``, the
+    token's row over the patches placed by ``patch_index``, then the display
+    normalisation (z-score, ``np.clip(1.0, 3.0)``, min-max). A constant clipped map
+    (0 / 0 in the demo) is returned as zeros, as vista documents."""
+    import torch
+
+    with torch.no_grad():
+        pixel_mask = torch.ones(pixels.shape[0], *pixels.shape[2:], dtype=torch.long)
+        x, x_mask, (patch_index, (H, W)) = vilt.embeddings.visual_embed(
+            pixels, pixel_mask, max_image_length=-1)
+        attention_mask = torch.ones_like(input_ids)
+        feats = vilt(input_ids=input_ids, attention_mask=attention_mask, image_embeds=x,
+                     pixel_mask=x_mask).last_hidden_state
+        n_text = input_ids.shape[1]
+        txt_emb, img_emb = feats[:, :n_text], feats[:, n_text:]
+        txt_mask, img_mask = attention_mask.bool(), x_mask.bool()
+        for i, _len in enumerate(txt_mask.sum(dim=1)):
+            txt_mask[i, _len - 1] = False
+        txt_mask[:, 0] = False
+        img_mask[:, 0] = False
+        txt_pad, img_pad = ~txt_mask, ~img_mask
+        cost = vilt_cost_matrix_cosine(txt_emb.float(), img_emb.float())
+        joint_pad = txt_pad.unsqueeze(-1) | img_pad.unsqueeze(-2)
+        cost.masked_fill_(joint_pad, 0)
+        txt_len = (txt_pad.size(1) - txt_pad.sum(dim=1, keepdim=False)).to(dtype=cost.dtype)
+        img_len = (img_pad.size(1) - img_pad.sum(dim=1, keepdim=False)).to(dtype=cost.dtype)
+        T = vilt_ipot(cost.detach(), txt_len, txt_pad, img_len, img_pad, joint_pad, 0.1, 1000, 1)
+        plan = T[0]
+        plan_single = plan * len(txt_emb)
+        cost_t = plan_single.t()
+    out = []
+    for hidx in range(1, n_text - 1):
+        row = cost_t[hidx][1:].cpu()
+        heatmap = torch.zeros(int(H), int(W))
+        for i, pidx in enumerate(patch_index[0]):
+            heatmap[pidx[0].item(), pidx[1].item()] = row[i]
+        heatmap = (heatmap - heatmap.mean()) / heatmap.std()
+        heatmap = np.clip(heatmap.numpy(), 1.0, 3.0)
+        span = heatmap.max() - heatmap.min()
+        out.append(np.zeros_like(heatmap) if span == 0 else
+                   (heatmap - heatmap.min()) / span)
+    return out

@@ -24,15 +24,16 @@ from explain_fixtures import (  # noqa: E402
 )
 
 from vista.explain import load_explainer  # noqa: E402
+from vista.imaging import resize_map  # noqa: E402
 
 pytestmark = pytest.mark.explain
 
 TEXTS = ["a cat on the mat", "two dogs", "the red car near a tree"]
 
 
-@pytest.fixture(scope="module")
-def vilt_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("tiny-vilt")
+def _vilt_folder(folder: Path, shorter: int) -> Path:
+    """A tiny random ViLT retrieval model; its processor resizes the shorter side to
+    ``shorter`` (sides a multiple of 8) and normalises with 0.5 as ViLT's does."""
     tok = make_bert_tokenizer(folder, model_max_length=TOKEN_LIMIT)
     config = transformers.ViltConfig(
         vocab_size=len(tok), hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
@@ -40,7 +41,13 @@ def vilt_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     torch.manual_seed(0)
     model = transformers.ViltForImageAndTextRetrieval(config)
-    return save_folder(folder, model, tok, make_image_processor("vilt", size=32))
+    processor = make_image_processor("vilt", size=shorter, mean=(0.5,) * 3, std=(0.5,) * 3)
+    return save_folder(folder, model, tok, processor)
+
+
+@pytest.fixture(scope="module")
+def vilt_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _vilt_folder(tmp_path_factory.mktemp("tiny-vilt"), 32)
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +145,6 @@ def test_gradcam_matches_manual_computation(explainer: Any) -> None:
     expected = np.zeros((4, 4), dtype=np.float32)
     idx = patch_index[0].numpy()
     expected[idx[:, 0], idx[:, 1]] = cam.numpy()
-    from vista.imaging import resize_map
 
     np.testing.assert_allclose(got.values, resize_map(expected, (32, 32)), rtol=1e-4,
                                atol=1e-9)
@@ -161,3 +167,33 @@ def test_load_errors(vilt_folder: Path, kwargs: dict[str, Any], message: str) ->
 def test_long_text_split_into_pieces(vilt_folder: Path) -> None:
     exp = load_explainer("vilt", weights=str(vilt_folder), device="cpu", overflow="split")
     check_long_text_split(exp, " ".join(["the cat sits on the mat"] * 10), "itm_logit")
+
+
+#: Short texts: the words' maps tend to tile the image (the plan's image marginal is
+#: uniform), so the mean over many words of a tiny model is nearly flat.
+IPOT_TEXTS = ["two dogs", "a red cat", "the big tree"]
+
+
+def test_ipot_recipe_matches_demo_port(tmp_path: Path) -> None:
+    """``ipot``: ViLT ``demo.py`` with ``objectives.ipot``, as ported in
+    ``explain_references`` (each text alone, as the demo runs; the model's own random
+    patch order), every word's heatmap with the demo's display normalisation; vista's
+    text map is their mean, three texts in one call on a non-square image."""
+    from explain_references import (
+        assert_close_in_range,
+        vilt_demo_token_heatmaps,
+        vilt_pixelbert_pixels,
+    )
+
+    vilt_folder = _vilt_folder(tmp_path, 96)  # a 12 x 20 patch grid
+    image = tiny_image(24, 40, seed=13)
+    ex = load_explainer("vilt", recipe="ipot", weights=str(vilt_folder), device="cpu")
+    ours = ex.explain(image, IPOT_TEXTS)
+    vilt = transformers.ViltModel.from_pretrained(str(vilt_folder)).eval()
+    pixels = vilt_pixelbert_pixels(image, 96, divisor=8)
+    for text, got in zip(IPOT_TEXTS, ours, strict=True):
+        ids = ex.tokenizer([text], return_tensors="pt")["input_ids"]
+        heatmaps = vilt_demo_token_heatmaps(vilt, pixels, ids)
+        expected = np.mean([resize_map(hm, image.shape[:2]) for hm in heatmaps], axis=0)
+        assert_close_in_range(got.values, expected)
+        assert got.params["recipe"] == "ipot" and got.params["n_token_maps"] == len(heatmaps)

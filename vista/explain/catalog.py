@@ -60,6 +60,8 @@ register_method("gradcam", family=_CLIPSEG, builder="clipseg:build_gradcam")
 register_method("relevance", family="clip", builder="clip:build_relevance",
                 eager_attention=True,
                 summary="Chefer et al. 2021 relevance through the vision self-attention")
+register_method("ipot", family="vilt", builder="vilt:build_ipot",
+                summary="ViLT's word-patch alignment: IPOT optimal transport (demo.py)")
 register_method("sigmoid", family=_CLIPSEG, builder="clipseg:build_sigmoid",
                 summary="sigmoid of the segmentation logits")
 
@@ -125,6 +127,22 @@ register_recipe(Recipe(
     score="similarity", tensor="self-attention", clamp="product", head_reduce="mean",
     input_fit="squash", options={"start_block": 0},
     summary="Chefer et al. 2021 relevance through every block (the paper), ViT-B/16, squashed"))
+
+# --- ViLT: demo.py's word-patch alignment ------------------------------------------
+
+register_recipe(Recipe(
+    "ipot", "vilt", "ipot", VILT_DEMO,
+    "word-patch alignment: vilt/modules/objectives.py cost_matrix_cosine + ipot",
+    score="alignment", tensor="final-features", token_reduce="each",
+    input_fit="shorter-384", weights="dandelin/vilt-b32-mlm", model_class="ViltModel",
+    options={"beta": 0.1, "iterations": 1000, "inner": 1, "normalise": "demo"},
+    summary="ViLT's own heatmap: IPOT plan rows of the words, demo-normalised, averaged"))
+register_recipe(Recipe(
+    "gradcam", "vilt", "gradcam", VISTA_01, "ViltExplainer",
+    score="itm", tensor="self-attention", block=-2, clamp="gradient", head_reduce="mean",
+    token_reduce="text", input_fit="shorter-384",
+    summary="LAVIS arithmetic on the word-to-patch attention of block L-2 (no reference "
+            "code makes ViLT maps this way)"))
 
 # --- vista 0.1.0's choices, kept under their own name --------------------------------
 

@@ -96,7 +96,6 @@ class ClipExplainer(Explainer):
         self, image: np.ndarray, texts: list[str]
     ) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
         torch = require("torch", "explain")
-        from PIL import Image
 
         model = self.model
         with torch_call_scope():

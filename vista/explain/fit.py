@@ -52,8 +52,8 @@ def center_crop(image: np.ndarray, size: int) -> tuple[np.ndarray, tuple[int, in
     new_w, new_h = (new_short, new_long) if w <= h else (new_long, new_short)
     resized = np.asarray(Image.fromarray(image).resize((new_w, new_h),
                                                        Image.Resampling.BICUBIC))
-    top = int(round((new_h - size) / 2.0))
-    left = int(round((new_w - size) / 2.0))
+    top = round((new_h - size) / 2.0)
+    left = round((new_w - size) / 2.0)
     crop = resized[top:top + size, left:left + size]
     sy, sx = h / new_h, w / new_w
     box = (round(top * sy), round(left * sx), round((top + size) * sy), round((left + size) * sx))
