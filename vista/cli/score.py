@@ -126,6 +126,14 @@ def _progress(out: Path) -> tuple[Callable[[int, int], None], Callable[[], None]
                    "instead of the interval in the table (default: off).")
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
               help="Seed of every random draw (AUC sampling, bootstrap), 0 to 2**63-1.")
+@click.option("--resample", type=click.Choice(["triplet", "image", "participant"]), default=None,
+              help="What the bootstrap resamples: single triplets, or whole images or "
+                   "participants with all their triplets (default: image when an image has "
+                   "several segments, else triplet; triplet with --paper).")
+@click.option("--control", type=click.Choice(["other-text"]), default=None,
+              help="other-text: add, for every model, a row scored with its map for another "
+                   "segment's text (seeded, recorded), and a text-specificity table "
+                   "(default: none).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run folder (default: vista-out/DATASET_MODELS_HASH, one per "
                    "configuration). A rerun into a run's folder resumes it, or extends it with "
@@ -146,8 +154,9 @@ def _progress(out: Path) -> tuple[Callable[[int, int], None], Callable[[], None]
                    "The results are the same.")
 def score_command(models: tuple[str, ...], data: Path | None, weights: tuple[str, ...],
                   method: str | None, metrics: tuple[str, ...], n_boot: int, interval: str,
-                  paper: bool, seed: int, out: Path | None, no_cache: bool, skip_bad: bool,
-                  device: str | None, executor: str) -> None:
+                  paper: bool, seed: int, resample: str | None, control: str | None,
+                  out: Path | None, no_cache: bool, skip_bad: bool, device: str | None,
+                  executor: str) -> None:
     """Score models against a dataset's human maps (VISTA Table 1).
 
     Writes OUT/scores.csv (one row per triplet and model), OUT/summary.json and
@@ -174,7 +183,9 @@ def score_command(models: tuple[str, ...], data: Path | None, weights: tuple[str
     if out is None:  # metrics are left out: adding a metric extends the same run
         out = scoring.default_run_folder(data, rows, {
             "data": str(data.resolve()), "models": rows, "weights": weights_arg,
-            "n_boot": n_boot, "interval": interval, "paper": paper, "seed": seed})
+            "n_boot": n_boot, "interval": interval, "paper": paper, "seed": seed,
+            **({"resample": resample} if resample else {}),
+            **({"control": control} if control else {})})
     click.get_current_context().meta["vista.interrupt_hint"] = (
         f"scores so far are kept in {out}; run the same command again to resume")
     report, close = _progress(out)
@@ -182,7 +193,8 @@ def score_command(models: tuple[str, ...], data: Path | None, weights: tuple[str
         result = scoring.score(data, rows, metrics=metrics, out=out, rng=seed, n_boot=n_boot,
                                paper=paper, interval=interval, cache=not no_cache,
                                skip_bad=skip_bad, weights=weights_arg, device=device,
-                               executor=executor, progress=report)
+                               executor=executor, progress=report, resample=resample,
+                               control=control)
     finally:
         close()
     click.echo(result.table())
