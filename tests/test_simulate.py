@@ -112,7 +112,7 @@ def test_gaze_follows_speech_with_lead() -> None:
     right = Region("the right one", (320, 40, 380, 160), 6.0, 8.0)
     scene = Scene((200, 400), (left, right))
     placement = Placement(112, 184, 800, 400)  # 2x scale
-    model = GazeModel(lead_s=(0.8, 0.8), noise_deg=0.3, free_viewing=0.1)
+    model = GazeModel(span_ms=(800, 800), noise_deg=0.3, free_viewing=0.1)
     fix, words = simulate_gaze(scene, placement, SCREEN, duration_ms=9000, model=model, rng=7)
     mid = (fix[:, 0] + fix[:, 1]) / 2
     x_img = (fix[:, 2] - 112) / 2
@@ -153,7 +153,7 @@ def test_tracker_validation(kwargs, error, message) -> None:
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        pytest.param(dict(lead_s=(1.0, 0.5)), "lead_s", id="lead-order"),
+        pytest.param(dict(span_ms=(1000, 500)), "span_ms", id="span-order"),
         pytest.param(dict(free_viewing=1.5), "free_viewing", id="free-viewing"),
         pytest.param(dict(fixation_ms=0), "fixation_ms", id="fixation"),
     ],
@@ -233,3 +233,87 @@ def test_tracker_needs_connect(tmp_path) -> None:
         t.receive_data_file(tmp_path / "r.asc")
     t.close()
     t.close()  # twice is fine
+
+
+# ----------------------------------------------------------------- planted span
+
+
+SPAN_SCENE = Scene((400, 600), (Region("the left box", (20, 150, 120, 250)),
+                                Region("the right box", (480, 150, 580, 250)),
+                                Region("the top box", (250, 10, 350, 90))))
+SPAN_PLACE = Placement(212, 184, 600, 400)
+
+
+def _arrivals(model: GazeModel, seed: int) -> list[float]:
+    """For each phrase: when the eyes first land on its region, relative to the phrase
+    onset minus its planted span (0 = exactly the planted span before the onset)."""
+    gen = np.random.default_rng(seed)
+    speech = plan_speech(SPAN_SCENE, rng=gen)
+    end = speech[-1][1][-1].end_ms + 500
+    fix, _ = simulate_gaze(SPAN_SCENE, SPAN_PLACE, SCREEN, duration_ms=end, speech=speech,
+                           model=model, rng=gen)
+    span = model.span_ms[0]
+    out = []
+    for region_index, words in speech:
+        x0, y0, x1, y1 = SPAN_SCENE.regions[region_index].box
+        inside = ((fix[:, 2] >= SPAN_PLACE.left + x0) & (fix[:, 2] <= SPAN_PLACE.left + x1 + 1)
+                  & (fix[:, 3] >= SPAN_PLACE.top + y0) & (fix[:, 3] <= SPAN_PLACE.top + y1 + 1))
+        planted = words[0].start_ms - span
+        if planted < 300:  # before the first fixation of the trial has ended
+            continue
+        later = fix[inside & (fix[:, 0] >= planted - 5), 0]
+        out.append(float(later[0] - planted))
+    return out
+
+
+@pytest.mark.parametrize("span", [400.0, 900.0])
+def test_planted_span_arrival(span: float) -> None:
+    """span_onset="arrival": the eyes land on each named region the planted span before
+    its phrase starts (to within a few ms: the saccade to a point of the box, not its
+    centre)."""
+    model = GazeModel(span_ms=(span, span), span_onset="arrival", noise_deg=0.0,
+                      free_viewing=0.0)
+    got = [d for seed in range(6) for d in _arrivals(model, seed)]
+    assert len(got) >= 10 and max(abs(d) for d in got) <= 15, got
+
+
+def test_planted_span_window_lands_later() -> None:
+    """span_onset="window" (0.1.0's behaviour): the region becomes the target at the
+    planted span, and the eyes get there when the fixation under way ends."""
+    model = GazeModel(span_ms=(700, 700), noise_deg=0.0, free_viewing=0.0)
+    got = [d for seed in range(4) for d in _arrivals(model, seed)]
+    assert min(got) >= 0 and 50 < np.mean(got) < 600, got
+
+
+def test_planted_spans_recorded(tmp_path) -> None:
+    """The tracker says what it planted, per phrase, and describe() (session.json)
+    records the span parameters."""
+    img = _image(tmp_path)
+    model = GazeModel(span_ms=(600, 800), span_onset="arrival")
+    t = SimulatedTracker(SCREEN, speed=None, rng=5, model=model,
+                         scenes={str(img): SPAN_SCENE.__class__((300, 400), (
+                             Region("a red patch", (260, 40, 360, 100)),))})
+    t.connect()
+    t.start_recording()
+    t.send_message(f"!V IMGLOAD CENTER {img} 512 384 400 300")
+    t.send_message("SYNCTIME")
+    t.advance(8000)
+    (planted,) = t.planted_spans()
+    assert planted["phrase"] == "a red patch." and 600 <= planted["span_ms"] <= 800
+    assert planted["region"] == 0 and planted["onset_ms"] > 0
+    info = t.describe()
+    assert info["gaze_model"]["span_ms"] == [600.0, 800.0]
+    assert info["gaze_model"]["span_onset"] == "arrival" and info["kind"] == "simulated"
+    json.dumps(info)
+    t.close()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    pytest.param(dict(span_ms=(0, 20_000)), "span_ms must be", id="span-huge"),
+    pytest.param(dict(span_ms=(-1, 5)), "span_ms must be", id="span-negative"),
+    pytest.param(dict(span_ms="fast"), "span_ms must be two numbers", id="span-text"),
+    pytest.param(dict(span_onset="landing"), "span_onset must be one of", id="onset"),
+])
+def test_span_validation(kwargs, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        GazeModel(**kwargs)

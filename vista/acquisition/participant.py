@@ -19,14 +19,17 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from .._validation import as_rng, check_positive
+from .._validation import as_rng, check_option, check_positive
 from ..records import Placement, Screen, Word
-from .scene import Scene
+from .scene import Region, Scene
 
 __all__ = [
+    "MAX_SPAN_MS",
+    "SPAN_ONSETS",
     "GazeModel",
     "plan_speech",
     "saccade_duration_ms",
@@ -87,6 +90,12 @@ def plan_speech(
 
 # --------------------------------------------------------------------------- gaze
 
+MAX_SPAN_MS = 10_000.0
+"""Longest planted eye-voice span accepted, ms."""
+SPAN_ONSETS = ("window", "arrival")
+_LATE_MS = 100.0  # a window opened this recently (during a saccade) is still landed on
+"""What a planted span times: when the region becomes the target, or when the eyes land."""
+
 
 @dataclass(frozen=True)
 class GazeModel:
@@ -94,10 +103,18 @@ class GazeModel:
 
     Parameters
     ----------
-    lead_s : tuple of float
-        Eye-voice lead, uniform in this range, seconds: gaze reaches a region this long
-        before its phrase starts (Griffin & Bock 2000 report ~0.5-1 s) and leaves it
-        the same lead before the phrase ends.
+    span_ms : tuple of float
+        The planted eye-voice span, ms: for each phrase a value drawn uniformly from
+        ``[low, high]`` (Griffin & Bock 2000 report ~0.5-1 s; 0 to 10 000 ms accepted).
+        The phrase's region becomes the gaze target that long before the phrase starts,
+        and stops being it the same span before the phrase ends.
+    span_onset : {"window", "arrival"}
+        What the span times. ``"window"`` (the default, and 0.1.0's behaviour): the
+        region becomes the target, and the eyes move there when the fixation under way
+        ends (on average about half a fixation and a saccade later). ``"arrival"``: the
+        fixation under way is cut short (or drawn out by at most 100 ms) so that the
+        saccade *lands* on the region the span before the phrase starts (to within a
+        few ms), for estimators that need the planted value itself (``vista lag``).
     fixation_ms : float
         Mean fixation duration, ms (scene viewing: ~250-300 ms).
     fixation_shape : float
@@ -113,7 +130,8 @@ class GazeModel:
         Standard deviation of sample-to-sample jitter within a fixation, degrees.
     """
 
-    lead_s: tuple[float, float] = (0.5, 1.0)
+    span_ms: tuple[float, float] = (500.0, 1000.0)
+    span_onset: str = "window"
     fixation_ms: float = 250.0
     fixation_shape: float = 4.0
     min_fixation_ms: float = 80.0
@@ -122,10 +140,16 @@ class GazeModel:
     tremor_deg: float = 0.03
 
     def __post_init__(self) -> None:
-        lo, hi = (float(v) for v in self.lead_s)
-        if not (0 <= lo <= hi):
-            raise ValueError(f"GazeModel.lead_s must be (low, high) with 0 <= low <= high; got {self.lead_s!r}")
-        object.__setattr__(self, "lead_s", (lo, hi))
+        try:
+            lo, hi = (float(v) for v in self.span_ms)
+        except (TypeError, ValueError):
+            raise ValueError(f"GazeModel.span_ms must be two numbers (low, high); got "
+                             f"{self.span_ms!r}") from None
+        if not (0 <= lo <= hi <= MAX_SPAN_MS):
+            raise ValueError(f"GazeModel.span_ms must be (low, high) with 0 <= low <= high <= "
+                             f"{MAX_SPAN_MS:g}; got {self.span_ms!r}")
+        object.__setattr__(self, "span_ms", (lo, hi))
+        check_option("GazeModel.span_onset", self.span_onset, SPAN_ONSETS)
         check_positive("GazeModel.fixation_ms", self.fixation_ms)
         check_positive("GazeModel.fixation_shape", self.fixation_shape)
         check_positive("GazeModel.min_fixation_ms", self.min_fixation_ms, allow_zero=True)
@@ -133,6 +157,19 @@ class GazeModel:
         check_positive("GazeModel.tremor_deg", self.tremor_deg, allow_zero=True)
         if not 0 <= self.free_viewing <= 1:
             raise ValueError(f"GazeModel.free_viewing must be in [0, 1]; got {self.free_viewing!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The parameters, JSON-ready (what a session records as its provenance)."""
+        return {"span_ms": list(self.span_ms), "span_onset": self.span_onset,
+                "fixation_ms": self.fixation_ms, "fixation_shape": self.fixation_shape,
+                "min_fixation_ms": self.min_fixation_ms, "noise_deg": self.noise_deg,
+                "free_viewing": self.free_viewing, "tremor_deg": self.tremor_deg}
+
+    def draw_span_ms(self, gen: np.random.Generator) -> float:
+        """One planted span, ms (uniform in ``span_ms``)."""
+        lo, hi = self.span_ms
+        # drawn in seconds, as 0.1.0 did, so the same seed gives the same recording
+        return float(gen.uniform(lo / 1000.0, hi / 1000.0) * 1000.0)
 
     def fixation_duration(self, gen: np.random.Generator) -> float:
         d = gen.gamma(self.fixation_shape, self.fixation_ms / self.fixation_shape)
@@ -159,6 +196,7 @@ class _Trial:
     windows: list[tuple[float, float, int]]  # (start, end, region index)
     words: list[Word]
     phrases: list[tuple[float, float, str]] = field(default_factory=list)  # start, end, text
+    spans: list[float] = field(default_factory=list)  # planted span of each window, ms
 
 
 def _image_to_screen(p: Placement, scene: Scene, x: float, y: float) -> tuple[float, float]:
@@ -184,12 +222,18 @@ def _pick_target(
         x = float(np.clip(gen.normal(w / 2, w / 4), 0, w - 1))
         y = float(np.clip(gen.normal(h / 2, h / 4), 0, h - 1))
         return _image_to_screen(p, scene, x, y)
+    return _region_target(trial, region, gen)
+
+
+def _region_target(trial: _Trial, region: Region, gen: np.random.Generator,
+                   ) -> tuple[float, float]:
+    """A point of ``region`` (screen px): uniform over the central 60% of its box (a
+    point stays a point)."""
     x0, y0, x1, y1 = region.box
     cx, cy = region.center
-    # uniform over the central 60% of the box (a point stays a point)
     x = cx + gen.uniform(-0.3, 0.3) * (x1 - x0)
     y = cy + gen.uniform(-0.3, 0.3) * (y1 - y0)
-    return _image_to_screen(p, scene, x, y)
+    return _image_to_screen(trial.placement, trial.scene, x, y)
 
 
 def simulate_gaze(
@@ -257,15 +301,17 @@ def _make_trial(
     windows: list[tuple[float, float, int]] = []
     words: list[Word] = []
     phrases: list[tuple[float, float, str]] = []
+    spans: list[float] = []
     for region_index, ws in speech:
         if not ws:
             continue
-        lead = gen.uniform(*model.lead_s) * 1000.0
+        lead = model.draw_span_ms(gen)
+        spans.append(lead)
         windows.append((onset_ms + ws[0].start_ms - lead, onset_ms + ws[-1].end_ms - lead, region_index))
         words.extend(Word(w.text, onset_ms + w.start_ms, onset_ms + w.end_ms) for w in ws)
         phrases.append((onset_ms + ws[0].start_ms, onset_ms + ws[-1].end_ms,
                         " ".join(w.text for w in ws)))
-    return _Trial(onset_ms, placement, scene, windows, words, phrases)
+    return _Trial(onset_ms, placement, scene, windows, words, phrases, spans)
 
 
 @dataclass
@@ -292,6 +338,38 @@ class _GazeProcess:
         self.trial: _Trial | None = None
         self.idle = start_xy
         self._first = True
+        self._forced: int | None = None  # window whose region the next saccade lands on
+        self._landed: tuple[int, set[int]] = (0, set())  # (id of trial, windows landed)
+
+    def _arrival_cut(self, d: float) -> float:
+        """With ``span_onset="arrival"``: shorten the fixation under way so that the
+        next saccade lands on a window's region when the window opens."""
+        trial = self.trial
+        if trial is None or self.model.span_onset != "arrival":
+            return d
+        if self._landed[0] != id(trial):
+            self._landed = (id(trial), set())
+        ppd = self.screen.px_per_degree
+        for k, (s, _e, r) in enumerate(trial.windows):
+            if k in self._landed[1] or s < self.t - _LATE_MS:
+                continue  # landed already, or opened too long ago (before the trial)
+            cx, cy = _image_to_screen(trial.placement, trial.scene, *trial.scene.regions[r].center)
+            launch = s - saccade_duration_ms(math.hypot(cx - self.x, cy - self.y) / ppd)
+            # a launch due just after this fixation would come after the next saccade:
+            # the fixation is drawn out to it instead (by at most _LATE_MS)
+            if launch < self.t + d + _LATE_MS:
+                self._landed[1].add(k)
+                self._forced = k
+                return float(max(round(launch - self.t), 1))
+            break
+        return d
+
+    def _target(self) -> tuple[float, float]:
+        if self._forced is not None and self.trial is not None:
+            region = self.trial.scene.regions[self.trial.windows[self._forced][2]]
+            self._forced = None
+            return _region_target(self.trial, region, self.gen)
+        return _pick_target(self.trial, self.t, self.model, self.gen, self.idle)
 
     def segments(self) -> Iterator[_Segment]:
         ppd = self.screen.px_per_degree
@@ -300,7 +378,7 @@ class _GazeProcess:
             if self._first:  # keep looking where the eyes were
                 self._first = False
             else:
-                tx, ty = _pick_target(self.trial, self.t, self.model, self.gen, self.idle)
+                tx, ty = self._target()
                 nx = float(np.clip(tx + self.gen.normal(0, self.model.noise_deg * ppd), 0, W - 1))
                 ny = float(np.clip(ty + self.gen.normal(0, self.model.noise_deg * ppd), 0, H - 1))
                 amp = math.hypot(nx - self.x, ny - self.y) / ppd
@@ -309,7 +387,7 @@ class _GazeProcess:
                     yield _Segment("sacc", self.t, self.t + d, self.x, self.y, nx, ny)
                     self.t += d
                 self.x, self.y = nx, ny
-            d = self.model.fixation_duration(self.gen)
+            d = self._arrival_cut(self.model.fixation_duration(self.gen))
             yield _Segment("fix", self.t, self.t + d, self.x, self.y, self.x, self.y)
             self.t += d
 

@@ -110,7 +110,9 @@ class SimulatedTracker:
         never depends on real time, so the same seed gives the same recording at any
         speed.
     model : GazeModel, optional
-        Viewer parameters.
+        Viewer parameters, the planted eye-voice span among them
+        (``GazeModel(span_ms=(500, 1000))`` by default); :meth:`describe` records them
+        in the session's provenance.
     rng : Generator, int or None
         Seed; the same seed and the same calls give the same recording.
     data_dir : path, optional
@@ -401,6 +403,24 @@ class SimulatedTracker:
         """The current (or last) trial's phrases: ``(start on the tracker clock, text)``."""
         trial = self._trial or self._last_trial
         return [] if trial is None else [(s, text) for s, _, text in trial.phrases]
+
+    @_locked
+    def planted_spans(self) -> list[dict[str, Any]]:
+        """The eye-voice span planted for each phrase of the current (or last) trial:
+        ``{"phrase", "onset_ms", "span_ms", "region"}`` (onset on the tracker clock;
+        the region's index in the scene). The ground truth an estimator should recover."""
+        trial = self._trial or self._last_trial
+        if trial is None:
+            return []
+        return [{"phrase": text, "onset_ms": start, "span_ms": span, "region": window[2]}
+                for (start, _, text), span, window in zip(trial.phrases, trial.spans,
+                                                          trial.windows, strict=True)]
+
+    def describe(self) -> dict[str, Any]:
+        """What session.json records about the tracker: kind, rate, eye, and the
+        simulated viewer's parameters (``gaze_model``, the planted span among them)."""
+        return {"kind": self.kind, "sampling_rate_hz": self.sampling_rate_hz, "eye": self.eye,
+                "gaze_model": self.model.to_dict()}
 
     def participant_pressed_key(self, *, after_ms: float = 1000.0) -> bool:
         """Whether the simulated participant has ended the trial: ``after_ms`` after
