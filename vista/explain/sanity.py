@@ -77,15 +77,41 @@ def layer_stacks(model: Any) -> list[list[Any]]:
     return stacks
 
 
-def _reinitialise(model: Any, layer: Any) -> None:
+def _reinitialise(model: Any, layer: Any) -> int:
+    """Re-initialise ``layer`` in place; returns how many of its tensors changed.
+
+    Hugging Face models mark loaded tensors ``_is_hf_initialized`` and their
+    initialisers skip such tensors, so the marks are lifted for the call (and put
+    back). Where the model's initialiser leaves every tensor as it was, each
+    submodule's ``reset_parameters`` is used instead; a layer that still does not
+    change raises, so the check never reports on weights it did not randomise.
+    """
+    before = [t.detach().clone() for t in layer.parameters()]
     init = getattr(model, "_init_weights", None)
     if callable(init):
-        layer.apply(init)
-        return
-    for m in layer.modules():
-        reset = getattr(m, "reset_parameters", None)
-        if callable(reset):
-            reset()
+        tensors = [*layer.parameters(), *layer.buffers()]
+        marks = [getattr(t, "_is_hf_initialized", None) for t in tensors]
+        for t, mark in zip(tensors, marks, strict=True):
+            if mark is not None:
+                t._is_hf_initialized = False
+        try:
+            layer.apply(init)
+        finally:
+            for t, mark in zip(tensors, marks, strict=True):
+                if mark is not None:
+                    t._is_hf_initialized = mark
+    changed = sum(not bool((a == b).all()) for a, b in zip(before, layer.parameters(), strict=True))
+    if changed == 0:
+        for m in layer.modules():
+            reset = getattr(m, "reset_parameters", None)
+            if callable(reset):
+                reset()
+        changed = sum(not bool((a == b).all())
+                      for a, b in zip(before, layer.parameters(), strict=True))
+    if changed == 0 and before:
+        raise RuntimeError(f"could not re-initialise {type(layer).__name__}: neither the "
+                           "model's initialiser nor reset_parameters changed its weights")
+    return changed
 
 
 def _unit(a: np.ndarray) -> np.ndarray:
@@ -131,12 +157,14 @@ def map_similarity(a: Any, b: Any) -> tuple[float, float]:
 class SanityStep:
     """One step of the cascade: ``blocks`` top layers of each stack re-initialised.
 
-    ``spearman`` and ``ssim`` are ``(mean, low, high)`` over the pairs.
+    ``spearman`` and ``ssim`` are ``(mean, low, high)`` over the pairs;
+    ``n_changed`` counts the weight tensors this step re-initialised.
     """
 
     blocks: int
     spearman: tuple[float, float, float]
     ssim: tuple[float, float, float]
+    n_changed: int = 0
 
 
 @dataclass(frozen=True)
@@ -172,7 +200,8 @@ class SanityResult:
         return {"verdict": self.verdict, "threshold": self.threshold, "n_pairs": self.n_pairs,
                 "stacks": self.stacks, "params": self.params,
                 "steps": [{"blocks": s.blocks, "spearman": clean(s.spearman),
-                           "ssim": clean(s.ssim)} for s in self.steps]}
+                           "ssim": clean(s.ssim), "n_changed": s.n_changed}
+                          for s in self.steps]}
 
 
 def _maps(explainer: Any, pairs: Sequence[tuple[np.ndarray, str]]) -> list[np.ndarray]:
@@ -249,16 +278,17 @@ def randomisation_check(
     try:
         original = _maps(explainer, pairs)
         for k in range(1, depth + 1):
+            changed = 0
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed + k)
                 with torch.no_grad():
                     for stack in stacks:
                         if k <= len(stack):
-                            _reinitialise(model, stack[len(stack) - k])
+                            changed += _reinitialise(model, stack[len(stack) - k])
             sims = [map_similarity(a, b) for a, b in zip(original, _maps(explainer, pairs),
                                                          strict=True)]
             steps.append(SanityStep(k, _summary([s[0] for s in sims], n_boot, seed),
-                                    _summary([s[1] for s in sims], n_boot, seed)))
+                                    _summary([s[1] for s in sims], n_boot, seed), changed))
     finally:
         model.load_state_dict(saved)
     _, low, high = steps[-1].spearman
