@@ -10,6 +10,7 @@ outside the test's own folders changed.
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 import struct
@@ -360,6 +361,14 @@ def test_malformed_index_files(guard: Guard, attack: Callable[[Path], tuple[str,
     guard.check(guard.work / "run")
 
 
+def _forged_npy() -> bytes:
+    """A .npy header promising a 100000×100000 float64 array (80 GB) over 16 bytes."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False,
+                                               "shape": (100000, 100000)})
+    return buf.getvalue() + b"\0" * 16
+
+
 def _npy(writer: Callable[[Path], object], message: str) -> Callable[[Path], tuple[str, ...]]:
     def attack(ds: Path) -> tuple[str, ...]:
         target = ds / "maps" / "i0-s0.npy"
@@ -371,12 +380,14 @@ def _npy(writer: Callable[[Path], object], message: str) -> Callable[[Path], tup
 
 
 @pytest.mark.parametrize("attack", [
-    _npy(lambda p: p.write_bytes(b""), "cannot read human map (.npy)"),
+    _npy(lambda p: p.write_bytes(b""), "human map is not a .npy file"),
     _npy(lambda p: os.mkfifo(p), "not a regular file"),
     _npy(lambda p: np.save(p, np.array([["a", "b"]])), "must hold real numbers; got strings"),
     _npy(lambda p: np.save(p, np.ones((12, 16), complex)), "got complex numbers"),
     _npy(lambda p: np.save(p, np.array([{"a": 1}], dtype=object)), "pickled"),
-    _npy(lambda p: p.write_bytes(b"\x93NUMPY\x01\x00garbage"), "cannot read human map"),
+    _npy(lambda p: p.write_bytes(b"\x93NUMPY\x01\x00garbage"), "unreadable .npy header"),
+    _npy(lambda p: p.write_bytes(
+                                 _forged_npy()), "cut short or padded"),
     _npy(lambda p: np.savez(open(p, "wb"), a=np.ones(3)), "an .npz archive"),
     _npy(lambda p: np.save(p, np.full((12, 16), np.nan)), "must be a finite"),
 ], ids=lambda f: f.__name__)

@@ -78,29 +78,63 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, An
     return iter(read_jsonl(path, torn_tail="error"))
 
 
+_KINDS = {"c": "complex numbers", "U": "strings", "S": "bytes", "O": "objects",
+          "V": "records", "M": "dates", "m": "time spans"}
+
+
+def _npy_header(fh: Any, what: str, path: Path) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """The shape, Fortran order and dtype of an open ``.npy`` file's header."""
+    import tokenize
+
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(fh)
+        read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, fortran, dtype = read(fh)
+    except (ValueError, SyntaxError, TypeError, EOFError, tokenize.TokenError) as exc:
+        if fh.tell() == 0 or str(exc).startswith("the magic string"):
+            raise ParseError(f"{what} is not a .npy file", path=path) from None
+        raise ParseError(f"{what} has an unreadable .npy header: {exc}", path=path) from None
+    return tuple(shape), bool(fortran), np.dtype(dtype)
+
+
 def read_npy(path: str | os.PathLike[str], *, what: str = "array") -> np.ndarray:
     """A ``.npy`` file holding real numbers (bool, integer or float), without pickles.
 
-    Only regular files are opened. An empty, truncated or pickled file, an ``.npz``
-    archive, or values that are strings, complex numbers, objects or records raise
-    :class:`~vista.errors.ParseError` naming the file.
+    Only regular files are opened, and the header is checked before any data is read:
+    the size it promises must be the size of the data that follows, so a forged shape
+    cannot ask for more memory than the file holds. An empty, truncated or pickled
+    file, an ``.npz`` archive, or values that are strings, complex numbers, objects or
+    records raise :class:`~vista.errors.ParseError` naming the file.
+
+    Examples
+    --------
+    >>> import io, tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "m.npy")
+    >>> np.save(p, np.eye(2, dtype=np.float32))
+    >>> read_npy(p).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
     """
     p = check_regular_file(path, what=what)
-    try:
-        arr = np.load(p, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise ParseError(f"cannot read {what} (.npy): {exc or type(exc).__name__}",
-                         path=p) from None
-    if not isinstance(arr, np.ndarray):  # an .npz archive gives an NpzFile
-        getattr(arr, "close", lambda: None)()
-        raise ParseError(f"{what} must be a .npy array; got an .npz archive", path=p)
-    if arr.dtype.kind not in "biuf":
-        kind = {"c": "complex numbers", "U": "strings", "S": "bytes", "O": "objects",
-                "V": "records", "M": "dates", "m": "time spans"}.get(arr.dtype.kind,
-                                                                     str(arr.dtype))
-        raise ParseError(f"{what} must hold real numbers; got {kind} (dtype {arr.dtype})",
-                         path=p)
-    return arr
+    with open(p, "rb") as fh:
+        if fh.read(4) == b"PK\x03\x04":
+            raise ParseError(f"{what} must be a .npy array; got an .npz archive", path=p)
+        fh.seek(0)
+        shape, fortran, dtype = _npy_header(fh, what, p)
+        if dtype.kind not in "biuf":
+            kind = _KINDS.get(dtype.kind, str(dtype))
+            pickled = " (pickled)" if dtype.hasobject else ""
+            raise ParseError(f"{what} must hold real numbers; got {kind}{pickled} "
+                             f"(dtype {dtype})", path=p)
+        want = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        held = os.fstat(fh.fileno()).st_size - fh.tell()
+        if held != want:
+            raise ParseError(f"{what} is cut short or padded: its header promises {want} "
+                             f"bytes of {dtype} {shape}, the file holds {held}", path=p)
+        data = fh.read(want)
+    if len(data) != want:  # the file changed while it was read
+        raise ParseError(f"{what} changed while it was read", path=p)
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C").copy()
 
 
 @dataclass
