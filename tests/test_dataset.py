@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -61,7 +62,7 @@ def test_to_frame_round_trips_triplets_jsonl(tmp_path: Path) -> None:
     """Every column of the frame holds what triplets.jsonl holds (paths resolved against
     the folder, as Triplet holds them), with the dtypes the README documents."""
     pd = pytest.importorskip("pandas", reason="pandas is not installed")
-    metas = [{"participant": "P1", "n": 3, "ms": 1200.0, "fv": True, "tags": ["a"]},
+    metas: list[dict[str, Any]] = [{"participant": "P1", "n": 3, "ms": 1200.0, "fv": True, "tags": ["a"]},
              {"participant": "P2", "n": 5, "ms": 250.5, "fv": False, "extra": "only here"},
              {"participant": None, "n": 7, "ms": 10.0, "fv": True, "tags": []}]
     with DatasetWriter(tmp_path / "ds") as w:
