@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from vista.errors import ParseError
 from vista.gaze import asc as asc_mod
 from vista.gaze.asc import AscWriter, read_asc, write_asc
-from vista.gaze.recording import Recording, read_recording, trials_from_messages
+from vista.gaze.io import read_recording
+from vista.gaze.messages import trials_from_messages
+from vista.gaze.recording import Recording
 from vista.records import Fixations, Message, Placement
 
 # ---------------------------------------------------------------- helpers

@@ -168,7 +168,7 @@ def test_agreement_with_the_eyelink_parser() -> None:
     """On test_raw.edf (shipped with eyelinkio) I-VT with the defaults finds most of
     the EyeLink parser's fixations: measured 19 of 21 overlapped by at least half."""
     eyelinkio = pytest.importorskip("eyelinkio", reason="needs the eyelink extra")
-    from vista.gaze.recording import read_recording
+    from vista.gaze.io import read_recording
 
     path = Path(eyelinkio.__file__).parent / "tests" / "data" / "test_raw.edf"
     rec = read_recording(path, samples=True)

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from vista.errors import MissingExtraError, ParseError
-from vista.gaze.recording import Recording, read_recording
+from vista.gaze.io import read_recording
+from vista.gaze.recording import Recording
 
 eyelinkio = pytest.importorskip(
     "eyelinkio", reason="the eyelink extra (eyelinkio) is needed to read EDF files")

@@ -111,7 +111,7 @@ print(json.dumps({{"cal": [math.isnan(v) for v in cal.values()], "drift": drift,
     assert result == {"cal": [True, True], "drift": 0.0, "file": "recording.asc", "sample": None,
                       "t0": result["t0"]}
     assert "Pylink" not in out.stdout  # the banner is kept out of our output
-    from vista.gaze.recording import read_recording
+    from vista.gaze.io import read_recording
 
     rec = read_recording(tmp_path / "recording.asc")
     assert [m.text for m in rec.messages] == ["DISPLAY_COORDS 0 0 799 599", "TRIALID 1",
@@ -144,7 +144,7 @@ def test_record_dummy_cli(tmp_path) -> None:
     assert [t["trial_id"] for t in trials] == ["1", "2"]
     assert all(250 <= t["end_ms"] - t["start_ms"] < 5000 for t in trials)
     assert trials[0]["placement"] == {"left": 0.0, "top": 0.0, "width": 400.0, "height": 300.0}
-    from vista.gaze.recording import read_recording
+    from vista.gaze.io import read_recording
 
     rec = read_recording(tmp_path / "s" / "recording.asc")
     assert [t.trial_id for t in rec.trials] == ["1", "2"]

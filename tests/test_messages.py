@@ -93,3 +93,36 @@ def test_trials_grouping() -> None:
     trials = M.trials_from_messages(msgs, fix, end_ms=50)
     assert [len(t.fixations) for t in trials] == [1, 1, 1]  # from SYNCTIME in trial a
     assert M.group_trials([], start_ms=0, end_ms=1) == [("1", [], 0, 1)]
+
+
+def test_recording_module_imports_no_reader() -> None:
+    """recording.py holds types only: the readers import it, never the other way (the
+    old import path of read_recording still works, resolved at call time)."""
+    import ast
+
+    import vista.gaze.io
+    import vista.gaze.recording as rec_module
+    from vista.gaze.recording import read_recording as old_path
+
+    tree = ast.parse(Path(rec_module.__file__).read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.module}
+    assert not imported & {"asc", "edf", "io", "asc_writer", "checks"}, imported
+    assert old_path is vista.gaze.io.read_recording
+
+
+def test_display_and_eyelink_import_one_way() -> None:
+    """display.py imports nothing of eyelink.py (the calibration graphics live with the
+    tracker), and eyelink.py reaches no private name of the simulator."""
+    import ast
+
+    import vista.acquisition.display as display
+    import vista.acquisition.eyelink as eyelink
+
+    def modules(mod: object) -> set[str]:
+        tree = ast.parse(Path(mod.__file__).read_text(encoding="utf-8"))  # type: ignore[attr-defined]
+        return {f"{'.' * n.level}{n.module or ''}" for n in ast.walk(tree)
+                if isinstance(n, ast.ImportFrom)}
+
+    assert ".eyelink" not in modules(display)
+    assert not {".simulate", ".display"} & modules(eyelink)

@@ -175,7 +175,7 @@ def _run_trial(t: SimulatedTracker, img, duration_ms=4000.0) -> None:
 
 
 def test_tracker_writes_a_readable_asc(tmp_path) -> None:
-    from vista.gaze.recording import read_recording
+    from vista.gaze.io import read_recording
 
     img = _image(tmp_path)
     t = SimulatedTracker(SCREEN, speed=None, rng=2, data_dir=tmp_path / "host", start_ms=1000)

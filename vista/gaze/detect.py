@@ -283,7 +283,7 @@ def detect_fixations(
     Parameters
     ----------
     samples : Samples
-        From :func:`~vista.gaze.recording.read_recording` with ``samples=True``.
+        From :func:`~vista.gaze.io.read_recording` with ``samples=True``.
     method : str, default "ivt"
         A name in :data:`DETECTORS`: ``"ivt"`` (velocity threshold) or ``"idt"``
         (dispersion threshold).
