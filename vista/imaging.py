@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_IMAGE_PIXELS", "image_size", "load_image", "resize_map"]
+__all__ = ["MAX_IMAGE_PIXELS", "image_size", "load_image", "read_map", "resize_map"]
 
 MAX_IMAGE_PIXELS = 100_000_000
 """Images with more pixels than this (100 megapixels, about a 10000×10000 photo) are
@@ -109,3 +109,53 @@ def image_size(path: str | os.PathLike[str], *,
         raise ParseError(f"image is {w}x{h} pixels, over the limit of {max_pixels} "
                          f"(vista.imaging.MAX_IMAGE_PIXELS)", path=path)
     return int(h), int(w)
+
+
+MAP_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+def read_map(path: str | os.PathLike[str], *, name: str = "map") -> np.ndarray:
+    """Read a 2-D map from ``.npy`` or an image file, its values as stored.
+
+    ``.npy`` arrays are returned as stored (no pickles). Images are read as grayscale
+    float64 with their stored values (0-255 for 8-bit, 0-65535 for 16-bit); colour
+    images are converted to luma (ITU-R 601-2, Pillow's ``"L"`` mode). Nothing is
+    rescaled. Only regular files are opened, and image headers are checked against
+    :data:`MAX_IMAGE_PIXELS` before decoding.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ParseError
+        Not a regular file, an unsupported suffix, or unreadable; names ``name`` and the file.
+    """
+    from ._io import check_regular_file
+    from .errors import ParseError
+
+    p = check_regular_file(path, what=name)
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        try:
+            return np.asarray(np.load(p, allow_pickle=False))
+        except (OSError, ValueError, EOFError) as exc:
+            raise ParseError(f"{name}: not a plain numeric .npy array ({exc})", path=p) from None
+    if suffix not in MAP_IMAGE_SUFFIXES:
+        raise ParseError(f"{name}: unsupported file type {suffix or '(none)'}; use .npy, .png "
+                         "or .jpg", path=p)
+    from PIL import Image
+
+    try:
+        with Image.open(p) as im:
+            w, h = im.size  # from the header, before any pixel is decoded
+            if w * h > MAX_IMAGE_PIXELS:
+                raise ParseError(f"{name} image is {w}x{h} pixels, over the limit of "
+                                 f"{MAX_IMAGE_PIXELS} (vista.imaging.MAX_IMAGE_PIXELS)", path=p)
+            if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+                return np.asarray(im, dtype=np.float64)
+            return np.asarray(im.convert("L"), dtype=np.float64)
+    except ParseError:
+        raise
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ParseError(f"cannot read {name} image: {exc}", path=p) from None
+

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from pathlib import Path
 from typing import Any
 
 import click
@@ -15,51 +14,14 @@ from ..metrics import metric_names
 
 COMMANDS: list[click.Command] = []
 
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
-
-
-def read_map(path: str | Path, *, name: str = "map") -> np.ndarray:
-    """Read a 2-D map from ``.npy`` or an image file.
-
-    ``.npy`` arrays are returned as stored. Images are read as grayscale float64 with
-    their stored values (0-255 for 8-bit, 0-65535 for 16-bit); colour images are
-    converted to luma (ITU-R 601-2, Pillow's ``"L"`` mode). No rescaling is done:
-    every metric here is invariant to it, or normalises the map itself.
-    """
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix == ".npy":
-        try:
-            arr = np.load(p, allow_pickle=False)
-        except ValueError as exc:
-            raise ValueError(f"{name} {p}: not a plain numeric .npy array ({exc})") from exc
-        return np.asarray(arr)
-    if suffix in _IMAGE_SUFFIXES:
-        from PIL import Image
-
-        from ..errors import ParseError
-
-        try:
-            with Image.open(p) as im:
-                if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-                    return np.asarray(im, dtype=np.float64)
-                return np.asarray(im.convert("L"), dtype=np.float64)
-        except FileNotFoundError:
-            raise
-        except OSError as exc:
-            raise ParseError(f"cannot read {name} image: {exc}", path=p) from exc
-    raise ValueError(
-        f"{name} {p}: unsupported file type {suffix or '(none)'}; use .npy, .png or .jpg"
-    )
-
 
 def _fixations_arg(arr: np.ndarray, grid: tuple[int, ...], path: str) -> np.ndarray:
     """Points (N×2/N×3) as given, or a mask on the human grid turned into its pixels."""
     if arr.ndim == 2 and arr.shape == grid:
-        from ..metrics._shared import _mask_indices
-
-        idx, shape = _mask_indices("--fixations", arr)
-        rows, cols = np.divmod(idx, shape[1])
+        if arr.dtype.kind not in "biuf" or not np.isfinite(arr).all() or (arr < 0).any():
+            raise ValueError(f"--fixations {path}: a fixation mask must be a finite map >= 0 "
+                             f"(fixated > 0); got dtype {arr.dtype}")
+        rows, cols = np.nonzero(arr)
         return np.column_stack([cols, rows]).astype(np.float64)
     if arr.ndim == 2 and arr.shape[1] in (2, 3):
         return arr
@@ -129,6 +91,8 @@ def metrics_command(
             "auc_shuffled needs the fixations of other images, which one pair of maps does "
             "not have; score it over a dataset: vista score --metric auc_shuffled"
         )
+    from ..imaging import read_map
+
     s = read_map(saliency, name="saliency")
     h = read_map(human, name="human")
     if s.ndim == 2 and h.ndim == 2 and s.shape != h.shape and not resize:

@@ -255,22 +255,11 @@ def make_plan(dataset: Any, sources: Sequence[Any], options: Options, *, skip_ba
                 hashes)
 
 
-def _image_size(path: str) -> tuple[int, int]:
-    from PIL import Image
-
-    from .._io import check_regular_file
-    from ..imaging import MAX_IMAGE_PIXELS
-
-    with Image.open(check_regular_file(path, what="image")) as im:
-        w, h = im.size
-    if w * h > MAX_IMAGE_PIXELS:
-        raise OSError(f"{w}x{h} pixels is over the limit of {MAX_IMAGE_PIXELS}")
-    return int(h), int(w)
-
-
 def _size_or_reason(path: str) -> tuple[int, int] | str:
+    from ..imaging import image_size
+
     try:
-        return _image_size(path)
+        return image_size(path)
     except FileNotFoundError:
         return f"image {path} is missing"
     except (OSError, ValueError) as exc:

@@ -185,6 +185,7 @@ class Run(RunData):
             for r in self.rows}
         self._sha: dict[str, str] = {}
         self._sources: dict[str, Any] = {}
+        self._image: tuple[str, np.ndarray] | None = None  # the last image read
         self._check_dataset()
 
     @property
@@ -237,9 +238,10 @@ class Run(RunData):
                 except FileNotFoundError:
                     pass  # maps missing for some triplets: those give None below
             self._sources[model] = src
-        image = self.dataset.load_image(triplet)
+        if self._image is None or self._image[0] != triplet.image_path:
+            self._image = (triplet.image_path, self.dataset.load_image(triplet))
         try:
-            out = self._sources[model].maps(image, [triplet.text], [triplet])[0]
+            out = self._sources[model].maps(self._image[1], [triplet.text], [triplet])[0]
         except (ValueError, FileNotFoundError):
             return None
         return np.asarray(getattr(out, "values", out))
