@@ -147,6 +147,8 @@ def test_inputs_not_mutated(rng) -> None:
         pytest.param([1], [1], [1], {"shape": 5}, r"shape must be \(height, width\)",
                      id="shape-not-pair"),
         pytest.param([1e6], [1e6], [1], {}, "no density falls on the image", id="far-off"),
+        pytest.param([1], [1], [1], {"shape": (100_000, 100_000)}, "over the pixel limit",
+                     id="huge-shape"),
     ],
 )
 def test_errors(xs, ys, ws, kwargs, message) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_array, check_int, check_positive
+from ..imaging import MAX_IMAGE_PIXELS
 
 __all__ = ["density_map", "gaussian_1d"]
 
@@ -52,7 +53,12 @@ def _check_shape(shape: Any) -> tuple[int, int]:
         h, w = shape
     except (TypeError, ValueError):
         raise ValueError(f"shape must be (height, width); got {shape!r}") from None
-    return check_int("shape[0] (height)", h, minimum=1), check_int("shape[1] (width)", w, minimum=1)
+    h = check_int("shape[0] (height)", h, minimum=1)
+    w = check_int("shape[1] (width)", w, minimum=1)
+    if h * w > MAX_IMAGE_PIXELS:
+        raise ValueError(f"shape {h}x{w} is over the pixel limit of {MAX_IMAGE_PIXELS} "
+                         "(vista.imaging.MAX_IMAGE_PIXELS)")
+    return h, w
 
 
 # 1-D kernel values below this are zero in the float32 path: every product of two
