@@ -258,7 +258,9 @@ def simulated_asc(folder: Path) -> Path:
     run_session(images, participant="SIM", screen=Screen(1920, 1080, 531, 299, 700),
                 out=folder / "session", rng=1, speed=None, time_limit_s=10, display=False,
                 tracker="simulated")
-    return folder / "session" / "recording.asc"
+    named = folder / "vista_simulated_session.asc"
+    shutil.copyfile(folder / "session" / "recording.asc", named)
+    return named
 
 
 def edf_as_asc(edf: Path, folder: Path) -> Path:
@@ -391,6 +393,26 @@ def markdown(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def compact(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per file and reader: ``matched / vista / other`` for each kind, notes
+    joined."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        row = out.setdefault((r["file"], r["reader"]), {"file": r["file"], "reader": r["reader"],
+                                                        "notes": []})
+        if r["kind"] == "all":
+            row["notes"].append(r["note"])
+            continue
+        row[r["kind"]] = f"{r['matched']} / {r['vista']} / {r['other']}"
+        if r["note"]:
+            row["notes"].append(f"{r['kind']}: {r['note']}")
+    for row in out.values():
+        row["notes"] = "; ".join(row["notes"])
+        for k in (*KINDS, "messages", "TRIALIDs"):
+            row.setdefault(k, "")
+    return list(out.values())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--asc-only", action="store_true", help="only the reader table")
@@ -398,8 +420,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("MNE_LOGGING_LEVEL", "ERROR")
     with asc_files() as files:
         rows = [r for f in files for r in compare_readers(f)]
-    print("## Readers: vista vs MNE and pymovements (events matched exactly)\n")
-    print(markdown(rows, ["file", "reader", "kind", "vista", "other", "matched", "note"]))
+    print("## Readers: vista vs MNE and pymovements\n")
+    print("Each cell: matched / vista / other reader (same eye, start and end; messages: "
+          "same time and text).\n")
+    print(markdown(compact(rows), ["file", "reader", *KINDS, "messages", "TRIALIDs", "notes"]))
     if not args.asc_only:
         rows = [r for e in eyelinkio_edfs() for r in compare_detectors(e)]
         print("\n## Fixation detection: vista vs pymovements (onsets within 2 samples)\n")
