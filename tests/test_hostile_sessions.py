@@ -454,6 +454,76 @@ def test_maps_transcript_that_is_a_fifo(box: Path) -> None:
     assert not (box / "ds").exists()
 
 
+WRONG_TYPES = [None, [1, 2], {"a": 1}, "x", True, -5, 1e308]
+
+
+@pytest.mark.parametrize("where, key", [
+    ("meta", "screen"), ("meta", "calibrations"), ("meta", "tracker"), ("meta", "plan"),
+    ("meta", "participant"), ("meta", "recordings"), ("row", "end_ms"), ("row", "start_ms"),
+])
+def test_resume_with_fields_of_the_wrong_type(box: Path, where: str, key: str) -> None:
+    """Each field of session.json and of a journal line that --resume reads, set to
+    values of every wrong type: refused with one line naming the file, or (a value
+    that is harmless, e.g. a null calibration list) resumed; never a traceback."""
+    session = box / "session"
+    _fresh(box)
+    for value in WRONG_TYPES:
+        shutil.rmtree(session)
+        shutil.copytree(_fresh(box), session)
+        _interrupted(session)
+        if where == "meta":
+            meta = json.loads((session / "session.json").read_text())
+            meta[key] = value
+            (session / "session.json").write_text(json.dumps(meta))
+        else:
+            rows = _journal(session)
+            rows[0][key] = value
+            _write_journal(session, rows)
+        res = _run("record", "--participant", "H01", "--resume", "--out", str(session),
+                   *SCREEN_ARGS)
+        if res.exit_code == 0:
+            continue
+        assert res.exit_code == 1, (value, res.output)
+        line = _one_line(res)
+        assert str(session) in line, (value, line)
+
+
+@pytest.mark.parametrize("where, key", [
+    ("meta", "screen"), ("meta", "participant"), ("meta", "recording"),
+    ("meta", "images_dir"), ("meta", "plan"), ("row", "start_ms"), ("row", "placement"),
+    ("row", "image"), ("row", "transcript"), ("row", "recording"),
+])
+def test_maps_with_fields_of_the_wrong_type(box: Path, where: str, key: str) -> None:
+    """The same for `vista maps`: a map is made, or one line names the session's file."""
+    session = box / "session"
+    _fresh(box)
+    for k, value in enumerate([*WRONG_TYPES, "../x", "/etc/passwd"]):
+        shutil.rmtree(session)
+        shutil.copytree(_fresh(box), session)
+        if where == "meta":
+            meta = json.loads((session / "session.json").read_text())
+            meta[key] = value
+            (session / "session.json").write_text(json.dumps(meta))
+        else:
+            rows = _journal(session)
+            rows[0][key] = value
+            _write_journal(session, rows)
+        res = _run("maps", str(session), "--out", str(box / f"ds{k}"))
+        if res.exit_code == 0:
+            continue
+        assert res.exit_code == 1, (value, res.output)
+        line = _one_line(res)
+        assert str(session) in line or "/etc/passwd" in line, (value, line)
+
+
+def _fresh(box: Path) -> Path:
+    """A pristine copy of the box's session, made once per test."""
+    keep = box / "pristine"
+    if not keep.exists():
+        shutil.copytree(box / "session", keep)
+    return keep
+
+
 def test_transcribe_a_wav_that_is_not_one(box: Path, monkeypatch) -> None:
     pytest.importorskip("faster_whisper", reason="needs the audio extra (faster-whisper)")
     from types import SimpleNamespace as NS

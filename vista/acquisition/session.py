@@ -222,8 +222,8 @@ def _resume(config: SessionConfig, tracker: Any) -> _Run:
     if diff:
         what = ", ".join(f"{k} {a} (now {b})" for k, (a, b) in diff.items())
         raise ValueError(
-            f"screen differs from the session's: {what}; resume with the same screen "
-            "geometry (--screen-px, --screen-mm, --distance-mm)"
+            f"screen differs from session {session_dir}'s: {what}; resume with the same "
+            "screen geometry (--screen-px, --screen-mm, --distance-mm)"
         )
     _check_same_images(config, meta, session_dir)
     for item in meta["plan"]:
@@ -231,7 +231,11 @@ def _resume(config: SessionConfig, tracker: Any) -> _Run:
             raise FileNotFoundError(f"image of trial {item['trial_id']} is missing: {item['image']}")
     plan_ids = {p["trial_id"]: p for p in meta["plan"]}
     done = read_journal(session_dir / JOURNAL, plan=plan_ids)
-    kind = _kind(config, tracker, (meta.get("tracker") or {}).get("kind"))
+    recorded = (meta.get("tracker") or {}).get("kind")
+    if not isinstance(recorded, str) and tracker is None and config.tracker is None:
+        raise ValueError(f"{session_dir / 'session.json'} does not say which tracker recorded "
+                         "the session; name it (--simulate, --dummy or --eyelink)")
+    kind = _kind(config, tracker, recorded if isinstance(recorded, str) else None)
     check_inputs(config, kind)
     lock = SessionLock(session_dir)  # the first side effect; then drop a torn journal line
     try:

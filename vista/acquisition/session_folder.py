@@ -87,6 +87,13 @@ def read_journal(path: str | os.PathLike[str], *, repair: bool = False,
         if not isinstance(tid, str) or not tid:
             raise ParseError(f"journal line has no trial_id string (got {tid!r})",
                              path=path, line=line)
+        for key in ("start_ms", "end_ms"):
+            value = row.get(key)
+            if value is not None and (isinstance(value, bool)
+                                      or not isinstance(value, (int, float))
+                                      or not 0 <= value < 2**32):
+                raise ParseError(f"{key} must be a tracker time, 0 to 2**32 ms; got {value!r}",
+                                 path=path, line=line)
         if plan is not None and tid not in plan:
             raise ParseError(f"trial {tid!r} is not in the session's plan (session.json); "
                              "the journal does not belong to this session", path=path, line=line)
@@ -143,8 +150,12 @@ def read_meta(session_dir: Path) -> dict[str, Any]:
         raise ParseError("session.json has no trial plan; it cannot be resumed", path=path)
     meta["plan"] = _check_plan(meta["plan"], path)
     meta["recordings"] = _check_recordings(session_dir, meta.get("recordings", []), path)
-    if not isinstance(meta.get("tracker") or {}, dict):
-        raise ParseError(f"'tracker' must be an object; got {meta['tracker']!r}", path=path)
+    for key, kind, name in (("tracker", dict, "an object"), ("screen", dict, "an object"),
+                            ("calibrations", list, "a list")):
+        if key in meta and meta[key] is not None and not isinstance(meta[key], kind):
+            raise ParseError(f"'{key}' must be {name}; got {meta[key]!r}", path=path)
+    if meta.get("calibrations", 0) is None:
+        del meta["calibrations"]
     return meta
 
 

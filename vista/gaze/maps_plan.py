@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .._validation import check_option, check_range
+from ..errors import ParseError
 from ..records import Placement, Screen, Transcript, Trial
 from .geometry import sigma_px as sigma_deg_to_px
 from .segments import SEGMENTERS, segment
@@ -254,7 +255,10 @@ def plan_trial(src: Source, trial: Trial, opts: MapsOptions,
         if image_file is None:
             hint = "" if images_dir is not None else "; pass --images DIR"
             raise FileNotFoundError(f"{where}: image {trial.image_path!r} not found{hint}")
-        shape = image_size(image_file)
+        try:
+            shape = image_size(image_file)
+        except ParseError as exc:
+            raise ParseError(f"image of {where}: {exc.message}", path=exc.path) from None
         placement = trial.placement or _placement_from_messages(trial, image_file)
         if placement is None:
             raise ValueError(f"{where}: the image's placement on the screen is unknown "
@@ -271,6 +275,9 @@ def plan_trial(src: Source, trial: Trial, opts: MapsOptions,
     else:
         assert src.screen is not None and opts.sigma_deg is not None
         sigma = sigma_deg_to_px(opts.sigma_deg, src.screen, placement, shape)
+        if not 0 < sigma < float("inf"):
+            raise ValueError(f"{where}: sigma_deg={opts.sigma_deg} is {sigma} image pixels "
+                             f"with this screen ({src.screen}); check its geometry")
     text = opts.free_viewing_text or (image_file.stem if image_file is not None
                                       else f"trial {trial.trial_id}")
     return TrialPlan(src, trial, image_file, shape, placement, sigma, text)
