@@ -231,3 +231,17 @@ def test_iarea_messages_in_a_recording(tmp_path: Path) -> None:
     assert by.loc["left", "dwell_ms"] == 300.0 and by.loc["left", "visit_count"] == 2
     assert by.loc["right", "first_fixation_ms"] == 230.0  # from SYNCTIME at 10 ms
     assert by.loc["right", "dwell_share"] == pytest.approx(0.5)
+
+
+def test_simulator_writes_an_ias_per_image_that_vista_areas_reads(tmp_path: Path) -> None:
+    """The simulated tracker writes each image's scene as Data Viewer interest areas
+    (screen pixels) beside its data file; reading them gives the scene's measures."""
+    session = _session(tmp_path)
+    ias = session / ".tracker" / "ias"
+    assert sorted(p.name for p in ias.iterdir()) == ["astronaut.ias", "coins.ias"]
+    from_ias = interest_area_report(session, ias=ias)
+    from_scene = interest_area_report(session, ias="scene")
+    assert len(from_ias) == len(from_scene) == 24
+    for col in ("label", "fixation_count", "visit_count"):
+        assert from_ias[col].tolist() == from_scene[col].tolist()
+    assert np.allclose(from_ias["dwell_ms"], from_scene["dwell_ms"])

@@ -445,6 +445,7 @@ class SimulatedTracker:
             scene = self.scenes.get(path)
             if scene is None:
                 scene = load_scene(path)
+            self._write_ias(path, scene, placement)
             speech = plan_speech(scene, rng=self.gen)
             self._trial = _make_trial(now, placement, scene, speech, self.model, self.gen)
             if self._proc is not None:
@@ -457,6 +458,17 @@ class SimulatedTracker:
             self._pending_image = None
             if self._proc is not None:
                 self._proc.trial = None
+
+    def _write_ias(self, image: str, scene: Scene, placement: Placement) -> None:
+        """The image's scene as Data Viewer interest areas in screen pixels,
+        ``DATA_DIR/ias/IMAGE_STEM.ias`` (what ``vista areas --ias`` reads)."""
+        from .._io import write_atomic
+        from ..gaze.areas import scene_to_ias
+
+        folder = self._dir() / "ias"
+        folder.mkdir(exist_ok=True)
+        text = scene_to_ias(scene, placement=placement)
+        write_atomic(folder / f"{Path(image).stem}.ias", text.encode("utf-8"))
 
     def _parse_imgload(self, text: str) -> tuple[str, Placement] | None:
         """The image and its placement from a ``!V IMGLOAD`` message (the rule of
