@@ -331,3 +331,41 @@ def test_dataset_page_screenshot(folders: dict[str, Path], browser: Browser,
     browser.screenshot(shot)
     _keep(shot)
     assert shot.stat().st_size > 20_000
+
+
+def test_audio_plays_on_the_tracker_clock(folders: dict[str, Path], browser: Browser,
+                                          tmp_path: Path) -> None:
+    """A session that kept its audio: the WAV is embedded, and seeking the playhead puts
+    the audio at playhead minus ``audio_start_ms`` (both on the tracker clock)."""
+    import wave
+
+    import numpy as np
+
+    from vista.view import write_view
+
+    session = tmp_path / "P01"
+    shutil.copytree(folders["session"], session)
+    (session / "audio").mkdir()
+    rows = [json.loads(line) for line in (session / "trials.jsonl").read_text().splitlines()]
+    for row in rows:
+        wav = session / "audio" / f"{row['trial_id']}.wav"
+        with wave.open(str(wav), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            tone = 3000 * np.sin(np.arange(8000 * 12) * 2 * np.pi * 440 / 8000)
+            w.writeframes(tone.astype("<i2").tobytes())
+        row["audio"] = f"audio/{row['trial_id']}.wav"
+        row["audio_start_ms"] = row["start_ms"] - 250.0
+    (session / "trials.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    page = tmp_path / "audio.html"
+    write_view(session, page)
+    browser.open(page.as_uri() + f"#trial={rows[0]['trial_id']}")
+    assert browser.js("document.getElementById('audio').src").startswith("data:audio/wav;base64,")
+    for _ in range(100):  # metadata decoded
+        if browser.js("document.getElementById('audio').readyState") >= 1:
+            break
+        time.sleep(0.05)
+    browser.js(f"vistaView.seek({rows[0]['start_ms'] + 2000.0!r})")
+    assert browser.js("document.getElementById('audio').currentTime") == pytest.approx(2.25,
+                                                                                        abs=0.01)
