@@ -364,3 +364,72 @@ def test_failed_connection_leaves_no_session(tmp_path) -> None:
     summary = run_session(images, participant="P01", screen=SCREEN, tracker="simulated", out=tmp_path / "s",
                           time_limit_s=1)
     assert summary.status == "complete"
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        pytest.param(dict(speed=float("nan")), ValueError, r"speed must be .* \[0.01, 10000\]",
+                     id="speed-nan"),
+        pytest.param(dict(speed=1e-9), ValueError, "speed", id="speed-tiny"),
+        pytest.param(dict(time_limit_s=1e9), ValueError, "time_limit_s", id="time-limit-huge"),
+        pytest.param(dict(inter_trial_s=-1), ValueError, "inter_trial_s", id="inter-trial"),
+        pytest.param(dict(end_keys=()), ValueError, "end_keys", id="no-end-key"),
+        pytest.param(dict(display="yes"), TypeError, "display", id="display"),
+        pytest.param(dict(images=None), ValueError, "images is required", id="no-images"),
+        pytest.param(dict(audio="a\tb.wav"), ValueError, "control character", id="audio-tab"),
+        pytest.param(dict(resume="yes"), TypeError, "resume", id="resume-str"),
+        pytest.param(dict(screen=(1920, 1080)), TypeError, "Screen record", id="screen"),
+    ],
+)
+def test_session_config_checks_values(tmp_path, kwargs, error, message) -> None:
+    from vista.acquisition.session import SessionConfig
+
+    args = dict(participant="P01", screen=SCREEN, images=tmp_path, tracker="simulated")
+    args.update(kwargs)
+    with pytest.raises(error, match=message):
+        SessionConfig(**args)
+
+
+def test_session_config_run(tmp_path) -> None:
+    """The typed form: a frozen SessionConfig and one call; options beside a config
+    are refused rather than silently preferred to it."""
+    import dataclasses
+
+    from vista.acquisition.session import SessionConfig
+
+    images = _images(tmp_path / "stim", n=2)
+    config = SessionConfig(participant="P01", screen=SCREEN, images=images,
+                           tracker="simulated", out=tmp_path / "s", time_limit_s=1, rng=2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.speed = 2.0  # type: ignore[misc]
+    with pytest.raises(TypeError, match="time_limit_s"):
+        run_session(config, time_limit_s=3)
+    summary = run_session(config)
+    assert summary.status == "complete" and summary.completed == 2
+    _check_session_folder(tmp_path / "s", 2)
+
+
+def test_default_tracker_is_the_eyelink(tmp_path, monkeypatch) -> None:
+    """A new session with no tracker named uses the EyeLink, in the library as in the
+    CLI (simulated gaze is never recorded by omission); a failure to make it leaves
+    no session folder."""
+    import vista.acquisition.session as session_module
+
+    pytest.importorskip("pylink", reason="without pylink the default stops at its extra")
+    made = []
+
+    def fake_make_tracker(kind, *args, **kwargs):
+        made.append(kind)
+        raise ConnectionError("no Host PC here")
+
+    monkeypatch.setattr(session_module, "make_tracker", fake_make_tracker)
+    images = _images(tmp_path / "stim", n=1)
+    with pytest.raises(ConnectionError):
+        run_session(session_module.SessionConfig(participant="P01", screen=SCREEN,
+                                                 images=images, out=tmp_path / "a"))
+    res = CliRunner().invoke(cli, ["record", "--participant", "P01", "--images", str(images),
+                                   "--out", str(tmp_path / "b"), "--no-display"])
+    assert res.exit_code != 0
+    assert made == ["eyelink", "eyelink"]
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
