@@ -11,9 +11,12 @@ fixation time inside the region against time relative to the onset (-3 s to +1 s
 default), with bootstrap bands over events and over participants, and reads off:
 
 * the **peak**: when the named region holds the largest share of fixation time;
-* the **span**: when the share first rises halfway from its baseline (the curve's
-  minimum before the peak) to the peak, the time at which gaze typically reaches the
-  region (negative: before the onset); ``-span`` is the eye-voice lead;
+* the **span**: when the share rises halfway from its baseline to the peak, the time
+  at which gaze typically reaches the region (negative: before the onset); ``-span``
+  is the eye-voice lead. The baseline is the level the rise starts from: the mean of
+  the curve over the 400 ms ending 200 ms before a first estimate made with the
+  curve's minimum before the peak (the minimum may lie in an earlier, lower stretch,
+  such as the gaze window of the phrase before, which would pull the span early);
 * the **window**: the shortest interval holding 80% of the excess in-region time
   (the share above baseline), and the ``--lead-ms``/``--lag-ms`` for ``vista maps``
   that it suggests.
@@ -164,6 +167,17 @@ def _smooth(curve: np.ndarray, width: int) -> np.ndarray:
         return np.where(den > 0, num / den, np.nan)
 
 
+def _half_rise(curve: np.ndarray, times: np.ndarray, k: int, level: float) -> float:
+    """The last time before bin ``k`` at which the curve is at or below ``level``, the
+    crossing interpolated linearly between bins."""
+    low = np.flatnonzero(curve[: k + 1] <= level)
+    j = int(low[-1]) if low.size else 0
+    if j < k and curve[j + 1] != curve[j] and not np.isnan(curve[j + 1]):
+        frac = (level - curve[j]) / (curve[j + 1] - curve[j])
+        return float(times[j] + frac * (times[j + 1] - times[j]))
+    return float(times[j])
+
+
 def _read_curve(curve: np.ndarray, times: np.ndarray, share: float) -> _Reading:
     """Peak, half-rise span and the shortest window holding ``share`` of the excess."""
     if np.isnan(curve).all():
@@ -171,17 +185,14 @@ def _read_curve(curve: np.ndarray, times: np.ndarray, share: float) -> _Reading:
         return _Reading(nan, nan, nan, nan, (nan, nan))
     k = int(np.nanargmax(curve))
     peak = float(curve[k])
-    before = curve[: k + 1]
-    baseline = float(np.nanmin(before))
-    half = baseline + 0.5 * (peak - baseline)
-    low = np.flatnonzero(before <= half)
-    j = int(low[-1]) if low.size else 0
-    # the crossing between bins j and j + 1, interpolated linearly
-    if j < k and curve[j + 1] != curve[j] and not np.isnan(curve[j + 1]):
-        frac = (half - curve[j]) / (curve[j + 1] - curve[j])
-        span = float(times[j] + frac * (times[j + 1] - times[j]))
-    else:
-        span = float(times[j])
+    baseline = float(np.nanmin(curve[: k + 1]))
+    span = _half_rise(curve, times, k, baseline + 0.5 * (peak - baseline))
+    # the level the rise starts from: the 400 ms ending 200 ms before that first estimate
+    # (the minimum may lie in an earlier, lower stretch, which would pull the span early)
+    near = (times >= span - 600) & (times <= span - 200) & ~np.isnan(curve)
+    if near.any() and float(np.mean(curve[near])) < peak:
+        baseline = float(np.mean(curve[near]))
+        span = _half_rise(curve, times, k, baseline + 0.5 * (peak - baseline))
     excess = np.clip(np.nan_to_num(curve - baseline), 0, None)
     cum = np.concatenate([[0.0], np.cumsum(excess)])
     need = share * cum[-1]
@@ -215,7 +226,7 @@ class LagResult:
     peak_ms, peak : float
         Time and height of the curve's maximum (after smoothing over ``smooth_ms``).
     baseline : float
-        The curve's minimum before the peak.
+        The level the rise starts from (see the module's description).
     span_ms : float
         Half-rise time: when gaze typically reaches the region (negative: before the
         onset). ``span_interval`` is its bootstrap interval over events.
