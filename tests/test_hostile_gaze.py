@@ -122,6 +122,21 @@ def test_edf_library_crash_is_caught(tmp_path: Path) -> None:
         edf.read_edf(p)
 
 
+def _count_fixations(path: str) -> int:
+    return len(read_recording(path).fixations)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_edf_read_in_a_daemonic_worker() -> None:
+    """Pool workers are daemonic and may not start multiprocessing children; the EDF
+    is still read in its own forked child there."""
+    import multiprocessing as mp
+
+    with mp.get_context("fork").Pool(1) as pool:
+        got = pool.map(_count_fixations, [str(EDF_DATA / "test_raw.edf")])
+    assert got == [21]
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
 @pytest.mark.parametrize("suffix", [".edf", ".asc"])
 def test_fifo_recording_is_refused(box, suffix: str) -> None:  # type: ignore[no-untyped-def]

@@ -26,7 +26,8 @@ offset, as the ASC reader and Data Viewer read it.
 The EDF API is C code that can crash the process (SIGSEGV) on an EDF cut inside its
 header or holding some corrupted bytes. :func:`read_edf` therefore checks the header
 first (``SR_RESEARCH`` magic, a text preamble closed by ``ENDP:``) and then reads the
-file in a child process: a crash, or a read that does not finish within
+file in a forked child process (a plain ``os.fork``, so it also works inside daemonic
+worker processes): a crash, or a read that does not finish within
 :data:`READ_TIMEOUT_S` (plus a second per MB), becomes a
 :class:`~vista.errors.ParseError` naming the file, and vista goes on.
 """
@@ -38,7 +39,6 @@ import ctypes
 import os
 import signal
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -216,48 +216,74 @@ def _read_parts(p: Path, samples: bool) -> dict[str, Any]:
             api.edf_close_file(fid)
 
 
-def _child(conn: Any, path: str, samples: bool) -> None:
-    import faulthandler
+def _child_result(path: str, samples: bool) -> bytes:
+    """What the child sends back: the pickled ``("ok", parts)`` or ``("error", text)``."""
+    import pickle
 
-    faulthandler.disable()  # a crash here is reported by the parent, in one line
     try:
-        conn.send(("ok", _read_parts(Path(path), samples)))
+        result: tuple[str, Any] = ("ok", _read_parts(Path(path), samples))
     except ParseError as exc:
-        conn.send(("error", exc.message))
-    except BaseException as exc:  # reported to the parent, which names the file
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-    finally:
-        conn.close()
+        result = ("error", exc.message)
+    except BaseException as exc:  # reported by the parent, which names the file
+        result = ("error", f"{type(exc).__name__}: {exc}")
+    return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _fork_read(path: str, samples: bool, timeout: float) -> tuple[bytes | None, int | None]:
+    """Run :func:`_child_result` in a forked child (a plain fork, so it works inside
+    daemonic worker processes too). Returns what the child wrote, or None when it
+    wrote nothing whole, and its exit status (negative: killed by that signal)."""
+    import faulthandler
+    import selectors
+    import time
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: read, write the result, leave without any cleanup
+        code = 0
+        try:
+            os.close(r)
+            faulthandler.disable()  # a crash is reported by the parent, in one line
+            data = _child_result(path, samples)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(w, view):]
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(w)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    done = False
+    with selectors.DefaultSelector() as sel:
+        sel.register(r, selectors.EVENT_READ)
+        while not done and time.monotonic() < deadline:
+            if sel.select(max(deadline - time.monotonic(), 0.0)):
+                chunk = os.read(r, 1 << 20)
+                chunks.append(chunk)
+                done = not chunk
+    os.close(r)
+    if not done:
+        os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+    return (b"".join(chunks) if done and code == 0 else None), code
 
 
 def _read_isolated(p: Path, samples: bool) -> dict[str, Any]:
-    """:func:`_read_parts` in a child process; a crash or a hang is a ParseError."""
-    import multiprocessing as mp
+    """:func:`_read_parts` in a child process; a crash or a hang is a ParseError. Where
+    the platform cannot fork, the file is read in this process."""
+    import pickle
 
-    # fork is cheap and safe with one thread; with others running (an audio recorder)
-    # the child starts from a clean server process instead
-    method = "fork" if threading.active_count() == 1 and hasattr(os, "fork") else "spawn"
-    ctx: Any = mp.get_context(method)
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(send, str(p), samples), daemon=True)
-    proc.start()
-    send.close()
+    if not hasattr(os, "fork"):  # pragma: no cover - Windows
+        return _read_parts(p, samples)
     timeout = READ_TIMEOUT_S + p.stat().st_size / 1e6
-    result: Any = None
-    try:
-        if recv.poll(timeout):
-            result = recv.recv()
-    except (EOFError, OSError):
-        result = None
-    finally:
-        recv.close()
-        proc.join(5.0)
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
-    if result is None:
-        code = proc.exitcode
-        if code is not None and code < 0:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    data, code = _fork_read(str(p), samples, timeout)
+    if data is None:
+        if code is not None and code < 0 and code != -signal.SIGKILL:
             try:
                 name = signal.Signals(-code).name
             except ValueError:
@@ -265,8 +291,8 @@ def _read_isolated(p: Path, samples: bool) -> dict[str, Any]:
             raise ParseError(f"the EDF library crashed ({name}) reading this file: it is "
                              "corrupt or cut short", path=p)
         raise ParseError(f"the EDF library did not finish reading this file within "
-                         f"{timeout:.0f} s (exit code {code}): it is corrupt", path=p)
-    kind, payload = result
+                         f"{timeout:.0f} s (exit status {code}): it is corrupt", path=p)
+    kind, payload = pickle.loads(data)
     if kind != "ok":
         raise ParseError(str(payload), path=p)
     return dict(payload)
