@@ -17,7 +17,7 @@ from test_scoring import _small_dataset
 
 from vista.records import SaliencyMap, Triplet
 from vista.scoring import demo_dataset_path, score
-from vista.scoring.executor import make_executor, parse_executor
+from vista.scoring.executor import parse_executor
 
 METRICS = ["nss", "auc_shuffled", "sim"]
 _LOADS: dict[str, int] = {}
@@ -182,3 +182,30 @@ def test_serial_run_imports_no_dask() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.slow
+@pytest.mark.explain
+def test_tiny_blip_on_dask_worker_processes(tmp_path: Path) -> None:
+    """A tiny random BLIP-ITM saved to a folder, scored through --weights ROW=DIR on a
+    Dask LocalCluster with worker processes: the same bytes as a serial run, its maps
+    made on the workers (the client never loads the model)."""
+    pytest.importorskip("torch", reason="the explain extra (torch) is not installed")
+    pytest.importorskip("transformers", reason="the explain extra is not installed")
+    distributed = pytest.importorskip("distributed", reason="the cluster extra is not installed")
+    import sys
+
+    from explain_fixtures import blip_folder
+
+    weights = {"blip-itm-base": str(blip_folder(tmp_path / "blip"))}
+    models = ["blip-itm-base", "center"]
+    kwargs = {"weights": weights, "device": "cpu", "n_boot": 30, "metrics": ["nss"]}
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        loaded_before = "vista.explain.blip" in sys.modules
+        score(demo_dataset_path(), models, out=tmp_path / "dask", executor=client, **kwargs)
+        assert ("vista.explain.blip" in sys.modules) == loaded_before
+    score(demo_dataset_path(), models, out=tmp_path / "serial", **kwargs)
+    assert _outputs(tmp_path / "serial") == _outputs(tmp_path / "dask")
+    assert len(list((tmp_path / "dask" / "maps" / "blip-itm-base").glob("*.npy"))) == 24
