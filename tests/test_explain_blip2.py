@@ -94,10 +94,9 @@ def test_gradcam_matches_lavis_arithmetic_on_the_model_forward(folder: Path, blo
     np.testing.assert_allclose(maps, np.stack(expected), rtol=1e-4, atol=1e-8)
 
 
-def test_captum_saliency_shared_checks(folder: Path) -> None:
+def test_captum_saliency_no_hooks_and_text_changes_map(folder: Path) -> None:
     explainer = load_explainer("blip2-itm", method="captum:Saliency", weights=str(folder),
                                device="cpu")
-    check_method(explainer, TEXTS[:2], "itm_logit")
     before = count_hooks(explainer.model)
     maps = explainer.explain(tiny_image(), TEXTS[:2])
     assert count_hooks(explainer.model) == before
