@@ -12,7 +12,8 @@ method                        families
 ``rollout``                   clip, siglip
 ``gradcam``                   siglip, blip2-itm (the others declare their own)
 ``bimodal``                   blip-itm-base, blip-itm-large, albef
-``captum:NAME``               clip, siglip, blip-itm-base, blip-itm-large, blip2-itm
+``captum:NAME``               clip, siglip, blip-itm-base, blip-itm-large, albef,
+                              blip2-itm
 ============================  ====================================================
 
 ``captum:NAME`` is one of :data:`vista.explain.attribution.CAPTUM_METHODS`, or
@@ -39,7 +40,7 @@ CAPTUM_NAMES = ("IntegratedGradients", "GradientShap", "Saliency", "InputXGradie
                 "Occlusion", "FeatureAblation")
 _DUAL = ("clip", "siglip")
 _BLIP = ("blip-itm-base", "blip-itm-large")
-CAPTUM_FAMILIES = (*_DUAL, *_BLIP, "blip2-itm")
+CAPTUM_FAMILIES = (*_DUAL, *_BLIP, "albef", "blip2-itm")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,9 @@ register_method("legrad", family=_DUAL, builder=MethodBuilder("dual", "legrad"),
 register_method("rollout", family=_DUAL, builder=MethodBuilder("dual", "rollout"),
                 eager_attention=True,
                 summary="attention rollout (Abnar & Zuidema 2020), text-agnostic")
+register_method("bimodal", family=(*_BLIP, "albef"), builder=MethodBuilder("bimodal", "bimodal"),
+                eager_attention=True,
+                summary="Chefer et al. 2021 bi-modal relevance through self- and co-attention")
 register_method("gradcam", family="siglip", builder=MethodBuilder("dual", "gradcam"))
 register_method("gradcam", family="blip2-itm", builder=MethodBuilder("blip2", "gradcam"),
                 eager_attention=True)
@@ -105,6 +109,13 @@ for _family in _DUAL:
         input_fit="squash",
         options={"discard_ratio": 0.9, "renorm": "vit-explain"},
         summary="vit-explain's rollout defaults: 90 % discarded, its broadcast renorm"))
+for _family in (*_BLIP, "albef"):
+    register_recipe(Recipe(
+        "bimodal", _family, "bimodal", CHEFER_MM, "GeneratorOurs.generate_ours (use_lrp=False)",
+        score="itm", tensor="self- and cross-attention", clamp="product", head_reduce="mean",
+        token_reduce="cls", input_fit="squash",
+        summary="Chefer bi-modal relevance: image and text self-attention, text-to-image "
+                "co-attention rules"))
 register_recipe(Recipe(
     "gradcam", "blip2-itm", "gradcam", VISTA, "vista.explain.blip2.run_gradcam", score="itm",
     tensor="cross-attention", block=-1, clamp="gradient", head_reduce="mean",
