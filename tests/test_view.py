@@ -369,3 +369,16 @@ def test_audio_plays_on_the_tracker_clock(folders: dict[str, Path], browser: Bro
     browser.js(f"vistaView.seek({rows[0]['start_ms'] + 2000.0!r})")
     assert browser.js("document.getElementById('audio').currentTime") == pytest.approx(2.25,
                                                                                         abs=0.01)
+
+
+def test_report_links_the_viewer(folders: dict[str, Path], tmp_path: Path) -> None:
+    from vista.report import render_report
+    from vista.view import write_view
+
+    run = tmp_path / "run"
+    shutil.copytree(folders["run"], run)
+    before = render_report(run, max_images=0, jobs=1)
+    assert f"vista view {run} --out {run / 'view.html'}" in before
+    write_view(run, run / "view.html")
+    after = render_report(run, max_images=0, jobs=1)
+    assert f'href="{(run / "view.html").resolve().as_uri()}">Trial viewer</a>' in after

@@ -70,6 +70,12 @@ def _head(run: Any) -> list[str]:
              f"{ds['n_scored']} of {ds['n_triplets']} triplets scored. "
              f"vista {html.escape(str(s['vista_version']))}, seed {s['seed']}. "
              f"Run folder <code>{html.escape(str(run.root.resolve()))}</code>.</p>"]
+    viewer = run.root.resolve() / "view.html"  # written by `vista view RUN --out RUN/view.html`
+    parts.append(f'<p><a href="{html.escape(viewer.as_uri(), quote=True)}">Trial viewer</a>: '
+                 "gaze, words and every model's map per trial.</p>" if viewer.is_file() else
+                 f"<p class=\"muted\">Inspect each trial: <code>vista view "
+                 f"{html.escape(str(run.root))} --out {html.escape(str(run.root / 'view.html'))}"
+                 "</code>.</p>")
     if ds.get("synthetic"):
         parts.append('<p class="synthetic">SYNTHETIC dataset: the human maps come from '
                      "simulated observers, not people. Use it to try the workflow, not to "
