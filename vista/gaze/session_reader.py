@@ -74,15 +74,17 @@ def _screen(info: dict[str, Any], path: Path) -> Screen | None:
         raise ParseError(f"invalid 'screen': {exc}", path=path) from exc
 
 
-def _find_recording(root: Path, info: dict[str, Any], named: Any = None) -> Path:
+def _find_recording(root: Path, info: dict[str, Any], named: Any = None,
+                    where: str | None = None) -> Path:
     """The recording file a trial line names (``recording``: a resumed session has
-    several parts), else the one session.json names, else the default names."""
-    named = named or info.get("recording")
+    several parts; ``where`` is that line), else the one session.json names, else the
+    default names."""
+    if not named:
+        named, where = info.get("recording"), str(root / "session.json")
     if named:
         if not isinstance(named, str):
-            raise ParseError(f"a recording must be named by a file name; got {named!r}",
-                             path=root / "session.json")
-        p = inside(root, named, what=f"session {root}: recording")
+            raise ParseError(f"'recording' must be a file name; got {named!r}", path=where)
+        p = inside(root, named, what=f"{where}: recording")
         if not p.is_file():
             raise FileNotFoundError(f"session {root} names recording {p}, which is missing")
         return p
@@ -203,8 +205,8 @@ def read_session(path: str | os.PathLike[str]) -> Session:
         raise FileNotFoundError(f"{journal} is missing: the session has no trials")
     recordings: dict[Path, Recording] = {}
 
-    def recording_for(named: Any) -> Recording:
-        path = _find_recording(root, info, named)
+    def recording_for(named: Any, where: str | None = None) -> Recording:
+        path = _find_recording(root, info, named, where)
         if path not in recordings:
             recordings[path] = read_recording(path)
         return recordings[path]
@@ -241,7 +243,7 @@ def _trial(root: Path, journal: Path, lineno: int, tid: str, row: dict[str, Any]
     transcript = _transcript(root, journal, lineno, tid, row)
     # Each trial's gaze comes from the part it was recorded in; an unfinished
     # copy of the trial in an earlier part (run again after --resume) is ignored.
-    recording = recording_for(row.get("recording"))
+    recording = recording_for(row.get("recording"), f"{journal}:{lineno}")
     starts = recording.fixations.starts_ms
     if t0 is not None and t1 is not None:
         mask = (starts >= t0) & (starts < t1)  # half-open, as in read_recording
