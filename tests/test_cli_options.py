@@ -52,3 +52,24 @@ def test_bash_completion_script() -> None:
     res = subprocess.run([sys.executable, "-c", "from vista.cli import main; main()"], env=env,
                          capture_output=True, text=True, timeout=60)
     assert "complete" in res.stdout and "_VISTA_COMPLETE" in res.stdout
+
+
+def test_verbosity_reaches_the_command() -> None:
+    import click
+
+    from vista.cli._options import verbosity
+
+    seen: list[int] = []
+
+    @cli.command("probe-verbosity")
+    def probe() -> None:
+        seen.append(verbosity())
+
+    try:
+        for args, want in (([], 0), (["-q"], -1), (["-v"], 1)):
+            res = CliRunner().invoke(cli, [*args, "probe-verbosity"])
+            assert res.exit_code == 0, res.output
+            assert seen[-1] == want
+    finally:
+        cli.commands.pop("probe-verbosity")
+    assert verbosity() == 0 and click.get_current_context(silent=True) is None

@@ -59,3 +59,10 @@ def apply_verbosity(ctx: click.Context, *, quiet: bool, verbose: bool) -> None:
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         ctx.call_on_close(lambda: log.removeHandler(handler))
+
+
+def verbosity() -> int:
+    """The verbosity of the running command: -1 (``--quiet``), 0 or 1 (``--verbose``);
+    0 outside a ``vista`` command. Commands ask it before drawing a progress bar."""
+    ctx = click.get_current_context(silent=True)
+    return 0 if ctx is None else int(ctx.find_root().meta.get("vista.verbosity", 0))
