@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._io import write_atomic
-from .stats_summary import table_notes
+from .table_notes import table_notes
 
 __all__ = ["format_table", "metric_label", "scores_frame", "summarise", "summary_frame",
            "summary_markdown", "table_rows", "write_outputs"]
@@ -222,7 +222,7 @@ def format_table(summary: Mapping[str, Any], *, markdown: bool = False) -> str:
         parts.append(f"paired bootstrap differences from {first} (same triplets; "
                      f"{round(100 * boot['confidence'])}% interval, two-sided p):")
         parts.append(render(["models", "n", *header[2:]], comp))
-    parts.extend(table_notes(summary, render))
+    parts.extend(table_notes(summary, render, metric_label))
     if any(r.get("mean") is None or (isinstance(r["mean"], float) and math.isnan(r["mean"]))
            for per in summary["results"].values() for r in per.values()):
         parts.append("nan: the metric is undefined on every triplet for that model (e.g. the "
