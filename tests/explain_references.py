@@ -359,3 +359,25 @@ def vilt_demo_token_heatmaps(vilt: Any, pixels: Any, input_ids: Any) -> list[np.
         out.append(np.zeros_like(heatmap) if span == 0 else
                    (heatmap - heatmap.min()) / span)
     return out
+
+
+def clipseg_quickstart(model: Any, image: np.ndarray, input_ids: Any, attention_mask: Any,
+                       size: int) -> Any:
+    """clipseg ``Quickstart.ipynb``: ``transforms.Compose([ToTensor(), Normalize(mean=[0.485,
+    0.456, 0.406], std=[0.229, 0.224, 0.225]), Resize((352, 352))])`` (``size`` for a
+    tiny model; torchvision resizes a tensor with ``interpolate(mode="bilinear",
+    align_corners=False, antialias=True)``), ``model(img.repeat(n, 1, 1, 1), prompts)``
+    on a transformers ``CLIPSegForImageSegmentation``, ``torch.sigmoid`` per prompt."""
+    import torch
+
+    x = torch.from_numpy(image.transpose(2, 0, 1).copy()).float().div(255)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+    x = (x - mean) / std
+    x = torch.nn.functional.interpolate(x[None], size=(size, size), mode="bilinear",
+                                        align_corners=False, antialias=True)[0]
+    img = x.unsqueeze(0)
+    with torch.no_grad():
+        preds = model(input_ids=input_ids, attention_mask=attention_mask,
+                      pixel_values=img.repeat(input_ids.shape[0], 1, 1, 1)).logits
+    return torch.sigmoid(preds.reshape(input_ids.shape[0], *preds.shape[-2:]))

@@ -1,5 +1,5 @@
 """ALBEF explainer: a tiny ALBEF saved as a checkpoint with ALBEF's own key names,
-loaded through ``load_explainer("albef", weights=path)``."""
+loaded through ``load_explainer("albef", recipe="vista-0.1", weights=path)``."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def explainer(ckpt: Path) -> Any:
-    return load_explainer("albef", weights=str(ckpt), device="cpu", vision_heads=3)
+    return load_explainer("albef", recipe="vista-0.1", weights=str(ckpt), device="cpu", vision_heads=3)
 
 
 def test_checkpoint_uses_albef_key_names(ckpt: Path) -> None:
@@ -168,7 +168,7 @@ def test_matches_visualisation_recipe(ckpt: Path, sep_token: str) -> None:
     ``loss = output[:, 1].sum(); loss.backward()``, then mask, grads.clamp(0),
     cams * grads, mean over heads; then the mean over the text tokens (all tokens
     after ``[CLS]``, and before ``[SEP]`` where there is one)."""
-    explainer = load_explainer("albef", weights=str(ckpt), device="cpu", vision_heads=3,
+    explainer = load_explainer("albef", recipe="vista-0.1", weights=str(ckpt), device="cpu", vision_heads=3,
                                sep_token=sep_token)
     assert explainer.options["sep_token"] == sep_token
     model = explainer.model
@@ -218,7 +218,7 @@ def test_rows_without_sep_hold_token_limit_tokens(ckpt: Path) -> None:
         ("sep", [[2, 5, 28, 19, 37, 3], [2, 19, 3, 0, 0, 0]],
          [[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]]),
     ]:
-        ex = load_explainer("albef", weights=str(ckpt), device="cpu", vision_heads=3,
+        ex = load_explainer("albef", recipe="vista-0.1", weights=str(ckpt), device="cpu", vision_heads=3,
                             token_limit=6, sep_token=sep_token)
         enc, _, infos = ex._tokenize([long, short])
         assert enc["input_ids"].tolist() == ids  # [CLS]=2, [SEP]=3, [PAD]=0
@@ -252,7 +252,7 @@ def test_text_layers_match_transformers_bert(ckpt: Path, explainer: Any) -> None
 
 
 def test_long_text_and_folder_weights(ckpt: Path) -> None:
-    ex = load_explainer("albef", weights=str(ckpt.parent), device="cpu", vision_heads=3,
+    ex = load_explainer("albef", recipe="vista-0.1", weights=str(ckpt.parent), device="cpu", vision_heads=3,
                         token_limit=6, overflow="split")
     long = "a red dog sits on the mat near a big tree"
     m = ex.explain(tiny_image(), [long])[0]
@@ -273,20 +273,20 @@ def test_long_text_and_folder_weights(ckpt: Path) -> None:
 def test_load_errors(ckpt: Path, kwargs: dict, error: type, message: str) -> None:
     opts = {"vision_heads": 3, **kwargs}
     with pytest.raises(error, match=message):
-        load_explainer("albef", weights=str(ckpt), device="cpu", **opts)
+        load_explainer("albef", recipe="vista-0.1", weights=str(ckpt), device="cpu", **opts)
 
 
 def test_weights_required_and_checked(tmp_path: Path) -> None:
     with pytest.raises(WeightsNotFoundError, match="albef needs weights"):
         load_explainer("albef")
     with pytest.raises(WeightsNotFoundError, match="do not exist"):
-        load_explainer("albef", weights=str(tmp_path / "nope.pth"))
+        load_explainer("albef", recipe="vista-0.1", weights=str(tmp_path / "nope.pth"))
     with pytest.raises(WeightsNotFoundError, match="exactly one ALBEF checkpoint"):
-        load_explainer("albef", weights=str(tmp_path))
+        load_explainer("albef", recipe="vista-0.1", weights=str(tmp_path))
     bad = tmp_path / "bad.pth"
     torch.save({"model": {"foo": torch.zeros(1)}}, bad)
     with pytest.raises(ValueError, match="not an ALBEF ITM checkpoint"):
-        load_explainer("albef", weights=str(bad))
+        load_explainer("albef", recipe="vista-0.1", weights=str(bad))
 
 
 @pytest.fixture(scope="module")

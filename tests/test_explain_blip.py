@@ -35,7 +35,7 @@ def blip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def explainer(blip_dir: Path) -> Any:
-    return load_explainer("blip-itm-base", weights=str(blip_dir), device="cpu")
+    return load_explainer("blip-itm-base", recipe="vista-0.1", weights=str(blip_dir), device="cpu")
 
 
 def test_maps_finite_shape_deterministic(explainer: Any) -> None:
@@ -150,7 +150,7 @@ def test_matches_lavis_per_pair_recipe(blip_dir: Path, explainer: Any) -> None:
 
 
 def test_long_text_truncated_and_recorded(blip_dir: Path) -> None:
-    ex = load_explainer("blip-itm-base", weights=str(blip_dir), device="cpu", token_limit=8)
+    ex = load_explainer("blip-itm-base", recipe="vista-0.1", weights=str(blip_dir), device="cpu", token_limit=8)
     long = " ".join(["a red dog sits on the mat"] * 10)
     maps = ex.explain(tiny_image(), [long, "a cat"])
     assert np.isfinite(maps[0].values).all()
@@ -161,7 +161,8 @@ def test_long_text_truncated_and_recorded(blip_dir: Path) -> None:
 
 
 def test_long_text_split(blip_dir: Path) -> None:
-    kw: dict[str, Any] = {"weights": str(blip_dir), "device": "cpu", "token_limit": 8}
+    kw: dict[str, Any] = {"weights": str(blip_dir), "device": "cpu", "token_limit": 8,
+                          "recipe": "vista-0.1"}
     split = load_explainer("blip-itm-base", overflow="split", **kw)
     trunc = load_explainer("blip-itm-base", **kw)
     long = " ".join(["a red dog sits on the mat"] * 3)  # 21 tokens: pieces of 6, 6, 6, 3
@@ -177,7 +178,7 @@ def test_long_text_split(blip_dir: Path) -> None:
 
 
 def test_options_recorded_and_cls_first_token(blip_dir: Path) -> None:
-    ex = load_explainer("blip-itm-large", weights=str(blip_dir), device="cpu", block=-1,
+    ex = load_explainer("blip-itm-large", recipe="vista-0.1", weights=str(blip_dir), device="cpu", block=-1,
                         first_token="cls", clamp="product", clean_text=False)
     m = ex.explain(tiny_image(), ["A cat!"])[0]
     assert m.model == "blip-itm-large"
@@ -185,11 +186,11 @@ def test_options_recorded_and_cls_first_token(blip_dir: Path) -> None:
     assert m.params["first_token"] == "cls"
     assert m.params["clamp"] == "product"
     assert "text_used" not in m.params
-    cls = load_explainer("blip-itm-base", weights=str(blip_dir), device="cpu", token_reduce="cls")
+    cls = load_explainer("blip-itm-base", recipe="vista-0.1", weights=str(blip_dir), device="cpu", token_reduce="cls")
     m_cls = cls.explain(tiny_image(), ["a cat sits"])[0]
     assert m_cls.params["token_reduce"] == "cls"
     assert np.isfinite(m_cls.values).all() and m_cls.values.max() > 0
-    cleaned = load_explainer("blip-itm-base", weights=str(blip_dir), device="cpu")
+    cleaned = load_explainer("blip-itm-base", recipe="vista-0.1", weights=str(blip_dir), device="cpu")
     assert cleaned.explain(tiny_image(), ["A cat!"])[0].params["text_used"] == "a cat"
 
 
@@ -208,7 +209,7 @@ def test_options_recorded_and_cls_first_token(blip_dir: Path) -> None:
 )
 def test_load_errors(blip_dir: Path, kwargs: dict, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
-        load_explainer("blip-itm-base", weights=str(blip_dir), device="cpu", **kwargs)
+        load_explainer("blip-itm-base", recipe="vista-0.1", weights=str(blip_dir), device="cpu", **kwargs)
 
 
 def test_explain_input_errors(explainer: Any) -> None:

@@ -42,7 +42,7 @@ def clip_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module", params=["gradcam", "relevance"])
 def explainer(request: pytest.FixtureRequest, clip_folder: Path) -> Any:
-    return load_explainer("clip", weights=str(clip_folder), device="cpu", method=request.param)
+    return load_explainer("clip", recipe=request.param, weights=str(clip_folder), device="cpu")
 
 
 def test_maps_shape_finite_params(explainer: Any) -> None:
@@ -89,7 +89,7 @@ def test_gradcam_matches_manual_computation(clip_folder: Path) -> None:
     gradient of one text's similarity with respect to the last block's
     ``layer_norm1`` output, channel weights = mean gradient over the patch tokens,
     map = ReLU(sum of weighted channels) on the 4x4 grid."""
-    exp = load_explainer("clip", weights=str(clip_folder), device="cpu")
+    exp = load_explainer("clip", recipe="gradcam", weights=str(clip_folder), device="cpu")
     image = tiny_image(32, 32)
     (got,) = exp.explain(image, ["the cat"])
     model = exp.model
@@ -129,7 +129,7 @@ def test_relevance_matches_chefer_per_text(clip_folder: Path, start_block: int) 
     must give the same maps."""
 
 
-    exp = load_explainer("clip", weights=str(clip_folder), device="cpu", method="relevance",
+    exp = load_explainer("clip", weights=str(clip_folder), device="cpu", recipe="relevance",
                          start_block=start_block)
     image = tiny_image(32, 32)
     got = exp.explain(image, TEXTS)
@@ -168,8 +168,9 @@ def test_relevance_matches_chefer_per_text(clip_folder: Path, start_block: int) 
     ("kwargs", "message"),
     [
         pytest.param({"method": "sigmoid"}, "does not support clip", id="method"),
-        pytest.param({"block": 3}, "block must be in", id="block-range"),
-        pytest.param({"start_block": 0}, "unknown option", id="option-for-other-method"),
+        pytest.param({"method": "gradcam", "block": 3}, "block must be in", id="block-range"),
+        pytest.param({"method": "gradcam", "start_block": 0}, "unknown option",
+                     id="option-for-other-method"),
         pytest.param({"blok": 1}, "unknown option", id="typo"),
     ],
 )
@@ -194,7 +195,9 @@ def test_offline_and_not_cached_says_how_to_get_weights(
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
     with pytest.raises(WeightsNotFoundError, match="57c216476eefef5ab752ec549e440a49ae4ae5f3"):
-        load_explainer("clip", device="cpu")
+        load_explainer("clip", recipe="gradcam", device="cpu")
+    with pytest.raises(WeightsNotFoundError, match="openai/clip-vit-base-patch32"):
+        load_explainer("clip", device="cpu")  # chefer: ViT-B/32
 
 
 def test_long_text_split_into_pieces(clip_folder: Path) -> None:

@@ -22,6 +22,7 @@ from explain_fixtures import (  # noqa: E402
 )
 
 from vista.explain import load_explainer  # noqa: E402
+from vista.imaging import resize_map  # noqa: E402
 
 pytestmark = pytest.mark.explain
 
@@ -64,6 +65,8 @@ CASES = [
 @pytest.fixture(scope="module", params=CASES)
 def explainer(request: pytest.FixtureRequest, folders: dict[str, Path]) -> Any:
     name, method = request.param
+    if method == "sigmoid":  # the transformers processor's resize, as in vista 0.1.0
+        return load_explainer(name, recipe="vista-0.1", weights=str(folders[name]), device="cpu")
     return load_explainer(name, weights=str(folders[name]), device="cpu", method=method)
 
 
@@ -91,14 +94,14 @@ def test_deterministic_and_batched_equals_unbatched(explainer: Any) -> None:
 def test_sigmoid_equals_model_forward(folders: dict[str, Path]) -> None:
     """Encoding the image once and batching the texts gives the model's own forward
     (one image copy per prompt)."""
-    exp = load_explainer("clipseg", weights=str(folders["clipseg"]), device="cpu")
+    exp = load_explainer("clipseg", recipe="vista-0.1", weights=str(folders["clipseg"]),
+                         device="cpu")
     image = tiny_image(32, 32)
     maps = exp.explain(image, TEXTS)
     pixels = exp.image_processor(images=[image] * len(TEXTS), return_tensors="pt")
     enc = exp.tokenizer(TEXTS, padding=True, return_tensors="pt")
     with torch.no_grad():
         logits = exp.model(**enc, **pixels).logits
-    from vista.imaging import resize_map
 
     for m, lg in zip(maps, logits, strict=True):
         expected = resize_map(torch.sigmoid(lg).numpy(), (32, 32))
@@ -155,7 +158,6 @@ def test_gradcam_matches_manual_computation(folders: dict[str, Path]) -> None:
         out.logits.sum().backward()
     act, grad = store["act"][0].detach(), store["act"].grad[0]
     cam = torch.relu(act[1:] @ grad[1:].mean(dim=0)).reshape(4, 4).numpy()
-    from vista.imaging import resize_map
 
     np.testing.assert_allclose(got.values, resize_map(cam, (32, 32)), rtol=1e-4, atol=1e-7)
 
@@ -166,3 +168,23 @@ def test_long_text_split_into_pieces(folders: dict[str, Path]) -> None:
     maps = exp.explain(tiny_image(), [" ".join(["the cat"] * 40), "dog"])
     assert maps[0].params["n_pieces"] > 1 and maps[0].params["truncated"] is False
     assert 0.0 <= maps[0].values.min() and maps[0].values.max() <= 1.0
+
+
+@pytest.mark.parametrize(("name", "recipe"), [("clipseg", "rd64"), ("clipseg", "rd64-refined"),
+                                              ("clipseg", "rd16"), ("clipseg-rd16", "rd16")])
+def test_recipe_matches_quickstart_port(folders: dict[str, Path], name: str, recipe: str) -> None:
+    """``rd64``, ``rd64-refined``, ``rd16``: the clipseg quickstart, as ported in
+    ``explain_references`` (the image repeated per prompt, the three prompts in one
+    call), sigmoid of the logits, then bilinear onto the non-square image."""
+    from explain_references import assert_close_in_range, clipseg_quickstart
+
+    folder = folders["clipseg-rd16" if recipe == "rd16" else "clipseg"]
+    image = tiny_image(24, 40, seed=17)
+    ex = load_explainer(name, recipe=recipe, weights=str(folder), device="cpu")
+    ours = ex.explain(image, TEXTS)
+    model = transformers.CLIPSegForImageSegmentation.from_pretrained(str(folder)).eval()
+    text = ex.tokenizer(TEXTS, padding=True, return_tensors="pt")
+    probs = clipseg_quickstart(model, image, text["input_ids"], text["attention_mask"], 32)
+    for got, p in zip(ours, probs, strict=True):
+        assert_close_in_range(got.values, resize_map(p.numpy(), image.shape[:2]))
+        assert got.params["recipe"] == recipe and got.params["input_fit"] == "quickstart"

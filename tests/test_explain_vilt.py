@@ -52,7 +52,7 @@ def vilt_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def explainer(vilt_folder: Path) -> Any:
-    return load_explainer("vilt", weights=str(vilt_folder), device="cpu")
+    return load_explainer("vilt", recipe="vista-0.1", weights=str(vilt_folder), device="cpu")
 
 
 def test_maps_shape_finite_params(explainer: Any) -> None:
@@ -100,7 +100,7 @@ def test_long_text_truncated_not_crash(explainer: Any) -> None:
 def test_last_block_gives_zero_map(vilt_folder: Path) -> None:
     """Why the default is not the last block: there only the [CLS] row reaches the
     ITM head, so the word-token rows have zero gradient."""
-    exp = load_explainer("vilt", weights=str(vilt_folder), device="cpu", block=-1)
+    exp = load_explainer("vilt", recipe="vista-0.1", weights=str(vilt_folder), device="cpu", block=-1)
     (m,) = exp.explain(tiny_image(), ["a cat on the mat"])
     assert m.params["block"] == 2
     np.testing.assert_array_equal(m.values, 0.0)
@@ -161,11 +161,11 @@ def test_gradcam_matches_manual_computation(explainer: Any) -> None:
 )
 def test_load_errors(vilt_folder: Path, kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        load_explainer("vilt", weights=str(vilt_folder), device="cpu", **kwargs)
+        load_explainer("vilt", recipe="vista-0.1", weights=str(vilt_folder), device="cpu", **kwargs)
 
 
 def test_long_text_split_into_pieces(vilt_folder: Path) -> None:
-    exp = load_explainer("vilt", weights=str(vilt_folder), device="cpu", overflow="split")
+    exp = load_explainer("vilt", recipe="vista-0.1", weights=str(vilt_folder), device="cpu", overflow="split")
     check_long_text_split(exp, " ".join(["the cat sits on the mat"] * 10), "itm_logit")
 
 

@@ -22,30 +22,34 @@ CLIPSEG_QUICKSTART = "timojl/clipseg Quickstart.ipynb"
 VISTA_01 = "vista 0.1.0"
 
 for _spec in (
-    ExplainerSpec("clip", "clip", "openai/clip-vit-base-patch16", "gradcam",
-                  "CLIP ViT: where the image encoder looks for the image-text similarity",
-                  "57c216476eefef5ab752ec549e440a49ae4ae5f3", model_class="CLIPModel"),
+    ExplainerSpec("clip", "clip", "openai/clip-vit-base-patch16", "relevance",
+                  "CLIP ViT: relevance of the last vision block for the image-text logit "
+                  "(Chefer's CLIP notebook)", "57c216476eefef5ab752ec549e440a49ae4ae5f3",
+                  model_class="CLIPModel", default_recipe="chefer"),
     ExplainerSpec("blip-itm-base", "blip", "Salesforce/blip-itm-base-coco", "gradcam",
                   "BLIP ITM base: Grad-CAM on text-encoder cross-attention (LAVIS "
-                  "compute_gradcam)", model_class="BlipForImageTextRetrieval"),
+                  "compute_gradcam)", model_class="BlipForImageTextRetrieval",
+                  default_recipe="lavis"),
     ExplainerSpec("blip-itm-large", "blip", "Salesforce/blip-itm-large-coco", "gradcam",
                   "BLIP ITM large: Grad-CAM on text-encoder cross-attention (LAVIS "
-                  "compute_gradcam)", model_class="BlipForImageTextRetrieval"),
+                  "compute_gradcam)", model_class="BlipForImageTextRetrieval",
+                  default_recipe="lavis"),
     ExplainerSpec("albef", "albef", "ALBEF checkpoint (local file or folder)", "gradcam",
                   "ALBEF: Grad-CAM on fusion cross-attention for the ITM score "
                   "(Grounding.py)", loader="albef:load_albef_model",
                   loader_options=("tokenizer", "text_heads", "vision_heads",
-                                  "trust_checkpoint")),
-    ExplainerSpec("vilt", "vilt", "dandelin/vilt-b32-finetuned-coco", "gradcam",
-                  "ViLT: Grad-CAM on text-to-patch attention for the ITM score",
-                  model_class="ViltForImageAndTextRetrieval"),
+                                  "trust_checkpoint"),
+                  default_recipe="grounding"),
+    ExplainerSpec("vilt", "vilt", "dandelin/vilt-b32-finetuned-coco", "ipot",
+                  "ViLT: word-patch alignment by optimal transport (ViLT's demo.py)",
+                  model_class="ViltForImageAndTextRetrieval", default_recipe="ipot"),
     ExplainerSpec("clipseg", "clipseg", "CIDAS/clipseg-rd64-refined", "sigmoid",
                   "CLIPSeg rd64-refined: sigmoid of the segmentation logits",
                   "999e0328d9e10b484360c477313983f9afdd7050",
-                  model_class="CLIPSegForImageSegmentation"),
+                  model_class="CLIPSegForImageSegmentation", default_recipe="rd64-refined"),
     ExplainerSpec("clipseg-rd16", "clipseg", "CIDAS/clipseg-rd16", "sigmoid",
                   "CLIPSeg rd16: sigmoid of the segmentation logits",
-                  model_class="CLIPSegForImageSegmentation"),
+                  model_class="CLIPSegForImageSegmentation", default_recipe="rd16"),
 ):
     register_family(_spec)
 
@@ -143,6 +147,23 @@ register_recipe(Recipe(
     token_reduce="text", input_fit="shorter-384",
     summary="LAVIS arithmetic on the word-to-patch attention of block L-2 (no reference "
             "code makes ViLT maps this way)"))
+
+# --- CLIPSeg: the repository's quickstart -------------------------------------------
+
+_CLIPSEG_WEIGHTS = {
+    "rd64": ("CIDAS/clipseg-rd64", None, "the quickstart's weights (rd64-uni, not refined)"),
+    "rd64-refined": ("CIDAS/clipseg-rd64-refined", "999e0328d9e10b484360c477313983f9afdd7050",
+                     "the refined decoder (complex transposed convolution)"),
+    "rd16": ("CIDAS/clipseg-rd16", None, "reduce_dim 16"),
+}
+for _family, _names in (("clipseg", ("rd64", "rd64-refined", "rd16")), ("clipseg-rd16", ("rd16",))):
+    for _name in _names:
+        _weights, _revision, _what = _CLIPSEG_WEIGHTS[_name]
+        register_recipe(Recipe(
+            _name, _family, "sigmoid", CLIPSEG_QUICKSTART,
+            "CLIPDensePredT(...)(img, prompts), torch.sigmoid(preds[i][0])", score="sigmoid",
+            tensor="logits", input_fit="quickstart", weights=_weights, revision=_revision,
+            summary=f"quickstart: sigmoid of the logits at 352 x 352; {_what}"))
 
 # --- vista 0.1.0's choices, kept under their own name --------------------------------
 

@@ -41,20 +41,32 @@ from .weights import LoadedModel
 __all__ = ["METHODS", "ClipSegExplainer", "build_gradcam", "build_sigmoid"]
 
 METHODS = ("sigmoid", "gradcam")
+#: The quickstart's ``transforms.Normalize`` (ImageNet constants).
+QUICKSTART_MEAN = (0.485, 0.456, 0.406)
+QUICKSTART_STD = (0.229, 0.224, 0.225)
+_FIT_MEANING = {
+    "squash": "the transformers processor: PIL bilinear resize of the uint8 image to the "
+              "square input, then normalise",
+    "quickstart": "clipseg Quickstart.ipynb: ToTensor, Normalize(ImageNet), Resize((352, "
+                  "352)) on the float tensor (bilinear, antialiased as torchvision >= 0.17)",
+}
 
 
 class ClipSegExplainer(Explainer):
     """Sigmoid maps or decoder Grad-CAM of CLIPSeg; built by :func:`load_clipseg`."""
 
-    def __init__(self, loaded: LoadedModel, *, method: str, block: int, overflow: str) -> None:
+    def __init__(self, loaded: LoadedModel, *, method: str, block: int, overflow: str,
+                 input_fit: str = "squash") -> None:
         super().__init__(loaded, method=method)
+        self.input_fit = input_fit
         model = loaded.model
         self.block = block
         self.overflow = overflow
         self.token_limit = int(model.config.text_config.max_position_embeddings)
         common = {
             "extract_layers": list(model.config.extract_layers),
-            "input_fit": "squash",
+            "input_fit": input_fit,
+            "input_fit_meaning": _FIT_MEANING[input_fit],
             "overflow": overflow,
         }
         if method == "sigmoid":
@@ -74,13 +86,10 @@ class ClipSegExplainer(Explainer):
         self, image: np.ndarray, texts: list[str]
     ) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
         torch = require("torch", "explain")
-        from PIL import Image
 
         model = self.model
         with torch_call_scope():
-            pixels = self.image_processor(images=Image.fromarray(image), return_tensors="pt")[
-                "pixel_values"
-            ].to(self.device)
+            pixels = self._pixels(image).to(self.device)
             enc, owners, infos = tokenize_texts(
                 self.tokenizer, texts, limit=self.token_limit, overflow=self.overflow
             )
@@ -118,6 +127,26 @@ class ClipSegExplainer(Explainer):
         return out, infos
 
 
+    def _pixels(self, image: np.ndarray) -> Any:
+        """The model input, batch 1: the processor's resize (``"squash"``) or the
+        quickstart's transform (``"quickstart"``)."""
+        torch = require("torch", "explain")
+        from PIL import Image
+
+        if self.input_fit == "squash":
+            return self.image_processor(images=Image.fromarray(image),
+                                        return_tensors="pt")["pixel_values"]
+        size = self.image_processor.size
+        side = (int(size["height"]), int(size["width"])) if "height" in size else \
+            (int(size["shortest_edge"]),) * 2
+        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float() / 255.0
+        mean = torch.tensor(QUICKSTART_MEAN)[:, None, None]
+        std = torch.tensor(QUICKSTART_STD)[:, None, None]
+        x = ((x - mean) / std)[None]
+        return torch.nn.functional.interpolate(x, size=side, mode="bilinear", align_corners=False,
+                                               antialias=True)
+
+
 def _build(loaded: LoadedModel, choices: dict[str, Any], method: str) -> ClipSegExplainer:
     allowed = {"sigmoid": ("score", "tensor", "input_fit", "overflow"),
                "gradcam": ("score", "tensor", "block", "input_fit", "overflow")}
@@ -126,12 +155,13 @@ def _build(loaded: LoadedModel, choices: dict[str, Any], method: str) -> ClipSeg
                                                                         "decoder-tokens")
     check_option("score", choices.get("score", score), (score,))
     check_option("tensor", choices.get("tensor", tensor), (tensor,))
-    check_option("input_fit", choices.get("input_fit", "squash"), ("squash",))
+    fit = check_option("input_fit", choices.get("input_fit", "squash"), tuple(_FIT_MEANING))
     return ClipSegExplainer(
         loaded,
         method=method,
         block=resolve_block("block", choices.get("block", 0), len(loaded.model.decoder.layers)),
         overflow=check_option("overflow", choices.get("overflow", "truncate"), OVERFLOW_CHOICES),
+        input_fit=fit,
     )
 
 

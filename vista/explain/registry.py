@@ -372,6 +372,8 @@ def resolve_recipe(family: str, recipe: str | None = None, method: str | None = 
                              f"{family}: {', '.join(recipe_names(family))}")
         found = known.get(recipe)
         if method is not None and method != found.method:
+            _load_extensions()
+            METHODS.get(method).builder(family)  # a method the family lacks says so first
             raise ValueError(
                 f"method {method!r} contradicts recipe {family}:{recipe} (method "
                 f"{found.method!r}); recipes of {family}: {_recipe_list(family)}")
