@@ -382,3 +382,18 @@ def test_report_links_the_viewer(folders: dict[str, Path], tmp_path: Path) -> No
     write_view(run, run / "view.html")
     after = render_report(run, max_images=0, jobs=1)
     assert f'href="{(run / "view.html").resolve().as_uri()}">Trial viewer</a>' in after
+
+
+def test_dataset_from_a_recording_finds_its_gaze(folders: dict[str, Path], tmp_path: Path) -> None:
+    """Maps made from a bare ASC recording: the page takes the fixation times from it."""
+    from vista.gaze.maps import build_maps
+    from vista.view import view_data
+
+    dataset = tmp_path / "fv"
+    build_maps([folders["session"] / "recording.asc"], dataset, sigma_px=10)
+    data = view_data(dataset)
+    assert len(data["trials"]) == 2
+    for rec in data["trials"]:
+        assert rec["timed"] and rec["fixations"] and rec["fixations"][0][0] is not None
+        assert "gaze from recording recording.asc" in rec["meta"]
+        assert rec["words"] and rec["words"][0][1] is not None

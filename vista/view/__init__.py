@@ -21,7 +21,9 @@ import html
 import io
 import json
 import os
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +144,13 @@ def _fixation_rows(trial: Trial, shape: tuple[int, int], eye: str | None) -> lis
             if np.isfinite(x) and np.isfinite(y)]
 
 
+def _journal_rows(root: Path) -> dict[str, dict[str, Any]]:
+    """The lines of a session's ``trials.jsonl`` by trial id (a torn last line left
+    out, as :func:`~vista.gaze.session_reader.read_session` does)."""
+    return {str(r.get("trial_id")): r for _, r in read_jsonl(root / "trials.jsonl",
+                                                             torn_tail="drop")}
+
+
 def _audio(root: Path, row: dict[str, Any], embed: bool) -> dict[str, Any] | None:
     name, start = row.get("audio"), row.get("audio_start_ms")
     if not name or start is None:
@@ -160,8 +169,7 @@ def _session_trials(path: Path, *, lead_ms: float, lag_ms: float, sigma_deg: flo
     from ..gaze.session_reader import read_session
 
     session = read_session(path)
-    rows = {str(r.get("trial_id")): r for _, r in read_jsonl(path / "trials.jsonl",
-                                                             torn_tail="drop")}
+    rows = _journal_rows(path)
     out = []
     for trial in session.trials:
         rec = _trial_record(trial, image_side=image_side, eye=eye)
@@ -225,23 +233,47 @@ def _session_segments(trial: Trial, rec: dict[str, Any], *, lead_ms: float, lag_
 # --------------------------------------------------------------------- datasets
 
 
-def _find_session(ds_root: Path, source: Any, cache: dict[str, Any]) -> Any:
-    """The session a triplet came from (``meta.source``), where it can be found."""
+@dataclass(frozen=True)
+class _GazeSource:
+    """Where a dataset's trials came from: a session folder or a recording."""
+
+    name: str
+    trials: list[Trial]
+    journal: dict[str, dict[str, Any]]
+    root: Path
+
+
+def _find_source(ds_root: Path, source: Any, cache: dict[str, Any]) -> _GazeSource | None:
+    """The session folder or EyeLink recording a triplet came from (``meta.source``),
+    where it can be found (as given, or relative to the dataset, its parent or the
+    working folder) and read."""
+    from ..gaze.recording import read_recording
     from ..gaze.session_reader import is_session_dir, read_session
 
     if not source:
         return None
     key = str(source)
-    if key not in cache:
-        cache[key] = None
-        p = Path(key)
-        for cand in ([p] if p.is_absolute() else [ds_root / p, ds_root.parent / p, Path.cwd() / p]):
+    if key in cache:
+        return cache[key]
+    cache[key] = None
+    p = Path(key)
+    for cand in ([p] if p.is_absolute() else [ds_root / p, ds_root.parent / p, Path.cwd() / p]):
+        try:
             if is_session_dir(cand):
-                try:
-                    cache[key] = read_session(cand)
-                except (OSError, ValueError):
-                    cache[key] = None
-                break
+                s = read_session(cand)
+                cache[key] = _GazeSource(f"session {s.participant}", list(s.trials),
+                                         _journal_rows(cand), cand)
+            elif cand.is_file() and cand.suffix.lower() in (".edf", ".asc"):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    rec = read_recording(cand)
+                cache[key] = _GazeSource(f"recording {cand.name}", list(rec.trials), {},
+                                         cand.parent)
+            else:
+                continue
+        except (OSError, ValueError):
+            cache[key] = None
+        break
     return cache[key]
 
 
@@ -269,19 +301,18 @@ def _dataset_trials(ds: Any, *, image_side: int, map_side: int, embed_audio: boo
                     eye: str | None, run: Any = None) -> list[dict[str, Any]]:
     from ..imaging import load_image
 
-    sessions: dict[str, Any] = {}
+    sources: dict[str, Any] = {}
     out = []
     for (_, tid), triplets in _groups(ds.triplets):
         first = triplets[0]
-        session = _find_session(ds.root, first.meta.get("source"), sessions)
-        trial = None if session is None else next(
-            (t for t in session.trials if t.trial_id == tid), None)
+        source = _find_source(ds.root, first.meta.get("source"), sources)
+        trial = None if source is None else next(
+            (t for t in source.trials if t.trial_id == tid), None)
         image = load_image(first.image_path) if Path(first.image_path).is_file() else None
-        if trial is not None:
+        if source is not None and trial is not None:
             rec = _trial_record(trial, image_side=image_side, eye=eye)
-            rows = {str(r.get("trial_id")): r for _, r in read_jsonl(
-                session.root / "trials.jsonl", torn_tail="drop")}
-            rec["audio"] = _audio(session.root, rows.get(tid, {}), embed_audio)
+            rec["audio"] = _audio(source.root, source.journal.get(tid, {}), embed_audio)
+            rec["words"] = rec["words"] or _segment_words(triplets)
         else:
             rec = _untimed_record(first, triplets, ds, image, image_side)
         rec["id"] = tid if len(tid) < 40 else first.triplet_id
@@ -289,8 +320,8 @@ def _dataset_trials(ds: Any, *, image_side: int, map_side: int, embed_audio: boo
                         if first.meta.get("participant") else rec["label"])
         rec["segments"] = [_triplet_segment(t, ds, image, map_side, run) for t in triplets]
         rec["meta"] = (f"{len(triplets)} segment(s) · " + (
-            f"gaze from session {session.participant}" if trial is not None
-            else "fixation times not available (session folder not found)"))
+            f"gaze from {source.name}" if source is not None and trial is not None
+            else "fixation times not available (its session or recording not found)"))
         out.append(rec)
     _unique_ids(out)
     return out
@@ -320,11 +351,18 @@ def _untimed_record(first: Any, triplets: Sequence[Any], ds: Any, image: Any,
             nx, ny = _norm_xy(fix[:, 0], fix[:, 1], shape)
             rec["fixations"] += [[None, None, round(float(x), 4), round(float(y), 4)]
                                  for x, y in zip(nx, ny, strict=True)]
+    rec["words"] = _segment_words(triplets)
+    return rec
+
+
+def _segment_words(triplets: Sequence[Any]) -> list[list[Any]]:
+    """The segments' texts as the words of a trial without transcript."""
+    words = []
     for t in triplets:
         a, b = _num(t.meta.get("segment_start_ms")), _num(t.meta.get("segment_end_ms"))
         if a is not None and b is not None:
-            rec["words"].append([t.text, a, b])
-    return rec
+            words.append([t.text, a, b])
+    return words
 
 
 def _triplet_segment(t: Any, ds: Any, image: Any, map_side: int, run: Any) -> dict[str, Any]:
