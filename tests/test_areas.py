@@ -245,3 +245,23 @@ def test_simulator_writes_an_ias_per_image_that_vista_areas_reads(tmp_path: Path
     for col in ("label", "fixation_count", "visit_count"):
         assert from_ias[col].tolist() == from_scene[col].tolist()
     assert np.allclose(from_ias["dwell_ms"], from_scene["dwell_ms"])
+
+
+def test_region_csv_for_a_session(tmp_path: Path) -> None:
+    """A CSV of image, phrase, polygon (image pixels) gives the same measures as the
+    scene's rectangles written as polygons."""
+    from vista.acquisition.simulate import load_scene
+
+    session = _session(tmp_path)
+    lines = ["image,phrase,polygon"]
+    for name in ("astronaut", "coins"):
+        for r in load_scene(DEMO / f"{name}.jpg").regions:
+            x0, y0, x1, y1 = r.box
+            lines.append(f'{name}.jpg,"{r.phrase}","{x0},{y0} {x1},{y0} {x1},{y1} {x0},{y1}"')
+    csv = tmp_path / "regions.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    from_csv = interest_area_report(session, ias=csv)
+    from_scene = interest_area_report(session, ias="scene")
+    assert from_csv["label"].tolist() == from_scene["label"].tolist()
+    assert from_csv["fixation_count"].tolist() == from_scene["fixation_count"].tolist()
+    assert set(from_csv["shape"]) == {"polygon"}

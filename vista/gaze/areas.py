@@ -529,13 +529,16 @@ def trial_areas(
 
     ``ias`` None: the trial's ``!V IAREA`` messages; ``"scene"``: the image's scene
     file; an ``.ias`` file: the same areas for every trial; a folder: its
-    ``IMAGE_STEM.ias`` (Data Viewer's one file per image). Image-pixel areas are
-    placed on the screen with the trial's placement.
+    ``IMAGE_STEM.ias`` (Data Viewer's one file per image); a ``.csv`` of ``image,
+    phrase, polygon`` (image pixels). Image-pixel areas are placed on the screen with
+    the trial's placement.
     """
     check_option("ias_space", ias_space, ("screen", "image"))
     if ias is None:
         return areas_from_messages(trial.messages, base_dir=base_dir)
     image = trial.image_path
+    if str(ias).lower().endswith(".csv"):
+        ias_space = "image"  # region CSVs are in image pixels
     if str(ias) == "scene" or ias_space == "image":
         if image is None:
             return []
