@@ -322,3 +322,17 @@ def test_summary_reads_warnings_once(tmp_path: Path) -> None:
         warnings.simplefilter("error")
         rec = read_recording(p)
     assert np.isfinite(rec.fixations.xs).all()
+
+
+@pytest.mark.parametrize("name", ["../outside", "../../etc/passwd", "/etc/passwd"])
+def test_received_file_name_stays_in_the_tracker_folder(tmp_path: Path, name: str) -> None:
+    """The name of an earlier data file comes from session.json on --resume: it must
+    name a file of the tracker's own folder, never one elsewhere."""
+    from vista.errors import PathError
+
+    (tmp_path / "outside.asc").write_text("MSG 1 x\n")
+    t = SimulatedTracker(SCREEN, speed=None, rng=0, data_dir=tmp_path / "host")
+    t.connect()
+    with pytest.raises(PathError, match="tracker data file .* lies outside"):
+        t.receive_data_file(tmp_path / "got.asc", name=name)
+    assert not (tmp_path / "got.asc").exists()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._io import copy_new
+from .._io import copy_new, inside
 from .._validation import check_int, check_option, require
 from ..errors import VistaError
 from ..gaze.messages import check_message_text, format_display_coords
@@ -297,7 +297,7 @@ class EyeLinkTracker:
         if name is None:
             raise RuntimeError("EyeLinkTracker: no data file was opened")
         if self.dummy:
-            src = self._dir() / (name + ".asc")
+            src = inside(self._dir(), name + ".asc", what="dummy-mode message log")
             if not src.is_file():
                 raise FileNotFoundError(f"dummy-mode message log not found: {src}")
             if self._log is not None and self._log.path == src:

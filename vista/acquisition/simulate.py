@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .._io import copy_new
+from .._io import copy_new, inside
 from .._validation import as_rng, check_positive
 from ..gaze.messages import check_message_text, parse_imgload, placement_from_imgload
 from ..records import Placement, Screen, Transcript
@@ -313,8 +313,8 @@ class SimulatedTracker:
         ``name`` selects an earlier data file of this tracker's ``data_dir`` (what a
         resumed session uses to recover the part of a crashed run).
         """
-        if name is not None:
-            src = self._dir() / (name + ".asc")
+        if name is not None:  # a name read from session.json: it stays in data_dir
+            src = inside(self._dir(), name + ".asc", what="tracker data file")
         elif self._file is not None:
             src = self._file
         else:
