@@ -313,7 +313,7 @@ def sort_messages(messages: Iterable[Message]) -> tuple[Message, ...]:
 # ------------------------------------------------------------------ trials
 
 
-TrialGroup = tuple[str, list[Message], "float | None", "float | None"]
+TrialGroup = tuple[str, list[Message], float | None, float | None]
 
 
 def group_trials(

@@ -22,16 +22,13 @@ from typing import Any
 import numpy as np
 
 from ..records import Fixations, Message, Trial
-from .messages import (
-    DisplayCoords,
-    first_display_coords,
-    offset_message,
-    parse_display_coords,
-    parse_imgload,
-    placement_from_imgload,
-    sort_messages,
-    trials_from_messages,
-)
+from .messages import DisplayCoords, first_display_coords, sort_messages, trials_from_messages
+
+# moved to vista.gaze.messages; still importable from here
+from .messages import offset_message as offset_message
+from .messages import parse_display_coords as parse_display_coords
+from .messages import parse_imgload as parse_imgload
+from .messages import placement_from_imgload as placement_from_imgload
 
 __all__ = [
     "BLINK_COLUMNS",
@@ -46,10 +43,6 @@ __all__ = [
     "Samples",
     "build_recording",
 ]
-
-# Names that moved to vista.gaze.messages, still importable from here.
-_MOVED = (offset_message, parse_display_coords, parse_imgload, placement_from_imgload,
-          trials_from_messages)
 
 EYES = ("L", "R")
 
