@@ -183,3 +183,17 @@ def test_bradley_terry_from_win_rates() -> None:
     w = win_rates({"best": a + 1, "mid": a, "worst": a - 1}, n_boot=10, rng=0)
     b = bradley_terry(w.rates * w.n)
     assert list(np.argsort(-b)) == [0, 1, 2]
+
+
+def test_kendalls_w_by_hand() -> None:
+    """Hand-worked: three judges rank four items as (1,2,3,4), (2,1,3,4), (1,2,4,3): rank
+    sums 4, 5, 10, 11, mean 7.5, S = 12.25 + 6.25 + 6.25 + 12.25 = 37; W = 12·37 /
+    (9·60) = 0.8222."""
+    from vista.metrics.stats import kendalls_w
+
+    assert kendalls_w([[1, 2, 3, 4], [2, 1, 3, 4], [1, 2, 4, 3]]) == pytest.approx(444 / 540)
+    assert kendalls_w([[1, 2, 3], [3, 1, 2], [2, 3, 1]]) == 0.0
+    # a tie: ranks (1.5, 1.5, 3) and (1, 2, 3): sums 2.5, 3.5, 6, S = 6.5; T = 6 for the
+    # tied pair; W = 12·6.5 / (4·24 - 2·6) = 78 / 84
+    assert kendalls_w([[1.5, 1.5, 3], [1, 2, 3]]) == pytest.approx(78 / 84)
+    assert math.isnan(kendalls_w([[1], [1]]))

@@ -122,11 +122,12 @@ def _collect() -> None:
         replay,
         sanity,
         score,
+        sweep,
         transcribe,
         view,
     )
     for module in (acquisition, gaze, replay, transcribe, metrics, score, figures, areas, view,
-                   lag, sanity):
+                   lag, sanity, sweep):
         for command in getattr(module, "COMMANDS", ()):
             cli.add_command(command)
 

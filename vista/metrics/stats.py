@@ -41,6 +41,7 @@ __all__ = [
     "bradley_terry",
     "fraction_of_ceiling",
     "holm",
+    "kendalls_w",
     "leave_one_out",
     "spearman_brown",
     "split_half",
@@ -474,3 +475,42 @@ def fraction_of_ceiling(score: float, ceiling: float, *, chance: float = 0.0) ->
     if not ceiling - chance > 0:
         return math.nan
     return (score - chance) / (ceiling - chance)
+
+
+def kendalls_w(ranks: Any) -> float:
+    """Kendall's coefficient of concordance W of several rankings of the same items.
+
+    ``W = 12 S / (m² (n³ - n) - m Σ T)``, with ``S`` the sum of squared deviations of
+    the items' rank sums from their mean, ``m`` rankings ("judges": grid points), ``n``
+    items (models), and ``T = Σ (t³ - t)`` over each ranking's groups of ``t`` tied items
+    (the tie correction). 1: every ranking is the same; 0: no agreement.
+
+    Parameters
+    ----------
+    ranks : array_like, shape (m, n)
+        One row per ranking; ties as average ranks (as :func:`scipy.stats.rankdata`).
+
+    Returns
+    -------
+    float
+        NaN with fewer than 2 items or when every ranking is one tie.
+
+    Examples
+    --------
+    >>> kendalls_w([[1, 2, 3], [1, 2, 3]])
+    1.0
+    >>> kendalls_w([[1, 2, 3], [3, 2, 1]])
+    0.0
+    """
+    r = check_array("ranks", ranks, ndim=2).astype(np.float64)
+    m, n = r.shape
+    if n < 2 or m < 1:
+        return math.nan
+    sums = r.sum(axis=0)
+    s = float(((sums - sums.mean()) ** 2).sum())
+    ties = 0.0
+    for row in r:
+        _, counts = np.unique(row, return_counts=True)
+        ties += float((counts**3 - counts).sum())
+    denom = m * m * (n**3 - n) - m * ties
+    return math.nan if denom <= 0 else 12.0 * s / denom

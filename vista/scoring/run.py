@@ -58,6 +58,7 @@ def score(
     progress: Progress | None = None,
     resample: str | None = None,
     control: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> ScoreResult:
     """Score models against a dataset's human maps.
 
@@ -112,6 +113,9 @@ def score(
         Add, for every model row, its map for another segment's text
         (:class:`vista.scoring.controls.OtherText`), and the text-specificity of each
         model (true text minus other text) to the summary.
+    cache_dir : path, optional
+        Folder whose ``maps/MODEL/`` caches the model maps, shared by several runs (a
+        sweep); default the run folder. Ignored with ``cache=False``.
 
     Returns
     -------
@@ -152,7 +156,8 @@ def score(
         folder = RunFolder(out, plan.config()) if out is not None else None
         with folder if folder is not None else nullcontext():
             done = dict(folder.rows) if folder is not None else {}
-            cache_root = folder.root if (folder is not None and cache) else None
+            cache_root = (Path(cache_dir) if cache_dir is not None else
+                          folder.root if folder is not None else None) if cache else None
             rows, n_resized = score_rows(plan, done, folder, MapCache(cache_root), pool,
                                          progress)
     finally:
