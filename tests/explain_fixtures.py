@@ -355,3 +355,56 @@ def albef_checkpoint(folder: Path, **sizes: int) -> Path:
     path = folder / "albef_tiny.pth"
     torch.save({"model": sd}, path)
     return path
+
+
+def clip_folder(folder: Path) -> Path:
+    """A tiny random CLIP (3 vision blocks, 32 px input, 8 px patches) with its
+    tokenizer and a CLIP image processor."""
+    import torch
+    import transformers
+
+    tok = write_clip_tokenizer(folder)
+    torch.manual_seed(0)
+    model = transformers.CLIPModel(tiny_clip_config(len(tok)))
+    return save_folder(folder, model, tok, make_image_processor("clip", size=32))
+
+
+def vilt_folder(folder: Path, shorter: int = 32, init: float = 0.02) -> Path:
+    """A tiny random ViLT retrieval model (3 blocks, weights drawn with standard
+    deviation ``init``); its processor resizes the shorter side to ``shorter`` (sides
+    a multiple of 8), mean = std = 0.5 as ViLT's."""
+    import torch
+    import transformers
+
+    tok = make_bert_tokenizer(folder, model_max_length=TOKEN_LIMIT)
+    config = transformers.ViltConfig(
+        vocab_size=len(tok), hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
+        intermediate_size=64, image_size=32, patch_size=8, max_position_embeddings=TOKEN_LIMIT,
+        initializer_range=init,
+    )
+    torch.manual_seed(0)
+    model = transformers.ViltForImageAndTextRetrieval(config)
+    processor = make_image_processor("vilt", size=shorter, mean=(0.5,) * 3, std=(0.5,) * 3)
+    return save_folder(folder, model, tok, processor)
+
+
+def clipseg_folder(folder: Path, *, refined: bool) -> Path:
+    """A tiny random CLIPSeg (``refined``: the rd64-refined decoder's transposed
+    convolution), 32 px input."""
+    import torch
+    import transformers
+
+    tok = write_clip_tokenizer(folder)
+    config = tiny_clip_config(len(tok), transformers.CLIPSegConfig)
+    config.extract_layers = [0, 1, 2]
+    config.reduce_dim = 16
+    config.decoder_num_attention_heads = 2
+    config.decoder_intermediate_size = 32
+    config.conditional_layer = 0
+    config.use_complex_transposed_convolution = refined
+    torch.manual_seed(0)
+    model = transformers.CLIPSegForImageSegmentation(config)
+    cls = getattr(transformers, "ViTImageProcessorPil", None) or transformers.ViTImageProcessor
+    processor = cls(size={"height": 32, "width": 32}, image_mean=[0.48, 0.46, 0.41],
+                    image_std=[0.27, 0.26, 0.28])
+    return save_folder(folder, model, tok, processor)
