@@ -46,6 +46,11 @@ def _image(tmp_path, name="a.png", size=(300, 400)):
         pytest.param({"regions": [{"phrase": "a", "point": [1, 1], "start_s": 2, "end_s": 1}]},
                      "after start_s", id="time-order"),
         pytest.param({"regions": [{"box": [0, 0, 1, 1]}]}, "phrase", id="no-phrase"),
+        pytest.param({"regions": "a dog"}, "'regions' must be a list", id="regions-text"),
+        pytest.param({"regions": [3]}, "region 0 must be an object", id="region-number"),
+        pytest.param([{"phrase": "a"}], "the top level must be an object", id="top-list"),
+        pytest.param({"regions": [{"phrase": "a", "box": [0, 0, "x", 1]}]}, "could not convert",
+                     id="box-text"),
     ],
 )
 def test_scene_file_errors_name_the_file(tmp_path, data, message) -> None:

@@ -10,7 +10,6 @@ image's most salient regions.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -20,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import imaging
+from .._io import read_json
 from .._validation import check_positive
 from ..errors import ParseError
 
@@ -136,7 +137,12 @@ class Scene:
         try:
             size = image_size if image_size is not None else tuple(data["image_size"])
             regions = []
-            for i, r in enumerate(data.get("regions", [])):
+            listed = data.get("regions", [])
+            if not isinstance(listed, list):
+                raise ValueError(f"'regions' must be a list; got {type(listed).__name__}")
+            for i, r in enumerate(listed):
+                if not isinstance(r, Mapping):
+                    raise ValueError(f"region {i} must be an object; got {type(r).__name__}")
                 if "box" in r:
                     box = tuple(r["box"])
                 elif "point" in r:
@@ -193,19 +199,11 @@ def load_scene(
     image_path = Path(image_path)
     sp = scene_path(image_path)
     if image_size is None:
-        from PIL import Image
-
-        with Image.open(image_path) as im:
-            image_size = (im.height, im.width)
+        image_size = imaging.image_size(image_path)
     if sp.is_file():
-        try:
-            data = json.loads(sp.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ParseError(f"invalid JSON: {exc.msg}", path=sp, line=exc.lineno) from exc
+        data = read_json(sp, expect=dict, what="scene file")
         return Scene.from_dict(data, image_size=image_size, path=sp)
-    from ..dataset import load_image
-
-    return default_scene(load_image(image_path), n_regions=n_regions)
+    return default_scene(imaging.load_image(image_path), n_regions=n_regions)
 
 
 _ROWS = ("upper", "middle", "lower")
