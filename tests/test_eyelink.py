@@ -49,6 +49,8 @@ def test_parse_validation(text, expected) -> None:
         pytest.param(dict(sampling_rate_hz=300), "sampling_rate_hz must be one of", id="rate"),
         pytest.param(dict(calibration_type="HV7"), "calibration_type must be one of", id="cal"),
         pytest.param(dict(eye="X"), "eye must be one of", id="eye"),
+        pytest.param(dict(retries=10**9), "retries must be at most 100", id="retries"),
+        pytest.param(dict(retries=0), "retries must be >= 1", id="no-retries"),
     ],
 )
 def test_eyelink_options(kwargs, message) -> None:

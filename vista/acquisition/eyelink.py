@@ -26,6 +26,7 @@ from ..errors import VistaError
 from ..gaze.messages import check_message_text, format_display_coords
 from ..records import Screen
 from .asclog import AscLog
+from .tracker import MAX_SCREEN_PX
 
 __all__ = [
     "CALIBRATION_TYPES",
@@ -38,6 +39,8 @@ __all__ = [
 ]
 
 CALIBRATION_TYPES = ("H3", "HV3", "HV5", "HV9", "HV13")
+MAX_RETRIES = 100
+"""Most attempts at receiving the EDF from the Host PC."""
 _EDF_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
@@ -143,6 +146,12 @@ class EyeLinkTracker:
         self.eye = eye
         self.display = display
         self.retries = check_int("retries", retries, minimum=1)
+        if self.retries > MAX_RETRIES:
+            raise ValueError(f"retries must be at most {MAX_RETRIES}; got {retries!r}")
+        for side in ("width_px", "height_px"):
+            if getattr(screen, side) > MAX_SCREEN_PX:
+                raise ValueError(f"screen.{side} must be at most {MAX_SCREEN_PX}; got "
+                                 f"{getattr(screen, side)!r}")
         self.kind = "dummy" if address is None else "eyelink"
         self._data_dir = None if data_dir is None else Path(data_dir)
         self._pylink: Any = None
