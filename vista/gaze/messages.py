@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import check_regular_file
 from ..records import Fixations, Message, Placement, Trial
 
 __all__ = [
@@ -246,16 +245,16 @@ def imgload_placement(
 
 
 def image_file_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
-    """(width, height) from an image file's header, or None when it is not a readable
-    regular file (a FIFO or a folder is never opened) or not an image."""
-    from PIL import Image
+    """(width, height) from an image file's header (:func:`vista.imaging.image_size`), or
+    None when it is not a readable regular file (a FIFO or a folder is never opened), not
+    an image, or over the pixel limit."""
+    from .. import imaging
 
     try:
-        check_regular_file(path, what="image")
-        with Image.open(path) as im:
-            return int(im.size[0]), int(im.size[1])
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        h, w = imaging.image_size(path)
+    except (OSError, ValueError):  # ParseError is a ValueError
         return None
+    return w, h
 
 
 def placement_from_imgload(
