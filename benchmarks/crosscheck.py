@@ -123,7 +123,7 @@ def pm_read(path: Path) -> dict[str, Any]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        gaze = pm.gaze.from_asc(path, events=True, messages=True)
+        gaze = pm.gaze.from_asc(path, events=True, messages=True, patterns=TRIAL_PATTERNS)
     frame = gaze.events.frame
     names = {"fixation_eyelink": "fixation", "saccade_eyelink": "saccade",
              "blink_eyelink": "blink"}
@@ -139,6 +139,9 @@ def pm_read(path: Path) -> dict[str, Any]:
         _apply_offset(float(t), " ".join(str(c).split())) for t, c in gaze.messages.iter_rows()]
     out["messages"] = msgs
     out["trialids"] = _trialids(msgs)
+    samples = gaze.samples.select(["time", "trial_id"])
+    out["sample_times"] = samples["time"].cast(float).to_numpy()
+    out["sample_trials"] = [str(v) if v is not None else "" for v in samples["trial_id"].to_list()]
     return out
 
 
@@ -150,6 +153,34 @@ def _apply_offset(time_ms: float, text: str) -> tuple[float, str]:
     if rest and head.lstrip("-").isdigit():
         return time_ms - float(head), rest
     return time_ms, text
+
+
+TRIAL_PATTERNS = [{"pattern": r"TRIALID (?P<trial_id>\S+)"},
+                  {"pattern": "TRIAL_RESULT", "column": "trial_id", "value": None}]
+"""pymovements' trial column: set by a ``TRIALID`` message, cleared by ``TRIAL_RESULT``."""
+
+
+def trial_of_samples(path: Path, times: np.ndarray, theirs: Sequence[str]) -> tuple[int, int, int]:
+    """(samples, samples in the same trial, differing samples at the millisecond a
+    trial opens or closes): each sample's trial by vista (from its ``TRIALID`` to the
+    trial's close, ``[start, close)`` in time) against pymovements' trial column
+    (``times`` and ``theirs``, from :func:`pm_read`), which follows file order."""
+    from vista.gaze.recording import read_recording
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = read_recording(path)
+    ours = np.full(times.size, "", dtype=object)
+    edges: set[float] = set()
+    for t in rec.trials:
+        opened = t.messages[0].time_ms if t.messages else t.start_ms
+        if opened is None or t.end_ms is None:
+            continue
+        ours[(times >= opened) & (times < t.end_ms)] = t.trial_id
+        edges |= {opened, t.end_ms}
+    differ = np.array([a != b for a, b in zip(ours.tolist(), theirs, strict=True)], dtype=bool)
+    at_edge = int(sum(1 for t in times[differ] if t in edges))
+    return times.size, int(times.size - differ.sum()), at_edge
 
 
 # --------------------------------------------------------------------- comparing
@@ -199,6 +230,13 @@ def compare_readers(path: Path) -> list[dict[str, Any]]:
                 note += f"{ours['unsigned'][kind]} with a negative coordinate"
             rows.append({"file": path.name, "reader": name, "kind": kind, "vista": len(a),
                          "other": len(b), "matched": exact, "note": note.strip("; ")})
+        if name == "pymovements":
+            n, same, at_edge = trial_of_samples(path, other["sample_times"],
+                                                other["sample_trials"])
+            rows.append({"file": path.name, "reader": name, "kind": "trial of each sample",
+                         "vista": n, "other": n, "matched": same,
+                         "note": f"{at_edge} at the millisecond a trial opens or closes"
+                         if at_edge else ""})
         ids, theirs = sorted(ours["trialids"]), sorted(other["trialids"])
         rows.append({"file": path.name, "reader": name, "kind": "TRIALIDs", "vista": len(ids),
                      "other": len(theirs), "matched": _agree(ids, theirs),
@@ -408,7 +446,7 @@ def compact(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             row["notes"].append(f"{r['kind']}: {r['note']}")
     for row in out.values():
         row["notes"] = "; ".join(row["notes"])
-        for k in (*KINDS, "messages", "TRIALIDs"):
+        for k in (*KINDS, "messages", "TRIALIDs", "trial of each sample"):
             row.setdefault(k, "")
     return list(out.values())
 
@@ -423,7 +461,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("## Readers: vista vs MNE and pymovements\n")
     print("Each cell: matched / vista / other reader (same eye, start and end; messages: "
           "same time and text).\n")
-    print(markdown(compact(rows), ["file", "reader", *KINDS, "messages", "TRIALIDs", "notes"]))
+    print(markdown(compact(rows), ["file", "reader", *KINDS, "messages", "TRIALIDs",
+                                   "trial of each sample", "notes"]))
     if not args.asc_only:
         rows = [r for e in eyelinkio_edfs() for r in compare_detectors(e)]
         print("\n## Fixation detection: vista vs pymovements (onsets within 2 samples)\n")
