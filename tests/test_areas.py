@@ -116,7 +116,7 @@ def test_areas_from_messages_with_file_and_replacement(tmp_path: Path) -> None:
 
 
 def test_scene_to_ias_places_regions_on_the_screen() -> None:
-    from vista.acquisition.simulate import load_scene
+    from vista.acquisition.scene import load_scene
 
     scene = load_scene(DEMO / "astronaut.jpg")
     placement = Placement(420, 0, 1080, 1080)  # 160 px image shown 6.75 times its size
@@ -147,7 +147,7 @@ def test_image_regions_from_every_source(tmp_path: Path) -> None:
     ias_dir = tmp_path / "ias"
     ias_dir.mkdir()
     placement = Placement(100, 50, 320, 320)  # twice the image size
-    from vista.acquisition.simulate import load_scene
+    from vista.acquisition.scene import load_scene
 
     (ias_dir / "astronaut.ias").write_text(scene_to_ias(load_scene(img), placement=placement))
     back = image_regions(img, source=ias_dir, placement=placement)
@@ -250,7 +250,7 @@ def test_simulator_writes_an_ias_per_image_that_vista_areas_reads(tmp_path: Path
 def test_region_csv_for_a_session(tmp_path: Path) -> None:
     """A CSV of image, phrase, polygon (image pixels) gives the same measures as the
     scene's rectangles written as polygons."""
-    from vista.acquisition.simulate import load_scene
+    from vista.acquisition.scene import load_scene
 
     session = _session(tmp_path)
     lines = ["image,phrase,polygon"]

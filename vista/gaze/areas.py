@@ -324,14 +324,14 @@ def scene_to_ias(scene: Any, *, placement: Placement | None = None) -> str:
 
     Parameters
     ----------
-    scene : vista.acquisition.simulate.Scene
+    scene : vista.acquisition.scene.Scene
     placement : Placement, optional
         Where the image sat on the screen: coordinates are then screen pixels, as
         Data Viewer expects. Without it they are image pixels.
 
     Examples
     --------
-    >>> from vista.acquisition.simulate import Region, Scene
+    >>> from vista.acquisition.scene import Region, Scene
     >>> s = Scene((100, 200), (Region("a red car", (10, 20, 110, 70)),))
     >>> scene_to_ias(s, placement=Placement(860, 490, 200, 100)).splitlines()[-1]
     'RECTANGLE\\t1\\t870\\t510\\t970\\t560\\ta red car'
@@ -435,7 +435,7 @@ def image_regions(
     check_option("ias_space", ias_space, ("screen", "image"))
     image_path = Path(image_path)
     if str(source) == "scene":
-        from ..acquisition.simulate import load_scene, scene_path
+        from ..acquisition.scene import load_scene, scene_path
 
         if not scene_path(image_path).is_file():
             return []
