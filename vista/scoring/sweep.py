@@ -10,7 +10,9 @@ an explainer's maps. Plan -> work -> summarise:
   (``OUT/human/POINT/``, a dataset folder), and scores every grid point into its own run
   folder (``OUT/runs/POINT/``) with one model-map cache shared by all of them
   (``OUT/maps/``), so a model map is computed once per model-side point, image and text;
-  a rerun resumes, and adding a point costs only what is new;
+  a rerun resumes, and adding a point costs only what is new. Each model-side point's
+  explainers are loaded once, before anything is written (a bad option stops the sweep
+  there), and kept for the points that share it;
 * :mod:`vista.scoring.sweep_report` turns the runs into the summary (values, ranges,
   ranks, Kendall's W, pair stability), ``sweep.json``, ``sweep.md`` and the figures.
 """
@@ -288,6 +290,14 @@ def run_sweep(
                       "maps": dict(maps_options or {})})
     root = Path(out)
     t0 = time.perf_counter()
+    model_keys = [k for k in g.keys if k not in HUMAN_KEYS]
+    sources_at: dict[str, list[Any]] = {}
+    for point in g.points():  # every model-side point loaded and checked before any file
+        label = point_label(point, model_keys)
+        if label not in sources_at:
+            sources_at[label] = _rows(models, point, weights=weights, device=device)
+            for s in sources_at[label]:
+                _ = s.params  # loads an explainer: a bad option fails here
     counts = {"human_maps_built": 0, "human_maps_needed": 0, "model_maps_computed": 0,
               "model_maps_needed": 0, "points": 0}
     means: list[dict[str, dict[str, float | None]]] = []
@@ -301,7 +311,7 @@ def run_sweep(
                 counts["human_maps_built"] += built
             else:
                 ds = Path(str(data))
-            sources = _rows(models, point, weights=weights, device=device)
+            sources = sources_at[point_label(point, model_keys)]
             res = score(ds, sources, metrics=metrics, out=root / "runs" / safe_name(
                 point_label(point)), rng=seed, n_boot=n_boot, cache_dir=root)
             n = int(res.summary["dataset"]["n_scored"])

@@ -193,6 +193,7 @@ def plot_ranks(summary: dict[str, Any], metric: str) -> Any:
     for m in summary["models"]:
         ax.plot(x, s["ranks"][m], marker="o", label=m)
     ax.set_xticks(list(x), summary["points"], rotation=60, ha="right", fontsize="x-small")
+    ax.set_yticks(range(1, len(summary["models"]) + 1))
     ax.invert_yaxis()
     ax.set_ylabel("rank (1 = best)")
     ax.set_title(f"{metric}: ranks across the grid (Kendall's W {_fmt(s['kendalls_w'])})",
