@@ -93,7 +93,7 @@ def test_maths_does_not_mutate_inputs() -> None:
 
 
 @pytest.mark.parametrize("family", ["clip", "siglip"])
-@pytest.mark.parametrize("method", ["legrad", "rollout"])
+@pytest.mark.parametrize("method", ["legrad", "rollout", "gradeclip"])
 def test_method_shared_checks(folders: dict[str, Path], family: str, method: str) -> None:
     explainer = load(folders, family, method)
     key = explainer.parts.score_name
@@ -266,6 +266,64 @@ def test_rollout_paper_matches_chefer_compute_rollout(folders: dict[str, Path]) 
     row = joint[0, 1:].numpy()
     maps = explainer.runner(explainer.parts, tiny_image(24, 40), ["the cat"])[0]
     np.testing.assert_allclose(maps[0].ravel(), row / row.max(), rtol=1e-5)
+
+
+def _reference_grad_eclip_clip(model: Any, pixels: Any, text_embedding: Any) -> np.ndarray:
+    """``clip_encode_dense`` + ``grad_eclip(withksim=True)`` (Cyang-Zhao/Grad-Eclip
+    generate_emap.py) on HF CLIP, one text at a time: the last block recomputed
+    from its input with ``attention_layer(q, k, v, 1)`` (one head), the cosine of
+    the normalised embedding and the text, its gradient at the attention output's
+    [CLS] row, ``q``/``k`` through ``out_proj``, the min-max query-key cosine."""
+    vision = model.vision_model
+    layer = vision.encoder.layers[-1]
+    att = layer.self_attn
+    with torch.no_grad():
+        x_in = vision(pixel_values=pixels, output_hidden_states=True).hidden_states[-2][0]
+    maps = []
+    for t in range(text_embedding.shape[0]):
+        with torch.enable_grad():
+            h = layer.layer_norm1(x_in)
+            q, k, v = att.q_proj(h), att.k_proj(h), att.v_proj(h)
+            weights = F.softmax((q * q.shape[-1] ** -0.5) @ k.T, dim=-1)
+            attn_output = (weights @ v).requires_grad_(True)
+            x = x_in + att.out_proj(attn_output)
+            x = x + layer.mlp(layer.layer_norm2(x))
+            emb = F.normalize(model.visual_projection(vision.post_layernorm(x[:1])), dim=-1)
+            c = (emb @ text_embedding[t])[0]
+            grad = torch.autograd.grad(c, attn_output)[0]
+        grad_cls = grad[:1]
+        q_cls = F.normalize(att.out_proj(q)[:1], dim=-1)
+        k_patch = F.normalize(att.out_proj(k)[1:], dim=-1)
+        cosine_qk = (q_cls * k_patch).sum(-1)
+        cosine_qk = (cosine_qk - cosine_qk.min()) / (cosine_qk.max() - cosine_qk.min())
+        emap = F.relu((grad_cls * v[1:] * cosine_qk[:, None]).detach().sum(-1))
+        maps.append(emap.reshape(4, 4).numpy())
+    return np.stack(maps)
+
+
+def test_gradeclip_clip_matches_reference(folders: dict[str, Path]) -> None:
+    explainer = load(folders, "clip", "gradeclip", heads="one")
+    pixels, text = _pixels_and_text(explainer, TEXTS)
+    expected = _reference_grad_eclip_clip(explainer.model, pixels, text)
+    maps = explainer.runner(explainer.parts, tiny_image(24, 40), TEXTS)[0]
+    np.testing.assert_allclose(maps, expected, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("family", ["clip", "siglip"])
+def test_gradeclip_recomputed_last_attention_is_the_models(folders: dict[str, Path],
+                                                          family: str) -> None:
+    """With the model's own heads, the embedding recomputed from the last attention
+    is the model's image embedding (so the explained score is the model's)."""
+    from vista.explain.gradeclip import _last_attention
+
+    explainer = load(folders, family, "gradeclip")
+    pixels = explainer.parts.pixels(tiny_image(24, 40))
+    with torch.enable_grad():
+        emb = _last_attention(explainer.parts, pixels, "model")[1]
+    with torch.no_grad():
+        expected = explainer.parts.image_embedding(pixels)
+    np.testing.assert_allclose(F.normalize(emb, dim=-1).detach().numpy(), expected.numpy(),
+                               rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(("family", "method", "message"), [

@@ -10,6 +10,7 @@ method                        families
 ============================  ====================================================
 ``legrad``                    clip, siglip
 ``rollout``                   clip, siglip
+``gradeclip``                 clip, siglip
 ``gradcam``                   siglip, blip2-itm (the others declare their own)
 ``bimodal``                   blip-itm-base, blip-itm-large, albef
 ``captum:NAME``               clip, siglip, blip-itm-base, blip-itm-large, albef,
@@ -32,6 +33,7 @@ __all__ = ["CAPTUM_FAMILIES", "CAPTUM_NAMES", "MethodBuilder"]
 
 LEGRAD = "WalBouss/LeGrad legrad/wrapper.py"
 VIT_EXPLAIN = "jacobgil/vit-explain vit_rollout.py"
+GRAD_ECLIP = "Cyang-Zhao/Grad-Eclip generate_emap.py"
 CHEFER_MM = "hila-chefer/Transformer-MM-Explainability lxmert/lxmert/src/ExplanationGenerator.py"
 VISTA = "vista"
 
@@ -68,6 +70,9 @@ register_family(ExplainerSpec(
 register_method("legrad", family=_DUAL, builder=MethodBuilder("dual", "legrad"),
                 eager_attention=True,
                 summary="LeGrad (Bousselham et al. 2024): per-block attention gradients")
+register_method("gradeclip", family=_DUAL, builder=MethodBuilder("dual", "gradeclip"),
+                summary="Grad-ECLIP (Zhao et al. 2024): gradient channel weights, loosened "
+                        "query-key spatial weights on the last attention's values")
 register_method("rollout", family=_DUAL, builder=MethodBuilder("dual", "rollout"),
                 eager_attention=True,
                 summary="attention rollout (Abnar & Zuidema 2020), text-agnostic")
@@ -99,6 +104,10 @@ for _family, _function, _options in (
         head_reduce="mean", token_reduce="all", input_fit="squash", options=_options,
         summary="LeGrad: each block's own similarity, gradient to its attention, summed"))
 for _family in _DUAL:
+    register_recipe(Recipe(
+        "gradeclip", _family, "gradeclip", GRAD_ECLIP, "grad_eclip (withksim=True)",
+        score="cosine", tensor="last attention output", input_fit="squash",
+        summary="Grad-ECLIP with the model's own heads in the last attention"))
     register_recipe(Recipe(
         "rollout", _family, "rollout", "Abnar & Zuidema 2020", "attention rollout",
         tensor="self-attention", input_fit="squash",

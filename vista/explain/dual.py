@@ -29,7 +29,7 @@ from .hooks import capture_hook, leaf_input_hook, remove_hooks
 from .text import finish_texts, tokenize_texts
 
 __all__ = ["DUAL_METHODS", "ClipParts", "DualParts", "MethodExplainer", "Runner", "batched_grads",
-           "build_gradcam", "build_legrad", "build_rollout", "dual_parts", "dual_runner",
+           "build_gradcam", "build_gradeclip", "build_legrad", "build_rollout", "dual_parts", "dual_runner",
            "method_options", "run_gradcam"]
 
 #: ``run(parts, image, texts) -> (maps, scores, encoding, owners, infos)``
@@ -120,6 +120,10 @@ class DualParts:
         """The family's matching score, (B images, rows)."""
         raise NotImplementedError
 
+    def pool_projection(self, pooled: Any) -> Any:
+        """The pooled vision feature as the (unnormalised) image embedding."""
+        return pooled
+
     def score_pixels(self, pixels: Any, text_embeddings: Any) -> Any:
         """The score of a batch of model inputs (n, 3, H, W) for every text row, (n, rows)."""
         return self.score(self.image_embedding(pixels), text_embeddings)
@@ -146,6 +150,9 @@ class ClipParts(DualParts):
     def image_embedding(self, pixels: Any) -> Any:
         emb = self.model.get_image_features(pixel_values=pixels).pooler_output
         return emb / emb.norm(dim=-1, keepdim=True)
+
+    def pool_projection(self, pooled: Any) -> Any:
+        return self.model.visual_projection(pooled)
 
     def pool(self, hidden: Any) -> tuple[Any, Any]:
         feat = self.vision.post_layernorm(hidden.mean(dim=1))
@@ -195,6 +202,7 @@ DUAL_METHODS: dict[str, dict[str, Any]] = {
     "gradcam": {"block": -1},
     "legrad": {"block": -2, "correction": False, "threshold": 0.8, "post_norm": False},
     "rollout": {"head_fusion": "mean", "discard_ratio": 0.0, "renorm": "rows"},
+    "gradeclip": {"heads": "model", "ksim": True},
 }
 #: Recipe fields that describe a method rather than set one of its options.
 DESCRIPTIVE = ("input_fit", "score", "tensor", "clamp", "head_reduce", "token_reduce")
@@ -247,6 +255,13 @@ def dual_runner(method: str, choices: dict[str, Any], parts: DualParts
         chosen["correction"] = bool(chosen["correction"])
         chosen["post_norm"] = bool(chosen["post_norm"])
         return partial(run_legrad, **chosen), {**chosen, "normalise": "min-max"}
+    if method == "gradeclip":
+        from .._validation import check_option
+        from .gradeclip import HEADS_CHOICES, run_gradeclip
+
+        check_option("heads", chosen["heads"], HEADS_CHOICES)
+        chosen["ksim"] = bool(chosen["ksim"])
+        return partial(run_gradeclip, **chosen), {**chosen, "normalise": "none"}
     from .rollout import run_rollout
 
     return partial(run_rollout, **chosen), {**chosen, "normalise": "max"}
@@ -316,6 +331,11 @@ def build_gradcam(loaded: Any, choices: dict[str, Any]) -> MethodExplainer:
 def build_legrad(loaded: Any, choices: dict[str, Any]) -> MethodExplainer:
     """LeGrad (:mod:`vista.explain.legrad`)."""
     return build(loaded, choices, method="legrad")
+
+
+def build_gradeclip(loaded: Any, choices: dict[str, Any]) -> MethodExplainer:
+    """Grad-ECLIP (:mod:`vista.explain.gradeclip`)."""
+    return build(loaded, choices, method="gradeclip")
 
 
 def build_rollout(loaded: Any, choices: dict[str, Any]) -> MethodExplainer:
