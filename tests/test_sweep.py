@@ -122,3 +122,38 @@ def test_sweep_bad_input_is_one_line(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["sweep", "--data", str(DEMO), "--model", "center",
                                    "--grid", "width=1", "--out", str(tmp_path / "s")])
     assert res.exit_code == 1 and "width: unknown key" in res.output
+
+
+def test_model_side_key_caches_maps_once_per_point(tmp_path: Path) -> None:
+    """A tiny CLIP over clip.start_block=0,2 on the demo dataset: 24 triplets, two
+    model-side points, so 48 maps computed of 48 needed; a rerun computes none; a bad
+    option stops the sweep before any file."""
+    torch = pytest.importorskip("torch", reason="needs the explain extra (torch)")
+    transformers = pytest.importorskip("transformers", reason="needs the explain extra")
+    from explain_fixtures import (
+        make_image_processor,
+        save_folder,
+        tiny_clip_config,
+        write_clip_tokenizer,
+    )
+
+    folder = tmp_path / "tiny-clip"
+    tok = write_clip_tokenizer(folder)
+    torch.manual_seed(0)
+    save_folder(folder, transformers.CLIPModel(tiny_clip_config(len(tok))), tok,
+                make_image_processor("clip", size=32))
+    out = tmp_path / "sweep"
+    args = ["sweep", "--data", str(DEMO), "--model", "clip", "--model", "center",
+            "--weights", f"clip={folder}", "--device", "cpu", "--bootstrap", "20",
+            "--out", str(out)]
+    res = CliRunner().invoke(cli, [*args, "--grid", "clip.start_block=0,2"])
+    assert res.exit_code == 0, res.output
+    counts = json.loads((out / "sweep.json").read_text())["counts"]
+    assert (counts["model_maps_computed"], counts["model_maps_needed"]) == (48, 48)
+    again = CliRunner().invoke(cli, [*args, "--grid", "clip.start_block=0,2"])
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "sweep.json").read_text())["counts"]["model_maps_computed"] == 0
+    bad = CliRunner().invoke(cli, [*args[:-1], str(tmp_path / "bad"),
+                                   "--grid", "clip.no_such_option=1,2"])
+    assert bad.exit_code == 1 and "no_such_option" in bad.output
+    assert not (tmp_path / "bad").exists()
