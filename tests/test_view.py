@@ -318,15 +318,21 @@ def test_keys_move_across_trials_and_play_advances(
     assert shot.stat().st_size > 20_000
 
 
-def test_dataset_page_screenshot(folders: dict[str, Path], browser: Browser,
-                                 tmp_path: Path) -> None:
+def test_demo_dataset_page(browser: Browser, tmp_path: Path) -> None:
+    """The shipped demo dataset has no session beside it: its fixations are drawn
+    without times, and the segment texts stand for the words."""
+    from vista.scoring import demo_dataset_path
     from vista.view import write_view
 
     page = tmp_path / "dataset.html"
-    write_view(folders["dataset"], page)
+    info = write_view(demo_dataset_path(), page)
+    assert info["trials"] == 8 and info["segments"] == 24
     browser.open(page.as_uri() + "#trial=2&t=3000")
     assert browser.js("document.body.dataset.trial") == "2"
     assert browser.js("document.getElementById('clock').textContent").startswith("3.00 s")
+    n_fix = browser.js("vistaView.data.trials[1].fixations.length")
+    assert n_fix > 10 and browser.js("+document.getElementById('scan').dataset.drawn") == n_fix
+    assert browser.js("document.querySelectorAll('#words span.word').length") == 3
     shot = tmp_path / "view-dataset.png"
     browser.screenshot(shot)
     _keep(shot)
