@@ -227,6 +227,14 @@ def test_unreadable_cache_entry_recomputed(tmp_path: Path) -> None:
     score(ds, [stub], out=tmp_path / "a", n_boot=20, metrics=["sim"])
     assert sum(len(b) for b in stub.batches) == 1
     assert np.load(victim).ndim == 2
+    # a readable .npy whose bytes are not the recorded ones (cache entries are not
+    # fsynced: a power cut may leave zeros) is a miss too, never a silent wrong map
+    good = np.load(victim)
+    np.save(victim, np.zeros_like(good))
+    stub = StubSource()
+    score(ds, [stub], out=tmp_path / "a", n_boot=20, metrics=["sim", "kld"])
+    assert sum(len(b) for b in stub.batches) == 1
+    np.testing.assert_array_equal(np.load(victim), good)
 
 
 # --------------------------------------------------------------------------- resume

@@ -227,7 +227,7 @@ class Run(RunData):
             if triplet.image_path not in self._sha:
                 self._sha[triplet.image_path] = file_sha256(triplet.image_path)
             key = _key(self._sha[triplet.image_path], triplet.text, params)
-            return MapCache(self.root).load(model, key)
+            return MapCache(self.root).load(model, key, verify=self.format_version >= 2)
         if model not in self._sources:
             src = source_from_params(params)
             if hasattr(src, "prepare"):

@@ -238,6 +238,14 @@ def _keep(plan: Plan, result: ImageResult, cache: MapCache) -> None:
         cache.save(s.name, map_cache_key(sha, t.text, params), values, meta)
 
 
+def _merged(old: Row, row: Row) -> Row:
+    """A run extended with metrics keeps the old values as they are."""
+    if not old:
+        return row
+    warned = {**old.get("warnings", {}), **row.get("warnings", {})}
+    return {**old, **row, **({"warnings": warned} if warned else {})}
+
+
 def score_rows(plan: Plan, done: dict[tuple[str, str], Row], folder: RunFolder | None,
                cache: MapCache, executor: Any, progress: Progress | None
                ) -> tuple[list[Row], dict[str, int]]:
@@ -256,18 +264,15 @@ def score_rows(plan: Plan, done: dict[tuple[str, str], Row], folder: RunFolder |
         _keep(plan, result, cache)
         n_resized[result.task.source.name] += sum(
             1 for _, p in result.new_maps.values() if "resized_from" in p)
-        for row in result.rows:
-            key = (row["triplet_id"], row["model"])
-            old = todo.done.get(key, {})
-            if old:  # a run extended with metrics: keep the old values as they are
-                warned = {**old.get("warnings", {}), **row.get("warnings", {})}
-                row = {**old, **row, **({"warnings": warned} if warned else {})}
-            if folder is not None:
-                folder.append(row)
-            todo.done[key] = row
-            todo.n_done += 1
-            if progress is not None:
-                progress(todo.n_done, todo.total)
+        rows = [_merged(todo.done.get((r["triplet_id"], r["model"]), {}), r)
+                for r in result.rows]
+        if folder is not None:
+            folder.append(rows)
+        for row in rows:
+            todo.done[(row["triplet_id"], row["model"])] = row
+        todo.n_done += len(rows)
+        if progress is not None:
+            progress(todo.n_done, todo.total)
     order = {t.triplet_id: i for i, t in enumerate(plan.good)}
     names = plan.names
     rows = sorted((r for k, r in todo.done.items() if k[0] in order and k[1] in names),

@@ -17,6 +17,7 @@ run's workers return maps and scores to it).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -30,12 +31,12 @@ from .. import __version__
 from .._io import (
     LOCK_NAME,
     FolderLock,
-    append_jsonl,
+    append_jsonl_rows,
     check_regular_file,
     read_json,
     read_jsonl,
     safe_name,
-    save_npy_atomic,
+    write_atomic,
     write_json_atomic,
 )
 from ..errors import ParseError
@@ -161,8 +162,15 @@ def default_run_folder(data: str | os.PathLike[str], models: Sequence[str],
 
 
 class MapCache:
-    """Cached model maps under ``ROOT/maps/MODEL/KEY.npy`` (``KEY.json`` beside it);
-    ``root=None`` caches nothing."""
+    """Cached model maps under ``ROOT/maps/MODEL/KEY.npy``, with ``KEY.json`` beside it
+    (the triplet, text, image hash, model params, the map's own params, and the SHA-256
+    of the ``.npy`` bytes); ``root=None`` caches nothing.
+
+    Entries are written atomically but not fsynced: a cache entry can always be made
+    again, so it is checked instead. An entry is used only when its ``.json`` reads and
+    the ``.npy`` bytes have the recorded hash; anything else (a power cut, a hand-edited
+    file, a FIFO) is a miss, and the map is computed again.
+    """
 
     def __init__(self, root: Path | None) -> None:
         self.root = root
@@ -172,13 +180,19 @@ class MapCache:
             return None
         return self.root / "maps" / safe_name(model) / f"{key}.npy"
 
-    def load(self, model: str, key: str) -> np.ndarray | None:
-        """The cached map, or None (absent, or unreadable: computed again)."""
+    def load(self, model: str, key: str, *, verify: bool = True) -> np.ndarray | None:
+        """The cached map, or None (absent, unverified or unreadable). ``verify=False``
+        reads entries without a recorded hash (run folders of vista 0.1.0)."""
         p = self.path(model, key)
         if p is None or not p.is_file():
             return None
         try:
-            arr = np.load(check_regular_file(p), allow_pickle=False)
+            raw = check_regular_file(p).read_bytes()
+            if verify:
+                meta = read_json(p.with_suffix(".json"))
+                if meta.get("npy_sha256") != hashlib.sha256(raw).hexdigest():
+                    return None
+            arr = np.load(io.BytesIO(raw), allow_pickle=False)
         except (OSError, ValueError, EOFError, ParseError):
             return None
         return arr if arr.ndim == 2 and arr.dtype.kind == "f" else None
@@ -188,10 +202,13 @@ class MapCache:
         if p is None:
             return
         p.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(p.with_suffix(".json"),
-                          json.loads(json.dumps(dict(meta), default=json_default)),
-                          indent=None)
-        save_npy_atomic(p, np.asarray(values, dtype=np.float32))
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(values, dtype=np.float32), allow_pickle=False)
+        raw = buf.getvalue()
+        write_atomic(p, raw, durable=False)
+        doc = {**json.loads(json.dumps(dict(meta), default=json_default)),
+               "npy_sha256": hashlib.sha256(raw).hexdigest()}
+        write_atomic(p.with_suffix(".json"), json.dumps(doc).encode() + b"\n", durable=False)
 
 
 def _incompatible(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
@@ -298,10 +315,11 @@ class RunFolder:
             rows[_check_row(row, path, line)] = row
         return rows
 
-    def append(self, row: Mapping[str, Any]) -> None:
-        """Journal one scored row (fsynced before returning)."""
-        append_jsonl(self.root / JOURNAL, jsonable(dict(row)))
-        self.rows[(str(row["triplet_id"]), str(row["model"]))] = dict(row)
+    def append(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Journal scored rows (one image's) with one write, fsynced before returning."""
+        append_jsonl_rows(self.root / JOURNAL, [jsonable(dict(r)) for r in rows])
+        for row in rows:
+            self.rows[(str(row["triplet_id"]), str(row["model"]))] = dict(row)
 
     def close(self) -> None:
         self._lock.release()
