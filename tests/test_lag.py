@@ -132,6 +132,7 @@ def test_cli_on_simulated_sessions(tmp_path: Path) -> None:
     assert missing.exit_code != 0 and "nope.csv does not exist" in missing.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("median_ms", [600.0, 1200.0])
 def test_recovers_the_planted_span_of_simulated_sessions(tmp_path: Path, median_ms: float) -> None:
     """Three simulated participants describe the eight demo images with a planted

@@ -27,6 +27,8 @@ from vista.explain.sanity import (  # noqa: E402
     randomisation_check,
 )
 
+pytestmark = pytest.mark.explain
+
 H, W = 24, 32
 
 

@@ -72,6 +72,7 @@ def test_two_points_whose_ranks_swap() -> None:
     assert lower["per_metric"]["ncc"]["ranks"]["a"] == [2.0, 1.0]
 
 
+@pytest.mark.slow
 def test_sweep_end_to_end_resumes_and_extends(tmp_path: Path) -> None:
     """Two simulated participants; sigma_deg × lead_ms with center and human-other. A
     rerun builds nothing; a new lead_ms value builds only its own human maps."""
@@ -124,6 +125,8 @@ def test_sweep_bad_input_is_one_line(tmp_path: Path) -> None:
     assert res.exit_code == 1 and "width: unknown key" in res.output
 
 
+@pytest.mark.explain
+@pytest.mark.slow
 def test_model_side_key_caches_maps_once_per_point(tmp_path: Path) -> None:
     """A tiny CLIP over clip.start_block=0,2 on the demo dataset: 24 triplets, two
     model-side points, so 48 maps computed of 48 needed; a rerun computes none; a bad
