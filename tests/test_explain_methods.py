@@ -100,6 +100,11 @@ def test_method_shared_checks(folders: dict[str, Path], family: str, method: str
     check_method(explainer, TEXTS, key)
     maps = explainer.explain(tiny_image(), TEXTS)
     assert maps[0].params["recipe"] == method and maps[0].params["method"] == method
+    parts = explainer.parts  # the recorded score is the model's for the pair
+    with torch.no_grad():
+        expected = parts.score(parts.image_embedding(parts.pixels(tiny_image())),
+                               parts.texts(TEXTS)[3])[0]
+    np.testing.assert_allclose([m.params[key] for m in maps], expected.numpy(), rtol=1e-5)
     if method == "rollout":  # attention only: the same map for every text
         np.testing.assert_array_equal(maps[0].values, maps[1].values)
     else:

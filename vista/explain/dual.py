@@ -124,6 +124,11 @@ class DualParts:
         """The pooled vision feature as the (unnormalised) image embedding."""
         return pooled
 
+    def final_embedding(self, hidden: Any) -> Any:
+        """The normalised image embedding from the last block's output tokens (what
+        :meth:`image_embedding` computes after the blocks)."""
+        raise NotImplementedError
+
     def score_pixels(self, pixels: Any, text_embeddings: Any) -> Any:
         """The score of a batch of model inputs (n, 3, H, W) for every text row, (n, rows)."""
         return self.score(self.image_embedding(pixels), text_embeddings)
@@ -153,6 +158,10 @@ class ClipParts(DualParts):
 
     def pool_projection(self, pooled: Any) -> Any:
         return self.model.visual_projection(pooled)
+
+    def final_embedding(self, hidden: Any) -> Any:
+        emb = self.model.visual_projection(self.vision.post_layernorm(hidden[:, 0]))
+        return emb / emb.norm(dim=-1, keepdim=True)
 
     def pool(self, hidden: Any) -> tuple[Any, Any]:
         feat = self.vision.post_layernorm(hidden.mean(dim=1))

@@ -155,6 +155,7 @@ def run_gradeclip(parts: Any, image: np.ndarray, texts: list[str], *, heads: str
                               q_out.detach().expand(rows, -1), k_out.detach().expand(rows, -1, -1),
                               ksim=ksim)
     maps = tokens_to_grid(per_patch, n_prefix=0, grid=parts.grid)
-    with torch.no_grad():
-        scores = parts.score(parts.image_embedding(pixels), text)[0]
+    with torch.no_grad():  # heads="model": the recomputed embedding is the model's
+        image = emb.detach() if heads == "model" else parts.image_embedding(pixels)
+        scores = parts.score(image, text)[0]
     return maps, scores.detach().cpu().double().numpy(), enc, owners, infos

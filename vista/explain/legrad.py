@@ -133,9 +133,10 @@ def legrad_correct(maps: Any, empty_maps: Any, *, threshold: float = 0.8) -> np.
 
 
 def _block_gradients(parts: Any, pixels: Any, embeddings: Sequence[Any], first: int,
-                     post_norm: bool) -> list[list[Any]]:
+                     post_norm: bool) -> tuple[list[list[Any]], Any]:
     """Per text-embedding set, per block from ``first``: the gradient of each row's
-    similarity with respect to the block's attention, (rows, H, Q, K)."""
+    similarity with respect to the block's attention, (rows, H, Q, K); and the
+    image embedding, from the last block's output."""
     from .dual import batched_grads
 
     layers = parts.layers()[first:]
@@ -161,7 +162,7 @@ def _block_gradients(parts: Any, pixels: Any, embeddings: Sequence[Any], first: 
             sims = text @ emb[0]
             (grad,) = batched_grads(sims, [target], retain_graph=True)
             result[k].append(grad[:, 0])
-    return result
+    return result, parts.final_embedding(outputs[-1].detach())
 
 
 def run_legrad(
@@ -187,7 +188,7 @@ def run_legrad(
     sets = [text]
     if correction:
         sets.append(parts.texts(["a photo of a"])[3])
-    grads = _block_gradients(parts, pixels, sets, first, post_norm)
+    grads, image_embedding = _block_gradients(parts, pixels, sets, first, post_norm)
     maps = legrad_map(grads[0], n_prefix=parts.n_prefix, grid=parts.grid)
     if correction:
         empty = legrad_map(grads[1], n_prefix=parts.n_prefix, grid=parts.grid)
@@ -195,5 +196,5 @@ def run_legrad(
     else:
         maps = min_max(maps)
     with torch.no_grad():
-        scores = parts.score(parts.image_embedding(pixels), text)[0]
+        scores = parts.score(image_embedding, text)[0]
     return maps, scores.detach().cpu().double().numpy(), enc, owners, infos

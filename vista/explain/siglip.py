@@ -115,6 +115,10 @@ class SiglipParts(DualParts):
         emb = self.model.get_image_features(pixel_values=pixels).pooler_output
         return emb / emb.norm(dim=-1, keepdim=True)
 
+    def final_embedding(self, hidden: Any) -> Any:
+        pooled = self.vision.head(self.vision.post_layernorm(hidden))
+        return pooled / pooled.norm(dim=-1, keepdim=True)
+
     def pool(self, hidden: Any) -> tuple[Any, Any]:
         pooled, probs = pool_with_probs(self.vision.head, hidden)
         return pooled / pooled.norm(dim=-1, keepdim=True), probs
