@@ -158,3 +158,17 @@ def test_missing_weights_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     res = CliRunner().invoke(cli, ["score", "--model", "clip", "--out", str(out)])
     assert res.exit_code == 1 and "openai/clip-vit-base-patch" in res.output
     assert not out.exists()
+
+
+def test_weights_named_by_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--weights ROW=DIR reaches that row's loader (here a folder that does not exist:
+    one line naming it, and no run folder left behind)."""
+    pytest.importorskip("huggingface_hub", reason="the explain extra is not installed")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    out = tmp_path / "run"
+    missing = tmp_path / "no-weights-here"
+    res = CliRunner().invoke(cli, ["score", "--model", "center", "--model", "clip",
+                                   "--weights", f"clip={missing}", "--out", str(out)])
+    assert res.exit_code == 1 and str(missing) in res.output
+    assert not out.exists()

@@ -48,15 +48,18 @@ def _check_executor(ctx: click.Context, param: click.Parameter, value: str) -> s
     return value
 
 
-def _weights(values: tuple[str, ...], models: tuple[str, ...]) -> str | dict[str, str] | None:
-    """``--weights ROW=DIR`` pairs, or one bare DIR (the one explainer row's)."""
+def _weights(values: tuple[str, ...], models: tuple[str, ...], rows: list[str]
+             ) -> str | dict[str, str] | None:
+    """``--weights ROW=DIR`` pairs (ROW as given to --model), or one bare DIR (the one
+    explainer row's); keyed by the rows scored (``--method`` may have added ``/M``)."""
     if not values:
         return None
     pairs: dict[str, str] = {}
     for v in values:
-        row = next((m for m in models if v.startswith(m + "=")), None)
-        if row is not None:
-            pairs[row] = v[len(row) + 1:]
+        hit = next(((rows[i], len(name)) for i, m in enumerate(models)
+                    for name in (m, rows[i]) if v.startswith(name + "=")), None)
+        if hit is not None:
+            pairs[hit[0]] = v[hit[1] + 1:]
         elif len(values) == 1:
             return v
         else:
@@ -175,7 +178,7 @@ def score_command(models: tuple[str, ...], data: Path | None, weights: tuple[str
     from .. import scoring
 
     rows = _with_method(models, method)
-    weights_arg = _weights(weights, tuple(rows))
+    weights_arg = _weights(weights, models, rows)
     if data is None:
         data = scoring.demo_dataset_path()
         click.echo(f"using the shipped demo dataset {data}: SYNTHETIC (simulated observers, "
