@@ -37,7 +37,7 @@ import math
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -441,9 +441,8 @@ def session_lag(
         events += session_events(s.trials, participant=s.participant, regions=regions,
                                  ias_space=ias_space, eye=eye, base_dir=s.recording.parent)
     result = eye_voice_lag(events, **options)
-    params = {**result.params, "regions": str(regions), "sessions": [str(p) for p in sessions]}
-    object.__setattr__(result, "params", params)
-    return result
+    return replace(result, params={**result.params, "regions": str(regions),
+                                   "sessions": [str(p) for p in sessions]})
 
 
 def plot_lag(result: LagResult, *, ax: Any = None) -> Any:
