@@ -184,3 +184,38 @@ def test_leaderboard_names_each_models_n_when_they_differ() -> None:
     for r in same["results"].values():
         r["ncc"]["n"] = 10
     assert {t.get_text() for t in leaderboard(same).axes[0].get_yticklabels()} == {"a", "b"}
+
+
+def _tasks() -> list[Any]:
+    from vista.runfigures import FigureTask
+
+    rows = [{"text": "a", "human": HUMAN, "maps": {"m": MODEL}}]
+    return [FigureTask("image", f"f{k}", ("png",), 60, {"image": IMAGE, "rows": rows,
+                                                         "title": f"figure {k}"})
+            for k in range(3)] + [FigureTask("leaderboard", "lb", ("png", "svg"), 60,
+                                             {"summary": _summary({"a": 0.1, "b": 0.2})})]
+
+
+@pytest.mark.parametrize("with_thread", [False, True], ids=["fork", "threaded-parent"])
+def test_workers_draw_what_one_process_draws(with_thread: bool) -> None:
+    """Figures drawn by worker processes are byte for byte the ones drawn here, in
+    order; a parent running threads (a notebook kernel) gets a fork server instead of
+    fork."""
+    import threading
+
+    from vista.runfigures import render
+
+    serial = [(t.name, files) for t, files in render(_tasks(), jobs=1)]
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, daemon=True)
+    if with_thread:
+        thread.start()
+    try:
+        parallel = [(t.name, files) for t, files in render(_tasks(), jobs=2)]
+    finally:
+        stop.set()
+    assert [n for n, _ in parallel] == ["f0", "f1", "f2", "lb"]
+    for (_, a), (_, b) in zip(serial, parallel, strict=True):
+        assert a["png"] == b["png"]
+    with pytest.raises(ValueError, match="jobs must be at least 1"):
+        list(render(_tasks(), jobs=0))

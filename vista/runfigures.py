@@ -67,11 +67,21 @@ def draw(task: FigureTask) -> dict[str, bytes]:
     return encode_formats(fig, task.formats, dpi=task.dpi, palette=task.palette)
 
 
-def _start_method() -> str:
+def _context() -> Any:
+    """fork where it is safe (this process runs one thread: the command line), so the
+    workers share the imported matplotlib; else a fork server (a notebook's kernel runs
+    threads) or spawn, whose workers import this module first."""
     import multiprocessing as mp
+    import threading
 
-    # fork shares the parent's imported matplotlib; elsewhere spawn imports it anew
-    return "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    methods = mp.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return mp.get_context("fork")
+    if "forkserver" in methods:
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        return ctx
+    return mp.get_context("spawn")
 
 
 def render(tasks: Iterable[FigureTask], *, jobs: int | None = None,
@@ -86,11 +96,10 @@ def render(tasks: Iterable[FigureTask], *, jobs: int | None = None,
         for task in tasks:
             yield task, draw(task)
         return
-    import multiprocessing as mp
     from concurrent.futures import Future, ProcessPoolExecutor
 
     pending: collections.deque[tuple[FigureTask, Future[dict[str, bytes]]]] = collections.deque()
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context(_start_method())) as pool:
+    with ProcessPoolExecutor(workers, mp_context=_context()) as pool:
         for task in tasks:
             pending.append((task, pool.submit(draw, task)))
             if len(pending) >= 2 * workers:
@@ -189,7 +198,8 @@ def _claim(folder: Path, run_root: Path, *, default: bool) -> tuple[FolderLock, 
     listed: set[str] = set()
     if marker.exists():
         info = read_json(marker, expect=dict, what="figure folder marker")
-        if info.get("run") != str(run_root):
+        # RUN/figures is the run's own, wherever the run folder has moved since
+        if info.get("run") != str(run_root) and not default:
             raise FileExistsError(f"{folder} holds the figures of another run "
                                   f"({info.get('run')}); choose another --out")
         files = info.get("files")
