@@ -554,11 +554,11 @@ class _FastPdfImages:
                                                           **{"compress_level": 1, **kw})
             return original(pdf, img)
 
-        self._cls._writePng = write_png
+        setattr(self._cls, "_writePng", write_png)
 
     def __exit__(self, *exc: object) -> None:
         if self._original is not None:
-            self._cls._writePng = self._original
+            setattr(self._cls, "_writePng", self._original)
 
 
 def encode_figure(fig: Any, fmt: str, *, dpi: int, palette: bool = False) -> bytes:
