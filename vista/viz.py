@@ -542,7 +542,7 @@ class _FastPdfImages:
     def __enter__(self) -> None:
         from matplotlib.backends import backend_pdf
 
-        self._cls = backend_pdf.PdfFile
+        self._cls: Any = backend_pdf.PdfFile
         self._original = getattr(self._cls, "_writePng", None)
         original = self._original
         if original is None:
@@ -554,11 +554,11 @@ class _FastPdfImages:
                                                           **{"compress_level": 1, **kw})
             return original(pdf, img)
 
-        setattr(self._cls, "_writePng", write_png)
+        self._cls._writePng = write_png
 
     def __exit__(self, *exc: object) -> None:
         if self._original is not None:
-            setattr(self._cls, "_writePng", self._original)
+            self._cls._writePng = self._original
 
 
 def encode_figure(fig: Any, fmt: str, *, dpi: int, palette: bool = False) -> bytes:
