@@ -554,7 +554,7 @@ class _FastPdfImages:
                                                           **{"compress_level": 1, **kw})
             return original(pdf, img)
 
-        self._cls._writePng = write_png
+        self._cls._writePng = write_png  # type: ignore[method-assign]
 
     def __exit__(self, *exc: object) -> None:
         if self._original is not None:
