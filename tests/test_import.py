@@ -93,6 +93,11 @@ def test_resize(tmp_path) -> None:
     ds = read_dataset(tmp_path / "b")
     m = ds.load_map(ds["x"])
     assert m.shape == (4, 5) and float(m.sum()) == pytest.approx(1.0, abs=1e-6)
+    # the one resize of vista (pixel centres aligned), clipped at 0 and renormalised
+    from vista.imaging import resize_map
+
+    want = np.clip(resize_map(np.asarray(p["m8"], dtype=np.float64), (4, 5)), 0, None)
+    np.testing.assert_allclose(m, want / want.sum(), rtol=1e-6)
 
 
 @pytest.mark.parametrize(
