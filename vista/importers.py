@@ -347,9 +347,13 @@ def import_dataset(
         with DatasetWriter(tmp, name=name or out_path.name, provenance=provenance) as writer:
             n_images, resized = _write(writer, plan, images_dir, resize=resize,
                                        copy_images=copy_images, texts=texts_path)
-        if out_path.exists():
-            out_path.rmdir()
-        os.replace(tmp, out_path)
+        try:
+            if out_path.exists():
+                out_path.rmdir()  # only an empty folder: never a file or a dataset
+            os.replace(tmp, out_path)
+        except OSError:
+            raise FileExistsError(f"{out_path} was filled by another process while this "
+                                  "import ran; nothing was written there") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
