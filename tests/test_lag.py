@@ -127,7 +127,7 @@ def test_cli_on_simulated_sessions(tmp_path: Path) -> None:
     assert -1500 < report["span_ms"] < 0
     assert (out / "lag.png").stat().st_size > 0
     again = CliRunner().invoke(cli, ["lag", str(sessions[0]), "--out", str(out)])
-    assert again.exit_code != 0 and "not empty" in again.output
+    assert again.exit_code != 0 and "not an empty folder" in again.output
     missing = CliRunner().invoke(cli, ["lag", str(sessions[0]), "--regions", "nope.csv"])
     assert missing.exit_code != 0 and "nope.csv does not exist" in missing.output
 

@@ -34,14 +34,12 @@ def lag_command(sessions: tuple[Path, ...], regions: str, ias_space: str, eye: s
       vista lag sessions/P01 sessions/P02 --out lag/
       vista lag sessions/P01 --regions regions.csv
     """
-    from .._io import write_json_atomic
     from ..gaze.lag import plot_lag, session_lag
+    from ._report import check_new_folder, write_report
 
     if regions != "scene" and not Path(regions).exists():
         raise click.BadParameter(f"{regions} does not exist", param_hint="--regions")
-    if out is not None and out.exists() and any(out.iterdir()):
-        raise click.ClickException(f"{out} is not empty; choose another --out "
-                                   "(nothing is overwritten)")
+    check_new_folder(out)
     result = session_lag(list(sessions), regions=regions, ias_space=ias_space, eye=eye,
                          n_boot=n_boot, rng=seed)
     lo, hi = result.span_interval
@@ -55,15 +53,7 @@ def lag_command(sessions: tuple[Path, ...], regions: str, ias_space: str, eye: s
     click.echo(f"suggested: vista maps --lead-ms {result.suggested_lead_ms:g} "
                f"--lag-ms {result.suggested_lag_ms:g}")
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(out / "lag.json", result.to_dict())
-        try:
-            fig = plot_lag(result)
-        except ImportError as exc:
-            click.echo(f"wrote {out / 'lag.json'} (no figure: {exc})")
-            return
-        fig.savefig(out / "lag.png", dpi=150)
-        click.echo(f"wrote {out / 'lag.json'} and {out / 'lag.png'}")
+        click.echo(write_report(out, "lag", result.to_dict(), lambda: plot_lag(result)))
 
 
 COMMANDS = [lag_command]

@@ -41,12 +41,10 @@ def sanity_command(model: str, recipe: str | None, method: str | None, weights: 
     """
     from importlib.resources import files
 
-    from .._io import write_json_atomic
     from ..explain.sanity import plot_sanity, sanity_check
+    from ._report import check_new_folder, write_report
 
-    if out is not None and out.exists() and any(out.iterdir()):
-        raise click.ClickException(f"{out} is not empty; choose another --out "
-                                   "(nothing is overwritten)")
+    check_new_folder(out)
     data = data or Path(str(files("vista"))) / "data" / "demo"
     result = sanity_check(model, data, recipe=recipe, method=method, weights=weights,
                           device=device, n=n, seed=seed, n_boot=n_boot, threshold=threshold)
@@ -58,15 +56,7 @@ def sanity_command(model: str, recipe: str | None, method: str | None, weights: 
     click.echo(f"verdict: {result.verdict} (Spearman at the last step against "
                f"{result.threshold:g})")
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(out / "sanity.json", result.to_dict())
-        try:
-            fig = plot_sanity(result)
-        except ImportError as exc:
-            click.echo(f"wrote {out / 'sanity.json'} (no figure: {exc})")
-            return
-        fig.savefig(out / "sanity.png", dpi=150)
-        click.echo(f"wrote {out / 'sanity.json'} and {out / 'sanity.png'}")
+        click.echo(write_report(out, "sanity", result.to_dict(), lambda: plot_sanity(result)))
 
 
 COMMANDS = [sanity_command]

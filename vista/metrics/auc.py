@@ -8,8 +8,6 @@ References
    https://github.com/cvzoya/saliency (``code_forMetrics``).
 .. [2] A. Borji, H. R. Tavakoli, D. N. Sihite, L. Itti, "Analysis of scores, datasets,
    and models in visual saliency prediction", ICCV 2013.
-.. [3] M. Kümmerer, T. Wallis, M. Bethge, "Information-theoretic model comparison
-   unifies saliency metrics", PNAS 112(52), 2015.
 """
 
 from __future__ import annotations

@@ -7,9 +7,7 @@ References
 .. [1] Z. Bylinskii, T. Judd, A. Oliva, A. Torralba, F. Durand, "What do different
    evaluation metrics tell us about saliency models?", IEEE TPAMI 41(3), 2019; code:
    https://github.com/cvzoya/saliency (``code_forMetrics``).
-.. [2] A. Borji, H. R. Tavakoli, D. N. Sihite, L. Itti, "Analysis of scores, datasets,
-   and models in visual saliency prediction", ICCV 2013.
-.. [3] M. Kümmerer, T. Wallis, M. Bethge, "Information-theoretic model comparison
+.. [2] M. Kümmerer, T. Wallis, M. Bethge, "Information-theoretic model comparison
    unifies saliency metrics", PNAS 112(52), 2015.
 """
 
@@ -241,7 +239,7 @@ def center_bias(shape: tuple[int, int], *, sigma: float = 0.25) -> np.ndarray:
 def info_gain(
     saliency: Any, fixation_mask: Any, *, baseline: Any = None, resize: bool = False
 ) -> float:
-    """Information gain of the saliency map over a baseline, as the MIT ``InfoGain.m`` [1]_ [3]_.
+    """Information gain of the saliency map over a baseline, as the MIT ``InfoGain.m`` [1]_ [2]_.
 
     Both maps are min-max normalised and divided by their sums; the score is the mean,
     over fixated pixels, of ``log2(eps + p_saliency) - log2(eps + p_baseline)``
