@@ -15,7 +15,8 @@ _MODEL_HELP = (
     "Row to score (repeatable; the first is the reference of the paired differences): "
     "NAME[:RECIPE][/METHOD] of an explainer ({names}), e.g. blip-itm-base:lavis or "
     "clip/legrad, or a row that needs no weights: center (centre-bias Gaussian), uniform, "
-    "observers (inter-observer ceiling), external:DIR (precomputed maps DIR/ID.npy or .png)."
+    "observers (inter-observer ceiling), human-other (the human map of another segment of "
+    "the image), external:DIR (precomputed maps DIR/ID.npy or .png)."
 )
 MAX_SEED = 2**63 - 1
 
