@@ -103,6 +103,12 @@ class CenterBias:
     def __post_init__(self) -> None:
         check_positive("sigma", self.sigma)
 
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> CenterBias:
+        """The source that recorded ``params``."""
+        opts = dict(params.get("options") or {})
+        return cls(sigma=float(opts.get("sigma_fraction", DEFAULT_CENTER_SIGMA)))
+
     @property
     def params(self) -> dict[str, Any]:
         return {"kind": "baseline", "model": self.name, "method": "center-gaussian",
@@ -339,6 +345,11 @@ class InterObserver:
     def __post_init__(self) -> None:
         check_option("by", self.by, ["auto", "image+text", "image"])
 
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> InterObserver:
+        """The source that recorded ``params``."""
+        return cls(by=str(dict(params.get("options") or {}).get("by", "auto")))
+
     @property
     def params(self) -> dict[str, Any]:
         return {"kind": "baseline", "model": self.name, "method": "leave-one-observer-out",
@@ -349,8 +360,16 @@ class InterObserver:
         cannot predict."""
         self._dataset = dataset
         self._groups = observer_groups(list(dataset), by=self.by)
-        return {tid: "no other observer for this image" for tid, g in self._groups.items()
-                if not g}
+        skips = {tid: "no other observer for this image" for tid, g in self._groups.items()
+                 if not g}
+        if self._groups and len(skips) == len(self._groups):
+            from ..errors import DatasetError
+
+            raise DatasetError(f"model {self.name!r} cannot score any of the {len(skips)} "
+                               "triplet(s): the observers row needs two or more observers "
+                               "(meta.observer or meta.participant) of the same image; drop "
+                               "it from --model")
+        return skips
 
     def maps(self, image: np.ndarray, texts: Sequence[str],
              triplets: Sequence[Triplet]) -> list[np.ndarray]:

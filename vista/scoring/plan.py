@@ -234,10 +234,7 @@ def _prepare(sources: Sequence[Any], scorable: Any, skip_bad: bool) -> dict[str,
         if len(scorable) and len(skips[s.name]) >= len(scorable):
             why = next(iter(skips[s.name].values()))
             raise DatasetError(f"model {s.name!r} cannot score any of the {len(scorable)} "
-                               f"triplet(s) ({why}); drop it from --model"
-                               + (": the observers row needs two or more observers "
-                                  "(meta.observer) of the same image" if s.name == "observers"
-                                  else ""))
+                               f"triplet(s) ({why}); drop it from --model")
     return skips
 
 

@@ -303,7 +303,8 @@ class ExplainerSource:
 
 def source_from_params(params: Mapping[str, Any]) -> Any:
     """Rebuild a row that needs no weights from the params a run recorded (None for an
-    explainer, whose maps a run reads from its cache).
+    explainer, whose maps a run reads from its cache): the registry's source for the
+    recorded row, with the recorded options (each class's ``from_params``).
 
     Examples
     --------
@@ -315,15 +316,14 @@ def source_from_params(params: Mapping[str, Any]) -> Any:
         return None
     name = str(params.get("model", ""))
     opts = dict(params.get("options") or {})
-    if kind == "external":
-        return External(opts["directory"], name=name)
-    if name == "center":
-        return CenterBias(sigma=float(opts.get("sigma_fraction", CenterBias.sigma)))
-    if name == "uniform":
-        return Uniform()
-    if name == "observers":
-        return InterObserver(by=str(opts.get("by", "auto")))
-    raise ValueError(f"params do not describe a known row: {dict(params)!r}")
+    try:
+        if kind == "external":
+            return External(opts["directory"], name=name)
+        source = resolve_source(name)
+    except (ValueError, KeyError):
+        raise ValueError(f"params do not describe a known row: {dict(params)!r}") from None
+    from_params = getattr(type(source), "from_params", None)
+    return from_params(params) if callable(from_params) else source
 
 
 def jsonable(value: Any) -> Any:
