@@ -156,3 +156,23 @@ def test_recovers_the_planted_span_of_simulated_sessions(tmp_path: Path, median_
     assert r.n_participants == 3 and r.n_events >= 60
     assert abs(r.span_ms + median_ms) <= 100, (r.span_ms, median_ms)
     assert r.suggested_lead_ms > 0
+
+
+def test_regions_from_a_csv_match_the_scene_files(tmp_path: Path) -> None:
+    """The scene boxes written as a CSV of image, phrase, polygon (image pixels) give the
+    same namings and the same curve as the scene files."""
+    from vista.gaze.lag import session_lag
+
+    sessions = _sessions(tmp_path)
+    rows = ["image,phrase,polygon"]
+    for name in ("astronaut", "coins"):
+        scene = json.loads((DEMO / f"{name}.scene.json").read_text())
+        for r in scene["regions"]:
+            x0, y0, x1, y1 = r["box"]
+            rows.append(f'{name}.jpg,"{r["phrase"]}","{x0},{y0} {x1},{y0} {x1},{y1} {x0},{y1}"')
+    csv = tmp_path / "regions.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    by_scene = session_lag(sessions, n_boot=20, rng=0)
+    by_csv = session_lag(sessions, regions=csv, n_boot=20, rng=0)
+    assert by_csv.n_events == by_scene.n_events > 0
+    np.testing.assert_allclose(by_csv.curve, by_scene.curve, atol=0.02, equal_nan=True)
