@@ -212,7 +212,8 @@ def read_json(path: PathLike, *, expect: type = dict, what: str = "JSON file") -
     except json.JSONDecodeError as exc:
         raise ParseError(f"invalid JSON: {exc}", path=path) from None
     if expect is not object and not isinstance(data, expect):
-        want = {dict: "an object", list: "an array"}.get(expect, expect.__name__)
+        names: dict[type, str] = {dict: "an object", list: "an array"}
+        want = names.get(expect, expect.__name__)
         raise ParseError(f"the top level must be {want}; got {type(data).__name__}", path=path)
     return data
 
