@@ -46,8 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from explain import SEGMENTS, SPECIALS, blip_config
 
 METHODS = {
-    "clip": ["legrad", "rollout", "relevance"],
-    "siglip": ["legrad", "rollout"],
+    "clip": ["legrad", "gradeclip", "gem", "rollout", "relevance"],
+    "siglip": ["legrad", "gradeclip", "rollout"],
     "blip-itm-base": ["bimodal"],
     "blip2-itm": [],
 }

@@ -331,6 +331,68 @@ def test_gradeclip_recomputed_last_attention_is_the_models(folders: dict[str, Pa
                                rtol=1e-5, atol=1e-6)
 
 
+def _reference_gem(model: Any, pixels: Any, text_embedding: Any, depth: int) -> np.ndarray:
+    """WalBouss/GEM on HF CLIP: ``SelfSelfAttention.forward`` (packed ``qkv`` =
+    HF's q/k/v projections, ``ss_attn_iter=1``, ``ss_attn_temp=None``),
+    ``GEMResidualBlock.forward`` over the last ``depth - 1`` blocks,
+    ``modified_vit_forward``'s ``ln_post`` and ``proj``, ``GEMWrapper.forward``'s
+    patch-text matching and ``min_max`` (without its up-sampling)."""
+    vision = model.vision_model
+    blocks = list(vision.encoder.layers)
+    first = len(blocks) - (depth - 1)
+    with torch.no_grad():
+        states = vision(pixel_values=pixels, output_hidden_states=True).hidden_states
+        x_gem = states[first]
+        for i in range(first, len(blocks)):
+            blk, att = blocks[i], blocks[i].self_attn
+            x = blk.layer_norm1(states[i])
+            b, n, c = x.shape
+            h = att.num_heads
+            weight = torch.cat([att.q_proj.weight, att.k_proj.weight, att.v_proj.weight])
+            bias = torch.cat([att.q_proj.bias, att.k_proj.bias, att.v_proj.bias])
+            qkv = F.linear(x, weight, bias).reshape(b, n, 3, h, c // h).permute(2, 0, 3, 1, 4)
+            q, k, v = qkv[0], qkv[1], qkv[2]
+            inv_temp = torch.norm(x, dim=-1).mean(dim=-1, keepdim=True).unsqueeze(1).unsqueeze(-1) \
+                * (c // h) ** -0.5
+            xs1, xs2, xs3 = v, k, q
+            for _ in range(1):
+                xs1, xs2, xs3 = (F.normalize(t, dim=-1) for t in (xs1, xs2, xs3))
+                a1, a2, a3 = ((t @ t.transpose(-2, -1) * inv_temp).softmax(dim=-1)
+                              for t in (xs1, xs2, xs3))
+                xs1, xs2, xs3 = a1 @ xs1, a2 @ xs2, a3 @ xs3
+            xs1, xs2, xs3 = (F.normalize(t, dim=-1) for t in (xs1, xs2, xs3))
+            a1, a2, a3 = ((t @ t.transpose(-2, -1) * inv_temp).softmax(dim=-1)
+                          for t in (xs1, xs2, xs3))
+            xs = (a1 @ v + a2 @ v + a3 @ v) / 3
+            x_gem = x_gem + att.out_proj(xs.transpose(1, 2).reshape(b, n, c))
+        feat = F.normalize(model.visual_projection(vision.post_layernorm(x_gem)), dim=-1)
+        matching = feat[:, 1:] @ text_embedding.T  # (1, N, prompts)
+    m = matching[0].T.reshape(text_embedding.shape[0], -1)
+    m = (m - m.min(-1, keepdim=True)[0]) / (m.max(-1, keepdim=True)[0] - m.min(-1, keepdim=True)[0])
+    return m.reshape(-1, 4, 4).numpy()
+
+
+@pytest.mark.parametrize("depth", [4, 2])  # the tiny model's 3 blocks, or the last one
+def test_gem_matches_reference(folders: dict[str, Path], depth: int) -> None:
+    explainer = load(folders, "clip", "gem", depth=depth)
+    pixels, text = _pixels_and_text(explainer, TEXTS)
+    expected = _reference_gem(explainer.model, pixels, text, depth)
+    maps = explainer.runner(explainer.parts, tiny_image(24, 40), TEXTS)[0]
+    np.testing.assert_allclose(maps, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_gem_shared_checks_and_errors(folders: dict[str, Path]) -> None:
+    explainer = load(folders, "clip", "gem", depth=4)  # the tiny model has 3 blocks
+    check_method(explainer, TEXTS, "similarity")
+    maps = explainer.explain(tiny_image(), TEXTS)
+    assert np.abs(maps[0].values - maps[1].values).max() > 1e-4
+    assert maps[0].params["depth"] == 4 and maps[0].params["template"] == "{}"
+    with pytest.raises(ValueError, match="depth must be <= 4"):
+        load(folders, "clip", "gem")  # the default 7 needs 6 blocks
+    with pytest.raises(ValueError, match="does not support siglip"):
+        load(folders, "siglip", "gem")
+
+
 @pytest.mark.parametrize(("family", "method", "message"), [
     ("clipseg", "legrad", "does not support clipseg"),
     ("vilt", "rollout", "does not support vilt"),

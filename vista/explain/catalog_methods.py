@@ -11,6 +11,7 @@ method                        families
 ``legrad``                    clip, siglip
 ``rollout``                   clip, siglip
 ``gradeclip``                 clip, siglip
+``gem``                       clip
 ``gradcam``                   siglip, blip2-itm (the others declare their own)
 ``bimodal``                   blip-itm-base, blip-itm-large, albef
 ``captum:NAME``               clip, siglip, blip-itm-base, blip-itm-large, albef,
@@ -34,6 +35,7 @@ __all__ = ["CAPTUM_FAMILIES", "CAPTUM_NAMES", "MethodBuilder"]
 LEGRAD = "WalBouss/LeGrad legrad/wrapper.py"
 VIT_EXPLAIN = "jacobgil/vit-explain vit_rollout.py"
 GRAD_ECLIP = "Cyang-Zhao/Grad-Eclip generate_emap.py"
+GEM = "WalBouss/GEM gem/gem_utils.py, gem/gem_wrapper.py"
 CHEFER_MM = "hila-chefer/Transformer-MM-Explainability lxmert/lxmert/src/ExplanationGenerator.py"
 VISTA = "vista"
 
@@ -73,6 +75,8 @@ register_method("legrad", family=_DUAL, builder=MethodBuilder("dual", "legrad"),
 register_method("gradeclip", family=_DUAL, builder=MethodBuilder("dual", "gradeclip"),
                 summary="Grad-ECLIP (Zhao et al. 2024): gradient channel weights, loosened "
                         "query-key spatial weights on the last attention's values")
+register_method("gem", family="clip", builder=MethodBuilder("dual", "gem"),
+                summary="GEM (Bousselham et al. 2024): training-free self-self attention")
 register_method("rollout", family=_DUAL, builder=MethodBuilder("dual", "rollout"),
                 eager_attention=True,
                 summary="attention rollout (Abnar & Zuidema 2020), text-agnostic")
@@ -125,6 +129,10 @@ for _family in (*_BLIP, "albef"):
         token_reduce="cls", input_fit="squash",
         summary="Chefer bi-modal relevance: image and text self-attention, text-to-image "
                 "co-attention rules"))
+register_recipe(Recipe(
+    "gem", "clip", "gem", GEM, "SelfSelfAttention, GEMResidualBlock, GEMWrapper.forward",
+    score="cosine", tensor="self-self attention", input_fit="squash",
+    summary="GEM: the last 6 blocks' self-self attention stream, patch-text cosine"))
 register_recipe(Recipe(
     "gradcam", "blip2-itm", "gradcam", VISTA, "vista.explain.blip2.run_gradcam", score="itm",
     tensor="cross-attention", block=-1, clamp="gradient", head_reduce="mean",

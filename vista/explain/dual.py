@@ -212,6 +212,7 @@ DUAL_METHODS: dict[str, dict[str, Any]] = {
     "legrad": {"block": -2, "correction": False, "threshold": 0.8, "post_norm": False},
     "rollout": {"head_fusion": "mean", "discard_ratio": 0.0, "renorm": "rows"},
     "gradeclip": {"heads": "model", "ksim": True},
+    "gem": {"depth": 7, "iterations": 1, "template": "{}"},
 }
 #: Recipe fields that describe a method rather than set one of its options.
 DESCRIPTIVE = ("input_fit", "score", "tensor", "clamp", "head_reduce", "token_reduce")
@@ -264,6 +265,11 @@ def dual_runner(method: str, choices: dict[str, Any], parts: DualParts
         chosen["correction"] = bool(chosen["correction"])
         chosen["post_norm"] = bool(chosen["post_norm"])
         return partial(run_legrad, **chosen), {**chosen, "normalise": "min-max"}
+    if method == "gem":
+        from .gem import check_gem_depth, run_gem
+
+        chosen["depth"] = check_gem_depth(chosen["depth"], n_layers)
+        return partial(run_gem, **chosen), {**chosen, "normalise": "min-max"}
     if method == "gradeclip":
         from .._validation import check_option
         from .gradeclip import HEADS_CHOICES, run_gradeclip
