@@ -183,6 +183,9 @@ class _PoolExecutor:
     def _as_completed(self, futures: list[Any]) -> Iterator[Any]:
         raise NotImplementedError
 
+    def _window(self) -> int:
+        return self.window
+
     def params(self, source: Any) -> dict[str, Any]:
         if not isinstance(getattr(source, "key", None), str):  # nothing to load: here
             return _describe(source, False)
@@ -194,7 +197,7 @@ class _PoolExecutor:
         exhausted = False
         try:
             while pending or not exhausted:
-                while not exhausted and len(pending) < self.window:
+                while not exhausted and len(pending) < self._window():
                     try:
                         task = next(it)
                     except StopIteration:
@@ -257,8 +260,11 @@ class DaskExecutor(_PoolExecutor):
         else:  # a Client, or a cluster object, given in Python
             self.client = address if hasattr(address, "submit") else distributed.Client(address)
             self._own = not hasattr(address, "submit")
-        n = max(1, len(self.client.scheduler_info().get("workers", {})))
-        self.window = 2 * n
+
+    def _window(self) -> int:
+        """Two tasks per worker in flight, counted as workers join (a batch system
+        starts them while the run goes)."""
+        return 2 * max(1, len(self.client.scheduler_info().get("workers", {})))
 
     def _submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return self.client.submit(fn, *args, pure=False, retries=self.retries, **kwargs)
