@@ -63,6 +63,31 @@ def test_rollout_two_blocks_by_hand() -> None:
     np.testing.assert_allclose(rollout_map(r), np.ones((1, 2, 2)))
 
 
+def test_gem_self_self_attention_by_hand() -> None:
+    """τ = 0 makes every self-self attention uniform: each token's output is the mean
+    of ``v``; a large τ with orthogonal tokens makes it the identity: ``v`` itself."""
+    from vista.explain.gem import self_self_attention
+
+    v = torch.tensor([[[[1.0, 0.0], [0.0, 3.0]]]])  # batch 1, 1 head, 2 tokens
+    q = k = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]])
+    uniform = self_self_attention(q, k, v, torch.tensor(0.0))
+    np.testing.assert_allclose(uniform[0, 0].numpy(), [[0.5, 1.5], [0.5, 1.5]])
+    sharp = self_self_attention(v, v, v, torch.tensor(60.0), iterations=2)
+    np.testing.assert_allclose(sharp[0, 0].numpy(), v[0, 0].numpy(), atol=1e-6)
+
+
+def test_gradeclip_map_two_patches_by_hand() -> None:
+    from vista.explain.gradeclip import gradeclip_map
+
+    g = np.array([[2.0, 1.0]])
+    v = np.array([[[1.0, 1.0], [-1.0, 0.0]]])
+    k = np.array([[[1.0, 0.0], [0.0, 1.0]]])
+    q = np.array([[1.0, 0.0]])
+    # channel sums 3 and -2; ksim min-max: 1 and 0; ReLU
+    np.testing.assert_allclose(gradeclip_map(g, v, q, k), [[3.0, 0.0]])
+    np.testing.assert_allclose(gradeclip_map(g, v, q, k, ksim=False), [[3.0, 0.0]])
+
+
 def test_legrad_correction_by_hand() -> None:
     maps = np.array([[[0.0, 1.0], [2.0, 4.0]]])
     empty = np.array([[[0.0, 0.0], [0.0, 10.0]]])  # the last patch is "always on"
