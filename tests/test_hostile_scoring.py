@@ -236,3 +236,33 @@ def test_a_bug_says_so(sandbox: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     res = _score("--model", "center", "--out", str(sandbox / "run"))
     assert res.exit_code == 1 and "Error: n_boot must be at most 100000" in res.output
     assert "Traceback" not in res.output and "bug" not in res.output
+
+
+def test_fifo_in_the_cache_or_as_an_external_map(sandbox: Path) -> None:
+    """A FIFO where a cached map should be is a miss (never opened, so never a hang);
+    a FIFO as an external map is no map file, named."""
+    from test_scoring import StubSource
+
+    from vista.dataset import read_dataset
+    from vista.scoring import map_cache_key, score
+    from vista.scoring.runfolder import file_sha256
+
+    ds = read_dataset(_small_dataset(sandbox))
+    out = sandbox / "run"
+    score(ds, [StubSource()], out=out, n_boot=20)
+    t = ds.triplets[0]
+    key = map_cache_key(file_sha256(t.image_path), t.text, StubSource().params)
+    victim = out / "maps" / "stub" / f"{key}.npy"
+    victim.unlink()
+    os.mkfifo(victim)
+    stub = StubSource()
+    score(ds, [stub], out=out, n_boot=20, metrics=["sim"])
+    assert sum(len(b) for b in stub.batches) == 1 and victim.is_file()
+    ext = sandbox / "ext"
+    ext.mkdir()
+    for u in ds:
+        os.mkfifo(ext / f"{u.triplet_id}.npy")
+    res = _score("--model", f"external:{ext}", "--data", str(ds.root), "--bootstrap", "20",
+                 "--out", str(sandbox / "run2"))
+    assert res.exit_code == 1 and "no map file" in res.output and str(ext) in res.output
+    assert not (sandbox / "run2").exists()

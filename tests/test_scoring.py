@@ -611,3 +611,34 @@ def test_frames_round_trip_from_the_csv(tmp_path: Path) -> None:
     assert diff["vs"] == "center"
     assert diff["difference"] == res.summary["comparisons"]["uniform"]["auc_borji"]["difference"]
     pd.testing.assert_frame_equal(sf, read_run(out).summary_frame())
+
+
+def test_plugin_map_source(tmp_path: Path) -> None:
+    """examples/plugin_source.py (the README's example) adds a row to the one registry:
+    `vista score --model edges` scores it, and a finished run redraws its maps."""
+    import importlib.util
+
+    from click.testing import CliRunner
+
+    from vista.cli import cli
+    from vista.scoring import Run
+    from vista.scoring.sources import SOURCES
+
+    path = Path(__file__).parent.parent / "examples" / "plugin_source.py"
+    spec = importlib.util.spec_from_file_location("plugin_source", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        out = tmp_path / "run"
+        res = CliRunner().invoke(cli, ["score", "--model", "edges", "--model", "center",
+                                       "--data", str(_small_dataset(tmp_path)),
+                                       "--bootstrap", "20", "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        assert any(x.startswith("edges ") for x in res.output.splitlines())
+        run = Run(out)
+        t = run.dataset.triplets[0]
+        expected = module.EdgeDensity().maps(run.dataset.load_image(t), [t.text], [t])[0]
+        np.testing.assert_array_equal(run.model_map(t, "edges"), expected)
+    finally:
+        SOURCES.remove("edges")
