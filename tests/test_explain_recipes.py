@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("torch", reason="the explain extra (torch) is not installed")
 pytest.importorskip("transformers", reason="the explain extra (transformers) is not installed")
 
-from explain_fixtures import (  # noqa: E402
+from explain_fixtures import (
     albef_checkpoint,
     blip_folder,
     clip_folder,
@@ -22,8 +22,8 @@ from explain_fixtures import (  # noqa: E402
     vilt_folder,
 )
 
-from vista.explain import load_explainer, recipe_names, recipes  # noqa: E402
-from vista.explain.registry import explainer_spec  # noqa: E402
+from vista.explain import load_explainer, recipe_names, recipes
+from vista.explain.registry import explainer_spec
 
 pytestmark = pytest.mark.explain
 
@@ -175,9 +175,9 @@ def test_transformers_floor_checked_at_load(monkeypatch: pytest.MonkeyPatch) -> 
 
     from vista.explain.weights import TRANSFORMERS_FLOOR, require_transformers
 
-    assert TRANSFORMERS_FLOOR == (5, 0)
+    assert TRANSFORMERS_FLOOR == (5, 20)
     monkeypatch.setattr(transformers, "__version__", "4.57.1")
-    with pytest.raises(ImportError, match=r"need transformers>=5\.0; found 4\.57\.1: pip install"):
+    with pytest.raises(ImportError, match=r"need transformers>=5\.20; found 4\.57\.1: pip install"):
         require_transformers()
-    with pytest.raises(ImportError, match="transformers>=5.0"):
+    with pytest.raises(ImportError, match=r"transformers>=5\.20"):
         load_explainer("clip", weights="/nonexistent", device="cpu")

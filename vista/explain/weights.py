@@ -37,11 +37,12 @@ __all__ = [
     "weights_provenance",
 ]
 
-#: The oldest transformers the explainers run on: 5.0 returns model outputs from
-#: ``get_text_features``/``get_image_features`` and takes ``dtype=`` and the image
-#: processors' ``backend=``; 4.x fails on them (CLIP: AttributeError on
-#: ``pooler_output``). Checked at load time by :func:`require_transformers`.
-TRANSFORMERS_FLOOR = (5, 0)
+#: The oldest transformers the explainers are tested with (the explain tests pass on
+#: 5.20.0 and 5.25.0). 4.x returns tensors from ``get_text_features`` (CLIP fails with
+#: an AttributeError on ``pooler_output``) and has no ``dtype=`` or image-processor
+#: ``backend=``; 5.0.0 does not broadcast one image over a batch of texts in BLIP's
+#: cross-attention. Checked at load time by :func:`require_transformers`.
+TRANSFORMERS_FLOOR = (5, 20)
 
 
 def require_transformers() -> Any:
