@@ -152,6 +152,10 @@ def test_inter_observer_mean_of_others() -> None:
     pytest.param("clip:/legrad", "recipe after ':'", id="empty-recipe"),
     pytest.param("clip/", "method after '/'", id="empty-method"),
     pytest.param("clip/ legrad", "method after '/'", id="space"),
+    pytest.param("clip:no-such-recipe", "unknown recipe 'no-such-recipe' for clip; recipes "
+                 "of clip: ", id="unknown-recipe"),
+    pytest.param("clip/no-such-method", "unknown method 'no-such-method' for clip",
+                 id="unknown-method"),
 ])
 def test_row_name_errors(name: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -53,6 +53,7 @@ def _score(*args: str) -> Result:
     pytest.param(["--weights", "a=1", "--weights", "b=2"], 2, "--weights", id="weights-rows"),
     pytest.param(["--metric", "cc"], 1, "metric", id="metric"),
     pytest.param(["--model", "center:x"], 2, "center:x", id="row-recipe"),
+    pytest.param(["--model", "clip:nope"], 2, "recipes of clip", id="unknown-recipe"),
     pytest.param(["--model", "external:"], 2, "external", id="external-empty"),
     pytest.param(["--model", "external:/no/such/folder"], 2, "/no/such/folder",
                  id="external-missing"),

@@ -137,6 +137,16 @@ def _sync_explainers() -> None:
 
 def _explainer_factory(row: Row, *, weights: str | None = None, device: str | None = None,
                        **options: Any) -> ExplainerSource:
+    """An explainer row; its recipe and method must be the family's (checked from the
+    explain registry's names, no model loaded; whether a method fits a recipe is
+    :func:`vista.explain.load_explainer`'s to say)."""
+    from ..explain import method_names, recipe_names
+
+    for part, what, known in ((row.recipe, "recipe", recipe_names),
+                              (row.method, "method", method_names)):
+        if part is not None and part not in known(row.name):
+            raise ValueError(f"model {row.text!r}: unknown {what} {part!r} for {row.name}; "
+                             f"{what}s of {row.name}: {', '.join(known(row.name))}")
     return ExplainerSource(row.name, recipe=row.recipe, method=row.method, weights=weights,
                            device=device, **options)
 
