@@ -115,6 +115,7 @@ def _collect() -> None:
     from . import (
         acquisition,
         areas,
+        explain,
         figures,
         gaze,
         lag,
@@ -127,7 +128,7 @@ def _collect() -> None:
         view,
     )
     for module in (acquisition, gaze, replay, transcribe, metrics, score, figures, areas, view,
-                   lag, sanity, sweep):
+                   lag, sanity, sweep, explain):
         for command in getattr(module, "COMMANDS", ()):
             cli.add_command(command)
 
