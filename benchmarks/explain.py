@@ -4,6 +4,8 @@ per-pair way of LAVIS, measured in the same run on the same random weights.
     python benchmarks/explain.py                 # blip-itm-base, 2 then 1 threads, 5 segments
     python benchmarks/explain.py --threads 2 --repeats 3
     python benchmarks/explain.py --large         # + peak RSS of blip-itm-large
+    python benchmarks/explain.py --recipes       # each recipe vs its family's vista-0.1
+    python benchmarks/explain.py --recipes --families clip vilt --threads 2
 
 The model is the full-size BLIP-ITM architecture (the configs of
 Salesforce/blip-itm-base-coco and -large-coco: ViT-B/16 or ViT-L/16 at 384 px, a
@@ -20,6 +22,15 @@ Rows:
 - ``vista, one text a call``: vista's explainer called once per pair (frozen
   parameters, gradient to the attention tensor only, but no batching).
 - ``vista, batched``: vista's explainer called once with the image's segments.
+
+``--recipes``: for each family, full-size random models (the real configurations,
+weights drawn with standard deviation 0.02 as trained-like magnitudes; the denormal
+floats of transformers' BLIP vision init of 1e-10 would slow the backward pass
+tenfold) are saved and loaded through ``load_explainer``, and every recipe's
+``explain`` of one 480 x 640 image with 5 segments is timed against the family's
+``vista-0.1`` recipe (today's choices) in the same run. A recipe whose default
+weights are another architecture (``clip:chefer``: ViT-B/32) is timed on that
+architecture. Printed: seconds per image and the ratio to ``vista-0.1``.
 
 The 508-pair figure is an extrapolation: the measured time per image (its
 ``--segments`` segments in one call) times 508 / segments. The script sets the
@@ -294,6 +305,146 @@ def bench_large(args: argparse.Namespace) -> None:
     print(f"  target < 2.5 GB -> {'met' if res['peak_gb'] < 2.5 else 'NOT met'}")
 
 
+def _bert_tokenizer(folder: Path, extra: bool = False) -> Any:
+    from transformers import BertTokenizer
+
+    words = sorted({w for s in SEGMENTS for w in s.split()})
+    filler = [f"tok{i}" for i in range(30522 - len(SPECIALS) - len(words))]
+    vocab = {t: i for i, t in enumerate([*SPECIALS, *words, *filler])}
+    tok = BertTokenizer(vocab=vocab, model_max_length=512)
+    if extra:
+        tok.add_special_tokens({"bos_token": "[DEC]", "additional_special_tokens": ["[ENC]"]})
+    tok.save_pretrained(folder)
+    return tok
+
+
+def _clip_tokenizer(folder: Path) -> Any:
+    import string
+
+    import transformers
+
+    chars = [*string.ascii_lowercase]
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for c in chars:
+        vocab[c] = len(vocab)
+    for c in chars:
+        vocab[c + "</w>"] = len(vocab)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    tok = transformers.CLIPTokenizer.from_pretrained(folder, model_max_length=77)
+    tok.save_pretrained(folder)
+    return tok
+
+
+def _processor(kind: str, size: int, mean: list[float], std: list[float]) -> Any:
+    import transformers
+
+    names = {"clip": "CLIPImageProcessor", "vit": "ViTImageProcessor",
+             "vilt": "ViltImageProcessor"}
+    cls = getattr(transformers, names[kind] + "Pil", None) or getattr(transformers, names[kind])
+    common: dict[str, Any] = {"image_mean": mean, "image_std": std}
+    if kind == "clip":
+        return cls(size={"shortest_edge": size}, crop_size={"height": size, "width": size},
+                   **common)
+    if kind == "vilt":
+        return cls(size={"shortest_edge": size}, size_divisor=32, **common)
+    return cls(size={"height": size, "width": size}, **common)
+
+
+CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+
+
+def build_family(family: str, folder: Path, *, patch: int = 16) -> Path:
+    """A full-size random model of ``family`` saved as its real weights are."""
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    if family == "blip-itm-base":
+        return build_folder(folder, large=False)
+    if family == "clip":
+        tok = _clip_tokenizer(folder)
+        cfg = transformers.CLIPConfig(
+            text_config={"vocab_size": 49408, "initializer_range": 0.02},
+            vision_config={"patch_size": patch, "initializer_range": 0.02}, projection_dim=512)
+        transformers.CLIPModel(cfg).save_pretrained(folder)
+        _processor("clip", 224, CLIP_MEAN, CLIP_STD).save_pretrained(folder)
+        del tok
+        return folder
+    if family == "clipseg":
+        _clip_tokenizer(folder)
+        cfg = transformers.CLIPSegConfig(
+            text_config={"vocab_size": 49408}, vision_config={"image_size": 352, "patch_size": 16},
+            use_complex_transposed_convolution=True)
+        transformers.CLIPSegForImageSegmentation(cfg).save_pretrained(folder)
+        _processor("vit", 352, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]).save_pretrained(folder)
+        return folder
+    if family == "vilt":
+        tok = _bert_tokenizer(folder)
+        cfg = transformers.ViltConfig(vocab_size=len(tok), initializer_range=0.02)
+        transformers.ViltForImageAndTextRetrieval(cfg).save_pretrained(folder)
+        _processor("vilt", 384, [0.5] * 3, [0.5] * 3).save_pretrained(folder)
+        return folder
+    if family == "albef":
+        from vista.explain.albef_model import build_albef
+
+        tok = _bert_tokenizer(folder)
+        cfg = {"vision_width": 768, "vision_depth": 12, "vision_mlp": 3072, "patch_size": 16,
+               "image_size": 384, "text_width": 768, "vocab_size": len(tok), "text_layers": 12,
+               "fusion_layer": 6, "text_mlp": 3072, "max_positions": 512, "type_vocab": 2,
+               "encoder_width": 768, "embed_dim": 256}
+        model = build_albef(cfg, text_heads=12, vision_heads=12)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.normal_(0.0, 0.02) if p.ndim > 1 else p.zero_()
+            model.temp.fill_(0.07)
+        torch.save({"model": model.state_dict()}, folder / "albef.pth")
+        return folder
+    raise ValueError(f"no benchmark model for {family!r}")
+
+
+RECIPE_FAMILIES = ("blip-itm-base", "albef", "clip", "vilt", "clipseg")
+
+
+def bench_recipes(args: argparse.Namespace) -> None:
+    import torch
+
+    from vista.explain import catalog, load_explainer, recipes
+
+    own = {catalog.LAVIS_ITM, catalog.LAVIS_NOTEBOOK, catalog.ALBEF_GROUNDING,
+           catalog.ALBEF_NOTEBOOK, catalog.CHEFER_CLIP, catalog.VILT_DEMO,
+           catalog.CLIPSEG_QUICKSTART, catalog.VISTA_01}
+    texts = SEGMENTS[: args.segments]
+    image = np.random.default_rng(0).integers(0, 256, size=(480, 640, 3), dtype=np.uint8)
+    torch.set_num_threads(args.threads[0])
+    print(f"\nrecipes: one 480 x 640 image, {len(texts)} segments a call, {args.threads[0]} "
+          f"torch threads, median of {args.repeats} runs after a warm-up; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{'family:recipe':<30} {'weights':<10} {'s/image':>8} {'vs vista-0.1':>13}")
+    for family in args.families:
+        with tempfile.TemporaryDirectory() as tmp:
+            folders = {"": build_family(family, Path(tmp) / "model")}
+            if family == "clip":
+                folders["patch32"] = build_family(family, Path(tmp) / "b32", patch=32)
+            base = None
+            names = [r.name for r in recipes(family) if r.reference in own]
+            for name in ["vista-0.1", *[n for n in names if n != "vista-0.1"]]:
+                recipe = next(r for r in recipes(family) if r.name == name)
+                arch = "patch32" if recipe.weights and "patch32" in recipe.weights else ""
+                extra = {"vision_heads": 12} if family == "albef" else {}
+                ex = load_explainer(family, recipe=name, weights=str(folders[arch]),
+                                    device="cpu", **extra)
+                t, _, _ = timed(lambda ex=ex: ex.explain(image, texts),
+                                lambda ex=ex: ex.explain(image, texts[:1]), args.repeats)
+                base = t if name == "vista-0.1" else base
+                label = arch or ("B/16" if family == "clip" else "")
+                print(f"{family + ':' + name:<30} {label:<10} {t:>8.2f} {t / base:>12.2f}x")
+                del ex
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[2, 1],
@@ -306,7 +457,14 @@ def main() -> None:
                         help="also measure peak RSS of blip-itm-large (subprocess)")
     parser.add_argument("--large-only", action="store_true",
                         help="only the blip-itm-large memory measurement")
+    parser.add_argument("--recipes", action="store_true",
+                        help="time every recipe against its family's vista-0.1 (only this)")
+    parser.add_argument("--families", nargs="+", default=list(RECIPE_FAMILIES),
+                        choices=RECIPE_FAMILIES, help="families for --recipes (default: all)")
     args = parser.parse_args()
+    if args.recipes:
+        bench_recipes(args)
+        return
     if not 1 <= args.segments <= len(SEGMENTS):
         parser.error(f"--segments must be in 1..{len(SEGMENTS)}")
     if not args.large_only:
