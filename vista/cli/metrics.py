@@ -63,10 +63,10 @@ def _format(value: float) -> str:
 )
 @click.option(
     "--seed",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, 2**63 - 1),
     default=0,
     show_default=True,
-    help="Seed for the sampling metrics (AUC negatives, positives, jitter).",
+    help="Seed for the sampling metrics (AUC negatives, positives, jitter), 0 to 2**63-1.",
 )
 def metrics_command(
     saliency: str,
