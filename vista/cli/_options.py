@@ -66,3 +66,13 @@ def verbosity() -> int:
     0 outside a ``vista`` command. Commands ask it before drawing a progress bar."""
     ctx = click.get_current_context(silent=True)
     return 0 if ctx is None else int(ctx.find_root().meta.get("vista.verbosity", 0))
+
+
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """``--seed``: an integer in [0, 2**63 - 1] (a numpy seed that JSON keeps exactly)."""
+    if value is not None and not 0 <= value <= MAX_SEED:
+        raise click.BadParameter(f"{value} is not in the range 0 to 2**63-1")
+    return value

@@ -11,6 +11,7 @@ import click
 import numpy as np
 
 from ..metrics import metric_names
+from ._options import check_seed
 
 COMMANDS: list[click.Command] = []
 
@@ -63,10 +64,11 @@ def _format(value: float) -> str:
 )
 @click.option(
     "--seed",
-    type=click.IntRange(0, 2**63 - 1),
+    type=int,
+    callback=check_seed,
     default=0,
     show_default=True,
-    help="Seed for the sampling metrics (AUC negatives, positives, jitter), 0 to 2**63-1.",
+    help="Seed of the sampling metrics (AUC samples, jitter), 0 to 2**63-1.",
 )
 def metrics_command(
     saliency: str,

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from ._options import check_seed
+
 COMMANDS: list[click.Command] = []
 
 _MODEL_HELP = (
@@ -18,7 +20,6 @@ _MODEL_HELP = (
     "observers (inter-observer ceiling), human-other (the human map of another segment of "
     "the image), external:DIR (precomputed maps DIR/ID.npy or .png)."
 )
-MAX_SEED = 2**63 - 1
 
 
 def _explainer_names() -> list[str]:
@@ -128,7 +129,7 @@ def _progress(out: Path) -> tuple[Callable[[int, int], None], Callable[[], None]
 @click.option("--paper", is_flag=True,
               help="Also give the five paper-mode bootstrap values (VISTA's Table 1 brackets) "
                    "instead of the interval in the table (default: off).")
-@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
+@click.option("--seed", type=int, callback=check_seed, default=0, show_default=True,
               help="Seed of every random draw (AUC sampling, bootstrap), 0 to 2**63-1.")
 @click.option("--resample", type=click.Choice(["triplet", "image", "participant"]), default=None,
               help="What the bootstrap resamples: single triplets, or whole images or "
