@@ -25,8 +25,6 @@ from .runfolder import default_run_folder, map_cache_key
 from .sources import ExplainerSource, MapSource, resolve_source, row_names
 from .summary import format_table, table_rows
 
-_table_rows = table_rows  # the name vista.report imports
-
 __all__ = [
     "DEFAULT_METRICS",
     "MAX_BOOTSTRAP",
