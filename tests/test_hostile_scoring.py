@@ -192,6 +192,30 @@ def test_corrupt_journal_line_names_file_and_line(sandbox: Path) -> None:
     assert res.exit_code == 1 and "scores.partial.jsonl:4" in res.output
 
 
+def _fingerprint_0_1_0(ds: object) -> str:
+    """vista 0.1.0's scoring._dataset_fingerprint, as it was written."""
+    import hashlib
+
+    root = Path(ds.root)  # type: ignore[attr-defined]
+    h = hashlib.sha256()
+    for name in ("triplets.jsonl", "dataset.json"):
+        p = root / name
+        if p.is_file():
+            h.update(name.encode() + b"\0" + p.read_bytes())
+    seen: set[str] = set()
+    for t in ds:  # type: ignore[attr-defined]
+        for f in (t.image_path, t.human_map_path, t.fixations_path):
+            if f is None or f in seen:
+                continue
+            seen.add(f)
+            try:
+                st = os.stat(f)
+                h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            except OSError:
+                h.update(f"{f}\0missing\n".encode())
+    return h.hexdigest()[:16]
+
+
 def test_run_of_0_1_0_is_read_but_not_extended(sandbox: Path) -> None:
     """A version-1 run folder (vista 0.1.0): figures and reports read it, checked with
     0.1.0's fingerprint; `vista score` refuses to extend it, saying why."""
@@ -204,7 +228,9 @@ def test_run_of_0_1_0_is_read_but_not_extended(sandbox: Path) -> None:
     doc["version"] = 1
     (out / "run.json").write_text(json.dumps(doc))
     summary = json.loads((out / "summary.json").read_text())
-    summary["dataset"]["fingerprint"] = legacy_fingerprint(read_dataset(DEMO))
+    ds = read_dataset(DEMO)
+    assert legacy_fingerprint(ds) == _fingerprint_0_1_0(ds)
+    summary["dataset"]["fingerprint"] = legacy_fingerprint(ds)
     (out / "summary.json").write_text(json.dumps(summary))
     import warnings
 

@@ -72,6 +72,24 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
+def _hash_dataset(ds: Any, file_part: Any) -> str:
+    """A hash of the dataset's index files and ``file_part(path)`` of every distinct
+    image, map and fixation file its triplets name, in order."""
+    root = Path(ds.root)
+    h = hashlib.sha256()
+    for name in ("triplets.jsonl", "dataset.json"):
+        p = root / name
+        if p.is_file():
+            h.update(name.encode() + b"\0" + p.read_bytes())
+    seen: set[str] = set()
+    for t in ds:
+        for f in (t.image_path, t.human_map_path, t.fixations_path):
+            if f is not None and f not in seen:
+                seen.add(f)
+                h.update(file_part(f))
+    return h.hexdigest()[:16]
+
+
 def dataset_fingerprint(ds: Any, hashes: dict[str, str] | None = None) -> str:
     """A hash of the dataset's content: its index files and the bytes of every image,
     map and fixation file its triplets name. It does not depend on where the dataset
@@ -79,48 +97,30 @@ def dataset_fingerprint(ds: Any, hashes: dict[str, str] | None = None) -> str:
     the same fingerprint, a changed byte gives another. ``hashes`` memoises file hashes
     (path -> SHA-256), shared with the map cache's image keys."""
     memo = {} if hashes is None else hashes
-    root = Path(ds.root)
-    h = hashlib.sha256()
-    for name in ("triplets.jsonl", "dataset.json"):
-        p = root / name
-        if p.is_file():
-            h.update(name.encode() + b"\0" + p.read_bytes())
-    seen: set[str] = set()
-    for t in ds:
-        for f in (t.image_path, t.human_map_path, t.fixations_path):
-            if f is None or f in seen:
-                continue
-            seen.add(f)
-            if f not in memo:
-                try:
-                    memo[f] = file_sha256(f)
-                except (OSError, ParseError):
-                    memo[f] = "missing"
-            h.update(memo[f].encode() + b"\n")
-    return h.hexdigest()[:16]
+
+    def part(f: str) -> bytes:
+        if f not in memo:
+            try:
+                memo[f] = file_sha256(f)
+            except (OSError, ParseError):
+                memo[f] = "missing"
+        return memo[f].encode() + b"\n"
+
+    return _hash_dataset(ds, part)
 
 
 def legacy_fingerprint(ds: Any) -> str:
     """The fingerprint of a version-1 (vista 0.1.0) run: index files, and the path,
     size and modification time of every file the triplets name."""
-    root = Path(ds.root)
-    h = hashlib.sha256()
-    for name in ("triplets.jsonl", "dataset.json"):
-        p = root / name
-        if p.is_file():
-            h.update(name.encode() + b"\0" + p.read_bytes())
-    seen: set[str] = set()
-    for t in ds:
-        for f in (t.image_path, t.human_map_path, t.fixations_path):
-            if f is None or f in seen:
-                continue
-            seen.add(f)
-            try:
-                st = os.stat(f)
-                h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-            except OSError:
-                h.update(f"{f}\0missing\n".encode())
-    return h.hexdigest()[:16]
+
+    def part(f: str) -> bytes:
+        try:
+            st = os.stat(f)
+        except OSError:
+            return f"{f}\0missing\n".encode()
+        return f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode()
+
+    return _hash_dataset(ds, part)
 
 
 def map_cache_key(image_sha256: str, text: str, provenance: Mapping[str, Any]) -> str:
