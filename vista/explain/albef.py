@@ -45,11 +45,11 @@ from torch import Tensor
 from .._validation import check_int, check_option
 from ..errors import WeightsNotFoundError
 from .albef_model import albef_state_dict, build_albef, infer_config
-from .base import check_options, resolve_block, torch_call_scope
-from .cam import CLAMP_CHOICES, HEAD_REDUCE_CHOICES, gradcam_attention
-from .fusion import FusionGradCamExplainer
+from .base import check_options, torch_call_scope
+from .cam import gradcam_attention
+from .fusion import FusionChoices, FusionGradCamExplainer, fusion_choices
 from .hooks import capture_hook, leaf_input_hook, run_with_hooks
-from .text import OVERFLOW_CHOICES, TOKENS_CHOICES, finish_texts, tokenize_texts
+from .text import finish_texts, tokenize_texts
 from .weights import LoadedModel, file_sha256, pick_device, require_transformers, resolve_weights
 
 __all__ = [
@@ -109,50 +109,29 @@ def clean_caption(text: str) -> str:
 class AlbefExplainer(FusionGradCamExplainer):
     """Grad-CAM on ALBEF for the ITM or ITC score; built by :func:`build_gradcam`."""
 
-    def __init__(self, loaded: LoadedModel, *, score: str, block: int, token_limit: int,
-                 overflow: str, clean_text: bool, tokens: str, clamp: str, head_reduce: str,
-                 flush_denormal: bool, sep_token: str) -> None:
-        super().__init__(loaded, method="gradcam")
+    def __init__(self, loaded: LoadedModel, choices: FusionChoices, *, score: str,
+                 sep_token: str) -> None:
         cfg = loaded.extra["config"]
-        self.input_size = int(cfg["image_size"])
-        side = self.input_size // int(cfg["patch_size"])
-        self.grid = (side, side)
+        super().__init__(loaded, choices, input_size=int(cfg["image_size"]),
+                         patch_size=int(cfg["patch_size"]))
         self.score = score
-        self.block = block
-        self.token_limit = token_limit
-        self.overflow = overflow
-        self.clean_text = clean_text
-        self.tokens = tokens
-        self.clamp = clamp
-        self.head_reduce = head_reduce
-        self.flush_denormal = flush_denormal
         self.sep_token = sep_token
         if score == "itm":
-            layer = f"text_encoder.encoder.layer[{block}].crossattention.self attention probs"
+            layer = f"text_encoder.encoder.layer[{self.block}].crossattention.self attention probs"
             meaning = "ITM match logit (itm_head output index 1, before softmax)"
         else:
-            layer = f"visual_encoder.blocks[{block}].attn attention probs, [CLS] query row"
+            layer = f"visual_encoder.blocks[{self.block}].attn attention probs, [CLS] query row"
             meaning = "ITC similarity vision_proj(image CLS) . text_proj(text CLS) / temp"
-        self.options = {
-            "block": block,
+        self.options.update({
             "layer": layer,
             "score": score,
             "score_meaning": meaning,
             "tensor": _TENSOR[score],
-            "clean_text": clean_text,
             "sep_token": sep_token,
-            "token_reduce": tokens if score == "itm" else "cls",
-            "clamp": clamp,
-            "head_reduce": head_reduce,
-            "input_size": [self.input_size, self.input_size],
-            "input_fit": "squash",
+            "token_reduce": self.tokens if score == "itm" else "cls",
             "input_fit_meaning": "bicubic resize to the square input, CLIP mean/std",
-            "grid": list(self.grid),
-            "token_limit": token_limit,
-            "overflow": overflow,
             "tokenizer": loaded.extra["tokenizer_id"],
-            "flush_denormal": flush_denormal,
-        }
+        })
 
     def _explain_batch(
         self, image: np.ndarray, texts: list[str]
@@ -407,28 +386,15 @@ def build_gradcam(loaded: LoadedModel, choices: dict[str, Any]) -> AlbefExplaine
     check_option("tensor", choices.get("tensor", _TENSOR[score]), (_TENSOR[score],))
     check_option("input_fit", choices.get("input_fit", "squash"), ("squash",))
     cfg = loaded.extra["config"]
-    if score == "itc":
-        if not loaded.model.has_itc:
-            raise ValueError(f"{loaded.model_id} has no vision_proj/text_proj/temp: the ITC "
-                             "score needs a checkpoint with them (refcoco.pth, mscoco.pth)")
-        block = resolve_block("block", choices.get("block", 8), cfg["vision_depth"])
-    else:
-        block = resolve_block("block", choices.get("block", 8), cfg["text_layers"])
-        if block < cfg["fusion_layer"]:
-            raise ValueError(f"block must be a fusion layer (>= {cfg['fusion_layer']}) with "
-                             f"cross-attention; got {block}")
-    token_limit = check_int("token_limit", choices.get("token_limit", DEFAULT_TOKEN_LIMIT),
-                            minimum=3)
-    if token_limit > cfg["max_positions"]:
-        raise ValueError(f"token_limit must be <= {cfg['max_positions']}; got {token_limit}")
-    return AlbefExplainer(
-        loaded, score=score, block=block, token_limit=token_limit,
-        overflow=check_option("overflow", choices.get("overflow", "truncate"), OVERFLOW_CHOICES),
-        clean_text=bool(choices.get("clean_text", True)),
-        tokens=check_option("token_reduce", choices.get("token_reduce", "text"), TOKENS_CHOICES),
-        clamp=check_option("clamp", choices.get("clamp", "gradient"), CLAMP_CHOICES),
-        head_reduce=check_option("head_reduce", choices.get("head_reduce", "mean"),
-                                 HEAD_REDUCE_CHOICES),
-        flush_denormal=bool(choices.get("flush_denormal", True)),
-        sep_token=check_option("sep_token", choices.get("sep_token", "none"), SEP_TOKEN_CHOICES),
-    )
+    if score == "itc" and not loaded.model.has_itc:
+        raise ValueError(f"{loaded.model_id} has no vision_proj/text_proj/temp: the ITC "
+                         "score needs a checkpoint with them (refcoco.pth, mscoco.pth)")
+    depth = cfg["vision_depth"] if score == "itc" else cfg["text_layers"]
+    shared = fusion_choices({"block": 8, **choices}, n_layers=depth,
+                            max_tokens=cfg["max_positions"],
+                            default_token_limit=DEFAULT_TOKEN_LIMIT)
+    if score == "itm" and shared.block < cfg["fusion_layer"]:
+        raise ValueError(f"block must be a fusion layer (>= {cfg['fusion_layer']}) with "
+                         f"cross-attention; got {shared.block}")
+    return AlbefExplainer(loaded, shared, score=score, sep_token=check_option(
+        "sep_token", choices.get("sep_token", "none"), SEP_TOKEN_CHOICES))

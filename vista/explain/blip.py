@@ -32,11 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_int, check_option
-from .base import check_options, resolve_block
-from .cam import CLAMP_CHOICES, HEAD_REDUCE_CHOICES
-from .fusion import FusionGradCamExplainer
-from .text import OVERFLOW_CHOICES, TOKENS_CHOICES
+from .._validation import check_option
+from .base import check_options
+from .fusion import FusionChoices, FusionGradCamExplainer, fusion_choices
 from .weights import LoadedModel
 
 __all__ = ["DEFAULT_TOKEN_LIMIT", "BlipExplainer", "build_gradcam", "clean_caption"]
@@ -86,54 +84,21 @@ def clean_caption(text: str) -> str:
 class BlipExplainer(FusionGradCamExplainer):
     """Grad-CAM on BLIP-ITM's cross-attention; built by :func:`load_blip`."""
 
-    def __init__(
-        self,
-        loaded: LoadedModel,
-        *,
-        block: int,
-        token_limit: int,
-        overflow: str,
-        first_token: str,
-        clean_text: bool,
-        tokens: str,
-        clamp: str,
-        head_reduce: str,
-        flush_denormal: bool,
-    ) -> None:
-        super().__init__(loaded, method="gradcam")
-        model = loaded.model
-        vcfg = model.config.vision_config
-        self.input_size = int(vcfg.image_size)
-        side = self.input_size // int(vcfg.patch_size)
-        self.grid = (side, side)
-        self.block = block
-        self.token_limit = token_limit
-        self.overflow = overflow
-        self.clean_text = clean_text
-        self.tokens = tokens
-        self.clamp = clamp
-        self.head_reduce = head_reduce
-        self.flush_denormal = flush_denormal
-        self.enc_token_id = (_enc_token_id(loaded.tokenizer, model) if first_token == "enc"
-                             else None)
-        self.options = {
-            "block": block,
-            "layer": f"text_encoder.encoder.layer[{block}].crossattention.self attention probs",
+    def __init__(self, loaded: LoadedModel, choices: FusionChoices, *, first_token: str) -> None:
+        vcfg = loaded.model.config.vision_config
+        super().__init__(loaded, choices, input_size=int(vcfg.image_size),
+                         patch_size=int(vcfg.patch_size))
+        self.enc_token_id = (_enc_token_id(loaded.tokenizer, loaded.model)
+                             if first_token == "enc" else None)
+        self.options.update({
+            "layer": f"text_encoder.encoder.layer[{self.block}].crossattention.self "
+                     "attention probs",
             "score": "itm",
             "score_meaning": "ITM match logit (itm_head output index 1, before softmax)",
+            "tensor": "cross-attention",
             "first_token": "enc" if self.enc_token_id is not None else "cls",
-            "clean_text": clean_text,
-            "token_reduce": tokens,
-            "token_reduce_meaning": _TOKENS_MEANING[tokens],
-            "clamp": clamp,
-            "head_reduce": head_reduce,
-            "input_size": [self.input_size, self.input_size],
-            "input_fit": "squash",
-            "grid": list(self.grid),
-            "token_limit": token_limit,
-            "overflow": overflow,
-            "flush_denormal": flush_denormal,
-        }
+            "token_reduce_meaning": _TOKENS_MEANING[self.tokens],
+        })
 
     def _clean(self, text: str) -> str:
         return clean_caption(text)
@@ -218,24 +183,8 @@ def build_gradcam(loaded: LoadedModel, choices: dict[str, Any]) -> BlipExplainer
     check_option("tensor", choices.get("tensor", "cross-attention"), ("cross-attention",))
     check_option("input_fit", choices.get("input_fit", "squash"), ("squash",))
     tcfg = loaded.model.config.text_config
-    token_limit = check_int("token_limit", choices.get("token_limit", DEFAULT_TOKEN_LIMIT),
-                            minimum=3)
-    if token_limit > int(tcfg.max_position_embeddings):
-        raise ValueError(
-            f"token_limit must be <= {tcfg.max_position_embeddings} (the model's positions); "
-            f"got {token_limit}"
-        )
-    return BlipExplainer(
-        loaded,
-        block=resolve_block("block", choices.get("block", 6), int(tcfg.num_hidden_layers)),
-        token_limit=token_limit,
-        overflow=check_option("overflow", choices.get("overflow", "truncate"), OVERFLOW_CHOICES),
-        first_token=check_option("first_token", choices.get("first_token", "enc"),
-                                 FIRST_TOKEN_CHOICES),
-        clean_text=bool(choices.get("clean_text", True)),
-        tokens=check_option("token_reduce", choices.get("token_reduce", "text"), TOKENS_CHOICES),
-        clamp=check_option("clamp", choices.get("clamp", "gradient"), CLAMP_CHOICES),
-        head_reduce=check_option("head_reduce", choices.get("head_reduce", "mean"),
-                                 HEAD_REDUCE_CHOICES),
-        flush_denormal=bool(choices.get("flush_denormal", True)),
-    )
+    shared = fusion_choices(choices, n_layers=int(tcfg.num_hidden_layers),
+                            max_tokens=int(tcfg.max_position_embeddings),
+                            default_token_limit=DEFAULT_TOKEN_LIMIT)
+    return BlipExplainer(loaded, shared, first_token=check_option(
+        "first_token", choices.get("first_token", "enc"), FIRST_TOKEN_CHOICES))

@@ -3,17 +3,64 @@ image tokens (BLIP-ITM, ALBEF): the shared flow of one ``explain`` call."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .._validation import require
-from .base import Explainer, torch_call_scope
-from .cam import gradcam_attention, gradcam_attention_per_token
+from .._validation import check_int, check_option, require
+from .base import Explainer, resolve_block, torch_call_scope
+from .cam import CLAMP_CHOICES, HEAD_REDUCE_CHOICES, gradcam_attention, gradcam_attention_per_token
 from .hooks import attention_and_gradient
-from .text import finish_texts, query_token_mask, record_scores, tokenize_texts
+from .text import (
+    OVERFLOW_CHOICES,
+    TOKENS_CHOICES,
+    finish_texts,
+    query_token_mask,
+    record_scores,
+    tokenize_texts,
+)
+from .weights import LoadedModel
 
-__all__ = ["FusionGradCamExplainer"]
+__all__ = ["FusionChoices", "FusionGradCamExplainer", "fusion_choices"]
+
+
+@dataclass(frozen=True)
+class FusionChoices:
+    """The choices BLIP and ALBEF Grad-CAM share, checked (:func:`fusion_choices`)."""
+
+    block: int
+    token_limit: int
+    overflow: str
+    clean_text: bool
+    tokens: str
+    clamp: str
+    head_reduce: str
+    flush_denormal: bool
+
+
+def fusion_choices(choices: Mapping[str, Any], *, n_layers: int, max_tokens: int,
+                   default_token_limit: int) -> FusionChoices:
+    """Check and resolve the shared choices: ``block`` (negative counts from the
+    end), ``token_limit`` (at most ``max_tokens``), ``overflow``, ``clean_text``,
+    ``token_reduce``, ``clamp``, ``head_reduce``, ``flush_denormal``."""
+    token_limit = check_int("token_limit", choices.get("token_limit", default_token_limit),
+                            minimum=3)
+    if token_limit > max_tokens:
+        raise ValueError(f"token_limit must be <= {max_tokens} (the model's positions); "
+                         f"got {token_limit}")
+    return FusionChoices(
+        block=resolve_block("block", choices.get("block", 6), n_layers),
+        token_limit=token_limit,
+        overflow=check_option("overflow", choices.get("overflow", "truncate"), OVERFLOW_CHOICES),
+        clean_text=bool(choices.get("clean_text", True)),
+        tokens=check_option("token_reduce", choices.get("token_reduce", "text"), TOKENS_CHOICES),
+        clamp=check_option("clamp", choices.get("clamp", "gradient"), CLAMP_CHOICES),
+        head_reduce=check_option("head_reduce", choices.get("head_reduce", "mean"),
+                                 HEAD_REDUCE_CHOICES),
+        flush_denormal=bool(choices.get("flush_denormal", True)),
+    )
 
 
 class FusionGradCamExplainer(Explainer):
@@ -27,21 +74,38 @@ class FusionGradCamExplainer(Explainer):
     the match logit to block ``block``'s cross-attention probabilities only, and
     :func:`~vista.explain.cam.gradcam_attention` makes the maps.
 
-    Subclasses set the attributes below in ``__init__`` (after
-    :meth:`Explainer.__init__`) and implement
-    :meth:`_clean`, :meth:`_pixels`, :meth:`_encode_image`, :meth:`_cross_attention`
-    and :meth:`_match_logit` (and may override :meth:`_input_ids` and :meth:`_tokenize`).
+    Subclasses extend :attr:`options` and implement :meth:`_clean`, :meth:`_pixels`,
+    :meth:`_encode_image`, :meth:`_cross_attention` and :meth:`_match_logit` (and may
+    override :meth:`_input_ids` and :meth:`_tokenize`).
     """
 
-    grid: tuple[int, int]
-    block: int
-    token_limit: int
-    overflow: str
-    clean_text: bool
-    tokens: str
-    clamp: str
-    head_reduce: str
-    flush_denormal: bool
+    def __init__(self, loaded: LoadedModel, choices: FusionChoices, *, input_size: int,
+                 patch_size: int) -> None:
+        super().__init__(loaded, method="gradcam")
+        self.input_size = input_size
+        side = input_size // patch_size
+        self.grid = (side, side)
+        self.block = choices.block
+        self.token_limit = choices.token_limit
+        self.overflow = choices.overflow
+        self.clean_text = choices.clean_text
+        self.tokens = choices.tokens
+        self.clamp = choices.clamp
+        self.head_reduce = choices.head_reduce
+        self.flush_denormal = choices.flush_denormal
+        self.options = {
+            "block": choices.block,
+            "clean_text": choices.clean_text,
+            "token_reduce": choices.tokens,
+            "clamp": choices.clamp,
+            "head_reduce": choices.head_reduce,
+            "input_size": [input_size, input_size],
+            "input_fit": "squash",
+            "grid": list(self.grid),
+            "token_limit": choices.token_limit,
+            "overflow": choices.overflow,
+            "flush_denormal": choices.flush_denormal,
+        }
 
     def _clean(self, text: str) -> str:
         """The model's caption cleaning."""
