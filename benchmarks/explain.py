@@ -30,7 +30,8 @@ tenfold) are saved and loaded through ``load_explainer``, and every recipe's
 ``explain`` of one 480 x 640 image with 5 segments is timed against the family's
 ``vista-0.1`` recipe (today's choices) in the same run. A recipe whose default
 weights are another architecture (``clip:chefer``: ViT-B/32) is timed on that
-architecture. Printed: seconds per image and the ratio to ``vista-0.1``.
+architecture. Printed: wall and process CPU seconds per image, and the ratio of CPU
+times to ``vista-0.1`` (CPU time is the steadier figure on shared cores).
 
 The 508-pair figure is an extrapolation: the measured time per image (its
 ``--segments`` segments in one call) times 508 / segments. The script sets the
@@ -423,7 +424,8 @@ def bench_recipes(args: argparse.Namespace) -> None:
     print(f"\nrecipes: one 480 x 640 image, {len(texts)} segments a call, {args.threads[0]} "
           f"torch threads, median of {args.repeats} runs after a warm-up; load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"{'family:recipe':<30} {'weights':<10} {'s/image':>8} {'vs vista-0.1':>13}")
+    print(f"{'family:recipe':<30} {'weights':<8} {'wall s':>7} {'CPU s':>7} "
+          f"{'CPU vs vista-0.1':>17}")
     for family in args.families:
         with tempfile.TemporaryDirectory() as tmp:
             folders = {"": build_family(family, Path(tmp) / "model")}
@@ -437,11 +439,12 @@ def bench_recipes(args: argparse.Namespace) -> None:
                 extra = {"vision_heads": 12} if family == "albef" else {}
                 ex = load_explainer(family, recipe=name, weights=str(folders[arch]),
                                     device="cpu", **extra)
-                t, _, _ = timed(lambda ex=ex: ex.explain(image, texts),
+                t, c, _ = timed(lambda ex=ex: ex.explain(image, texts),
                                 lambda ex=ex: ex.explain(image, texts[:1]), args.repeats)
-                base = t if name == "vista-0.1" else base
+                base = c if name == "vista-0.1" else base
                 label = arch or ("B/16" if family == "clip" else "")
-                print(f"{family + ':' + name:<30} {label:<10} {t:>8.2f} {t / base:>12.2f}x")
+                print(f"{family + ':' + name:<30} {label:<8} {t:>7.2f} {c:>7.2f} "
+                      f"{c / base:>16.2f}x", flush=True)
                 del ex
 
 

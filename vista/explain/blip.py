@@ -1,5 +1,9 @@
 """BLIP image-text matching (``blip-itm-base``, ``blip-itm-large``): Grad-CAM on the
-text encoder's cross-attention for the ITM "match" logit, the LAVIS recipe.
+text encoder's cross-attention for the ITM "match" logit, as LAVIS makes it.
+
+Recipes (:mod:`vista.explain.catalog`): ``lavis`` (``compute_gradcam`` with its
+default block 6, the default), ``lavis-notebook`` (block 7 and ``getAttMap``, LAVIS's
+text-localisation notebook), ``vista-0.1`` (block 7, bilinear).
 
 For one image and its segments:
 
@@ -17,12 +21,12 @@ For one image and its segments:
 5. :func:`vista.explain.cam.gradcam_attention`: gradient clamped at 0, times the
    attention, mean over heads, mean over the segment's text tokens (``[ENC]``,
    ``[SEP]`` and padding excluded), image CLS dropped, patches reshaped to the
-   grid; then resized bilinearly onto the image.
+   grid; then brought onto the image by the recipe's post-processing.
 
 This is LAVIS's ``compute_gradcam`` (``lavis/models/blip_models/
-blip_image_text_matching.py``) and its demo notebook, which uses block 7. LAVIS
-does this one image-text pair at a time with a full backward pass through the
-trainable model; the maps are the same, the cost is not (``benchmarks/explain.py``).
+blip_image_text_matching.py``). LAVIS does this one image-text pair at a time with a
+full backward pass through the trainable model; the maps are the same (tested to
+1e-5 of their range), the cost is not (``benchmarks/explain.py``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
 """CLIP ViT: where the image encoder looks for the image-text similarity.
 
-Two methods, picked at load time:
+Recipes (:mod:`vista.explain.catalog`): ``chefer`` (the default: Chefer's CLIP
+notebook, relevance of the last block, ViT-B/32, CLIP's crop), ``chefer-pad`` (the
+same on the image padded to a square), ``gradcam`` and ``relevance`` (vista 0.1.0's
+two methods; ``vista-0.1`` is ``gradcam``). Two methods:
 
-``"gradcam"`` (default)
+``"gradcam"``
     captum-style Grad-CAM (:func:`vista.explain.cam.gradcam_tokens`) on the token
     features entering the last vision block: the output of that block's
     ``layer_norm1`` (OpenAI's ``ln_1``; ``blocks[-1].norm1`` in pytorch-grad-cam's
@@ -25,9 +28,10 @@ the last block only). The authors' notebook instead repeats the image ``T`` time
 and runs ``T`` vision forwards. Parameters are frozen; the graph starts at the
 captured tensor, so nothing below it is differentiated.
 
-The whole image is resized to the square model input (no centre crop, aspect not
-kept) so that the map covers every pixel; CLIP's own preprocessing crops the
-centre square.
+Input fit (:mod:`vista.explain.fit`): ``"squash"`` resizes the whole image to the
+square input (aspect not kept); ``"crop"`` is CLIP's own preprocessing (shorter side
+to the input size, bicubic, centre crop) and the margins outside the crop get
+``margin_fill``; ``"pad"`` pads to a square with the mean colour first.
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ class ClipExplainer(Explainer):
         self.token_limit = int(model.config.text_config.max_position_embeddings)
         self.block = block
         self.start_block = start_block
-        common = {
+        common: dict[str, Any] = {
             "score": "similarity",
             "score_meaning": "logits_per_image (logit_scale * cosine of projected embeddings)",
             "input_size": [self.input_size, self.input_size],

@@ -1,5 +1,10 @@
 """CLIPSeg: the segmentation map for each text, or Grad-CAM on its decoder.
 
+Recipes (:mod:`vista.explain.catalog`): ``rd64``, ``rd64-refined`` (the default of
+``clipseg``) and ``rd16`` follow the repository's ``Quickstart.ipynb`` (its transform,
+``input_fit="quickstart"``, and the sigmoid of the logits); ``vista-0.1`` uses the
+transformers processor's resize.
+
 ``"sigmoid"`` (default)
     ``sigmoid(logits)`` of ``CLIPSegForImageSegmentation`` for each text, on the
     logits grid (352 x 352 for the released weights, the processor's input size).

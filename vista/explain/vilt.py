@@ -1,4 +1,13 @@
-"""ViLT: Grad-CAM on the text-to-image-patch self-attention for the ITM score.
+"""ViLT: its own word-patch alignment (recipe ``ipot``, the default) or Grad-CAM on
+the text-to-image-patch self-attention for the ITM score (recipes ``gradcam`` and
+``vista-0.1``).
+
+``ipot`` follows ViLT's ``demo.py``: the IPOT optimal-transport plan
+(``vilt/modules/objectives.py``) between the final-layer text and image features;
+each word's row over the patches with the demo's display normalisation; the text's
+map is the mean of its words' maps (:class:`ViltAlignmentExplainer`).
+
+Grad-CAM:
 
 ViLT is single-stream: text tokens and image patches share every transformer
 block. The map for a text is Grad-CAM on one block's attention probabilities,
