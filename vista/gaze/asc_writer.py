@@ -65,6 +65,7 @@ class AscWriter:
 
     Examples
     --------
+    >>> import io
     >>> buf = io.StringIO()
     >>> with AscWriter(buf) as w:
     ...     w.display_coords(100, 0, 0, 1919, 1079)
