@@ -363,17 +363,22 @@ def _match(a: list[tuple[float, float]], b: list[tuple[float, float]], tol: floa
     return n_a, int(used.sum()), ends
 
 
-def compare_detectors(edf: Path) -> list[dict[str, Any]]:
+def compare_detectors(edf: Path, *, first_ms: float | None = None) -> list[dict[str, Any]]:
+    """Fixations of vista's and pymovements' I-VT and I-DT on the samples of ``edf``
+    (only its first ``first_ms`` milliseconds when given)."""
     import pymovements as pm
 
     from vista.gaze.detect import detect_fixations, velocities_deg_s
-    from vista.gaze.recording import read_recording
+    from vista.gaze.recording import Samples, read_recording
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rec = read_recording(edf, samples=True)
     s = rec.samples
     assert s is not None
+    if first_ms is not None:
+        keep = s.times_ms < s.times_ms[0] + first_ms
+        s = Samples(s.times_ms[keep], s.xs[keep], s.ys[keep], s.pupils[keep], s.eyes)
     step = float(np.median(np.diff(s.times_ms)))
     tol = 2 * step
     ppd = _px_per_degree()
