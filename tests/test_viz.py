@@ -219,3 +219,74 @@ def test_workers_draw_what_one_process_draws(with_thread: bool) -> None:
         assert a["png"] == b["png"]
     with pytest.raises(ValueError, match="jobs must be at least 1"):
         list(render(_tasks(), jobs=0))
+
+
+def _unfilter(raw: bytes, width: int, height: int, channels: int) -> np.ndarray:
+    """The rows of a PNG-predicted stream (PDF /Predictor 10), un-filtered by hand: the
+    PNG specification's filters 0-4 (None, Sub, Up, Average, Paeth)."""
+    stride = width * channels
+    out = np.zeros((height, stride), np.int32)
+    prev = np.zeros(stride, np.int32)
+    for y in range(height):
+        kind = raw[y * (stride + 1)]
+        line = np.frombuffer(raw, np.uint8, stride, y * (stride + 1) + 1).astype(np.int32)
+        row = np.zeros(stride, np.int32)
+        for x in range(stride):
+            a = row[x - channels] if x >= channels else 0
+            b = prev[x]
+            c = prev[x - channels] if x >= channels else 0
+            if kind == 0:
+                pred = 0
+            elif kind == 1:
+                pred = a
+            elif kind == 2:
+                pred = b
+            elif kind == 3:
+                pred = (a + b) // 2
+            else:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+            row[x] = (line[x] + pred) % 256
+        out[y], prev = row, row
+    return out.reshape(height, width, channels).astype(np.uint8)
+
+
+def _pdf_images(pdf: bytes) -> list[np.ndarray]:
+    import re
+    import zlib
+
+    out = []
+    for head, data in re.findall(rb"/Subtype /Image(.*?)stream\n(.*?)\nendstream", pdf, re.S):
+        w = int(re.search(rb"/Width (\d+)", head).group(1))  # type: ignore[union-attr]
+        h = int(re.search(rb"/Height (\d+)", head).group(1))  # type: ignore[union-attr]
+        out.append(_unfilter(zlib.decompress(data), w, h, 3))
+    return out
+
+
+def test_pdf_embeds_each_panel_once_at_its_own_resolution() -> None:
+    """The PDF holds one image per panel, at the image's own size, whose decoded pixels
+    are the blended panel exactly (PDF stores rows bottom-up) and the same as
+    matplotlib's own PNG encoder gives; the PNG carries vista as its Creator."""
+    import io
+
+    from PIL import Image
+
+    from vista.viz import composite, encode_formats
+
+    fig = triplet_figure(IMAGE, HUMAN, {"m": MODEL}, text="a cat", panel_size=1.0)
+    files = encode_formats(fig, ["pdf", "png"], dpi=100)
+    got = _pdf_images(files["pdf"])
+    assert len(got) == 3 and all(g.shape == IMAGE.shape for g in got)
+    want = [composite(IMAGE, m) for m in (None, HUMAN, MODEL)]
+    for g, x in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g[::-1], x)
+    plain = io.BytesIO()
+    for im in fig.axes[0].images:
+        im.set_interpolation("none")  # as encode_formats embeds them
+    fig.savefig(plain, format="pdf", dpi=100)  # matplotlib's own encoder, Pillow level 6
+    for g, x in zip(got, _pdf_images(plain.getvalue()), strict=True):
+        np.testing.assert_array_equal(g, x)
+    with Image.open(io.BytesIO(files["png"])) as im:
+        assert im.info["Creator"].startswith("vista ") and im.mode == "RGB"
+        assert np.asarray(im).std() > 10

@@ -500,13 +500,28 @@ def _pixels(fig: Any, dpi: int) -> np.ndarray:
         fig.dpi = old
 
 
+def _libpng(pixels: np.ndarray) -> bytes:
+    """PNG bytes of an H×W grey or H×W×3 BGR uint8 array through OpenCV's libpng: zlib
+    level 1, run-length matching, the Paeth filter on every row (measured on a
+    2473×3160 figure of photos: 0.21 s and 6.0 MB, against 0.30 s for libpng's adaptive
+    filters at the same size, and 1.4 s and 6.9 MB for Pillow at level 1)."""
+    import cv2
+
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY,
+              cv2.IMWRITE_PNG_STRATEGY_RLE]
+    if hasattr(cv2, "IMWRITE_PNG_FILTER"):  # OpenCV 4.11 and later
+        params += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_PAETH]
+    ok, enc = cv2.imencode(".png", np.ascontiguousarray(pixels), params)
+    if not ok:
+        raise RuntimeError("OpenCV could not encode the figure as PNG")
+    return bytes(enc.tobytes())
+
+
 def _png(rgb: np.ndarray, *, palette: bool) -> bytes:
     """PNG bytes of an RGB array, with vista as its Creator (a ``tEXt`` chunk).
 
-    Full colour goes through OpenCV's libpng at zlib level 1 with run-length matching
-    (measured on a 2400×3200 panel of photos: twice as fast as Pillow at level 1 and as
-    small as Pillow at level 6); ``palette`` reduces it to 256 colours (Pillow's fast
-    octree) for previews, about a quarter of the bytes.
+    Full colour goes through :func:`_libpng`; ``palette`` reduces it to 256 colours
+    (Pillow's fast octree) for previews, about a quarter of the bytes.
     """
     import struct
     import zlib
@@ -519,14 +534,7 @@ def _png(rgb: np.ndarray, *, palette: bool) -> bytes:
                                       dither=Image.Dither.NONE).save(buf, format="PNG")
         data = buf.getvalue()
     else:
-        import cv2
-
-        ok, enc = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]),
-                               [cv2.IMWRITE_PNG_COMPRESSION, 1,
-                                cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE])
-        if not ok:
-            raise RuntimeError("OpenCV could not encode the figure as PNG")
-        data = enc.tobytes()
+        data = _libpng(rgb[..., ::-1])
     body = b"tEXt" + b"Creator\0" + _metadata("png")["Creator"].encode("latin-1")
     chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
     end_of_ihdr = 8 + 8 + 13 + 4
@@ -534,10 +542,10 @@ def _png(rgb: np.ndarray, *, palette: bool) -> bytes:
 
 
 class _FastPdfImages:
-    """While active, matplotlib's PDF backend compresses embedded images at zlib level 1
-    instead of 6 (its own ``_writePng``, called with ``compress_level=1``): about a
-    third of the time for the photos of a panel figure. A no-op where matplotlib has
-    no such method."""
+    """While active, the PNG stream that matplotlib's PDF backend makes of each embedded
+    grey or RGB image (in its ``_writePng``, which keeps only the compressed rows) is
+    encoded by :func:`_libpng` instead of Pillow at level 6; palette images go to
+    Pillow at level 1. A no-op where matplotlib has no such method."""
 
     def __enter__(self) -> None:
         from matplotlib.backends import backend_pdf
@@ -550,8 +558,15 @@ class _FastPdfImages:
 
         def write_png(pdf: Any, img: Any) -> Any:
             save = img.save
-            img.save = lambda fp, format=None, **kw: save(fp, format=format,
-                                                          **{"compress_level": 1, **kw})
+
+            def fast_save(fp: Any, format: Any = None, **kw: Any) -> None:
+                if img.mode in ("L", "RGB"):
+                    arr = np.asarray(img)
+                    fp.write(_libpng(arr if arr.ndim == 2 else arr[..., ::-1]))
+                else:
+                    save(fp, format=format, **{"compress_level": 1, **kw})
+
+            img.save = fast_save
             return original(pdf, img)
 
         self._cls._writePng = write_png  # type: ignore[method-assign]
@@ -567,8 +582,8 @@ def encode_figure(fig: Any, fmt: str, *, dpi: int, palette: bool = False) -> byt
     There is no tight bounding box (the figures lay themselves out, so nothing is
     cropped or drawn twice). PNG is drawn by Agg and encoded by :func:`_png`;
     ``palette=True`` gives 256 colours, for previews. In PDF and SVG an image no larger
-    than its panel is embedded at its own resolution; PDF images are compressed at
-    zlib level 1.
+    than its panel is embedded at its own resolution; PDF images are encoded by
+    :func:`_libpng`.
     """
     if fmt not in ("png", "pdf", "svg"):
         raise ValueError(f"format must be 'png', 'pdf' or 'svg'; got {fmt!r}")
