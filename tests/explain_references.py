@@ -261,6 +261,8 @@ def vilt_pixelbert_pixels(image: np.ndarray, shorter: int, divisor: int = 32) ->
     longer = int((1333 / 800) * shorter)
     w, h = pil.size
     scale = shorter / min(w, h)
+    newh: float
+    neww: float
     if h < w:
         newh, neww = shorter, scale * w
     else:
@@ -354,10 +356,10 @@ def vilt_demo_token_heatmaps(vilt: Any, pixels: Any, input_ids: Any) -> list[np.
         for i, pidx in enumerate(patch_index[0]):
             heatmap[pidx[0].item(), pidx[1].item()] = row[i]
         heatmap = (heatmap - heatmap.mean()) / heatmap.std()
-        heatmap = np.clip(heatmap.numpy(), 1.0, 3.0)
-        span = heatmap.max() - heatmap.min()
-        out.append(np.zeros_like(heatmap) if span == 0 else
-                   (heatmap - heatmap.min()) / span)
+        clipped = np.clip(heatmap.numpy(), 1.0, 3.0)
+        span = clipped.max() - clipped.min()
+        out.append(np.zeros_like(clipped) if span == 0 else
+                   (clipped - clipped.min()) / span)
     return out
 
 

@@ -41,7 +41,7 @@ DEFAULTS = {"blip-itm-base": "lavis", "blip-itm-large": "lavis", "albef": "groun
             "clip": "chefer", "vilt": "ipot", "clipseg": "rd64-refined", "clipseg-rd16": "rd16"}
 TEXTS = ["a cat sits on the mat", "the red dog", "a man near a big tree"]
 CASES = [pytest.param(f, r, id=f"{f}:{r}") for f, names in BUILTIN.items() for r in names]
-EXTRA = {"albef": {"vision_heads": 3}}
+EXTRA: dict[str, dict[str, Any]] = {"albef": {"vision_heads": 3}}
 
 
 @pytest.fixture(scope="module")
