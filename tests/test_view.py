@@ -251,7 +251,7 @@ def test_playhead_lights_the_word_and_draws_the_fixations_so_far(
         folders: dict[str, Path], browser: Browser, tmp_path: Path) -> None:
     from vista.view import render_view, view_data
 
-    data = view_data(folders["session"])
+    data = view_data(folders["session"], areas="scene")
     page = tmp_path / "session.html"
     page.write_text(render_view(data), encoding="utf-8")
     trial = data["trials"][1]
@@ -403,3 +403,28 @@ def test_dataset_from_a_recording_finds_its_gaze(folders: dict[str, Path], tmp_p
         assert rec["timed"] and rec["fixations"] and rec["fixations"][0][0] is not None
         assert "gaze from recording recording.asc" in rec["meta"]
         assert rec["words"] and rec["words"][0][1] is not None
+
+
+def test_interest_areas_are_outlined(folders: dict[str, Path], browser: Browser,
+                                     tmp_path: Path) -> None:
+    """``areas="scene"``: each trial carries its scene's regions as outlines in
+    fractions of the image, where the scene boxes are; the page draws them."""
+    from vista.acquisition.scene import load_scene
+    from vista.view import render_view, view_data
+
+    data = view_data(folders["session"], areas="scene")
+    for rec in data["trials"]:
+        scene = load_scene(DEMO / rec["image_name"])
+        assert [a["label"] for a in rec["areas"]] == [r.phrase for r in scene.regions]
+        h, w = scene.image_size
+        for a, r in zip(rec["areas"], scene.regions, strict=True):
+            (fx0, fy0), (fx1, fy1) = a["points"]
+            x0, y0, x1, y1 = r.box
+            assert (fx0 * w - 0.5, fy0 * h - 0.5, fx1 * w - 0.5, fy1 * h - 0.5) == pytest.approx(
+                (x0, y0, x1, y1), abs=0.05)
+    assert view_data(folders["session"])["trials"][0]["areas"] == []
+    page = tmp_path / "areas.html"
+    page.write_text(render_view(data), encoding="utf-8")
+    browser.open(page.as_uri())
+    assert browser.js("+document.getElementById('scan').dataset.areas") == len(
+        data["trials"][0]["areas"]) == 3

@@ -33,9 +33,14 @@ from ..gaze.segments import SEGMENTERS
                    "[default: embed].")
 @click.option("--eye", type=click.Choice(["L", "R"]), default=None,
               help="Eye whose fixations are drawn [default: right eye of binocular data].")
+@click.option("--ias", "areas", default=None, metavar="messages|scene|FILE|DIR",
+              help="Outline interest areas: the recording's !V IAREA messages, the scene "
+                   "files, an .ias file or folder, or a region CSV [default: none].")
+@click.option("--ias-space", type=click.Choice(["screen", "image"]), default="screen",
+              show_default=True, help="Coordinates of the .ias files (Data Viewer: screen).")
 def view_command(source: Path, out: Path, force: bool, lead_ms: float, lag_ms: float,
                  sigma_deg: float, segmenter: str, image_px: int, map_px: int,
-                 link_audio: bool, eye: str | None) -> None:
+                 link_audio: bool, eye: str | None, areas: str | None, ias_space: str) -> None:
     """Write one self-contained HTML page to inspect a session, dataset or run.
 
     SOURCE is a session folder, a dataset folder or a `vista score` run folder. Per
@@ -51,9 +56,12 @@ def view_command(source: Path, out: Path, force: bool, lead_ms: float, lag_ms: f
     """
     from ..view import write_view
 
+    if areas not in (None, "messages", "scene") and not Path(str(areas)).exists():
+        raise click.BadParameter(f"{areas} does not exist", param_hint="--ias")
     info = write_view(source, out, overwrite=force, lead_ms=lead_ms, lag_ms=lag_ms,
                       sigma_deg=sigma_deg, segmenter=segmenter, image_side=image_px,
-                      map_side=map_px, embed_audio=not link_audio, eye=eye)
+                      map_side=map_px, embed_audio=not link_audio, eye=eye, areas=areas,
+                      ias_space=ias_space)
     click.echo(f"wrote {info['path']}: {info['kind']}, {info['trials']} trials, "
                f"{info['segments']} segments, {info['bytes'] / 1e6:.1f} MB")
 

@@ -177,6 +177,7 @@ def _session_trials(path: Path, *, lead_ms: float, lag_ms: float, sigma_deg: flo
                                             sigma_deg=sigma_deg, segmenter=segmenter,
                                             map_side=map_side, eye=eye)
         rec["audio"] = _audio(path, rows.get(trial.trial_id, {}), embed_audio)
+        rec["_base"] = session.recording.parent
         rec["meta"] = f"participant {session.participant} · trial {trial.trial_id}" + (
             f" · {len(rec['fixations'])} fixations" if rec["fixations"] else "")
         out.append(rec)
@@ -195,7 +196,7 @@ def _trial_record(trial: Trial, *, image_side: int, eye: str | None) -> dict[str
         "image": None, "width": image_side, "height": round(image_side * 0.75),
         "timed": trial.start_ms is not None and trial.end_ms is not None,
         "t0": trial.start_ms, "t1": trial.end_ms, "fixations": [], "words": [],
-        "segments": [], "audio": None, "_image": image,
+        "segments": [], "audio": None, "areas": [], "_image": image, "_trial": trial,
     }
     if image is not None:
         rec["image"], rec["width"], rec["height"] = _jpeg(image, image_side)
@@ -312,6 +313,7 @@ def _dataset_trials(ds: Any, *, image_side: int, map_side: int, embed_audio: boo
         if source is not None and trial is not None:
             rec = _trial_record(trial, image_side=image_side, eye=eye)
             rec["audio"] = _audio(source.root, source.journal.get(tid, {}), embed_audio)
+            rec["_base"] = source.root
             rec["words"] = rec["words"] or _segment_words(triplets)
         else:
             rec = _untimed_record(first, triplets, ds, image, image_side)
@@ -334,7 +336,7 @@ def _untimed_record(first: Any, triplets: Sequence[Any], ds: Any, image: Any,
     rec: dict[str, Any] = {"id": first.triplet_id, "label": first.triplet_id,
                            "image_name": Path(first.image_path).name, "image": None,
                            "width": image_side, "height": round(image_side * 0.75),
-                           "fixations": [], "words": [], "audio": None}
+                           "fixations": [], "words": [], "audio": None, "areas": []}
     times = [(_num(t.meta.get("window_start_ms")), _num(t.meta.get("window_end_ms")))
              for t in triplets]
     lows = [a for a, _ in times if a is not None]
@@ -445,6 +447,7 @@ def view_data(
     source: str | os.PathLike[str], *, lead_ms: float | None = None, lag_ms: float | None = None,
     sigma_deg: float = 1.0, segmenter: str = "phrase", image_side: int = DEFAULT_IMAGE_SIDE,
     map_side: int = DEFAULT_MAP_SIDE, embed_audio: bool = True, eye: str | None = None,
+    areas: str | os.PathLike[str] | None = None, ias_space: str = "screen",
 ) -> dict[str, Any]:
     """What the viewer page shows, as a JSON-ready dict.
 
@@ -466,6 +469,12 @@ def view_data(
         Embed a session's audio in the page (else link the WAV files by path).
     eye : {"L", "R"} or None
         Which eye's fixations; None: the right eye where both were recorded.
+    areas : "messages", "scene" or path, optional
+        Interest areas outlined on the images (see
+        :func:`vista.gaze.areas.trial_areas`): the recording's ``!V IAREA`` messages,
+        the scene files, an ``.ias`` file or folder, or a region CSV. Default: none.
+    ias_space : {"screen", "image"}
+        Coordinates of the ``.ias`` files.
 
     Returns
     -------
@@ -502,10 +511,37 @@ def view_data(
         trials = _dataset_trials(view_ds, image_side=image_side, map_side=map_side,
                                  embed_audio=embed_audio, eye=eye, run=run)
     for rec in trials:
-        rec.pop("_image", None)
+        if areas is not None:
+            rec["areas"] = _area_shapes(rec, areas, ias_space)
+        for private in ("_image", "_trial", "_base"):
+            rec.pop(private, None)
         _cover_windows(rec)
     return {"title": f"vista view · {kind} {p.resolve().name}", "kind": kind,
             "map_width": map_side, "trials": trials}
+
+
+def _area_shapes(rec: dict[str, Any], areas: str | os.PathLike[str],
+                 ias_space: str) -> list[dict[str, Any]]:
+    """The trial's interest areas as outlines in fractions of the image (a trial
+    whose image or trial record is unknown has none)."""
+    from ..gaze.areas import trial_areas
+    from ..gaze.geometry import screen_to_image_xy
+
+    trial, image = rec.get("_trial"), rec.get("_image")
+    if trial is None or image is None:
+        return []
+    found = trial_areas(trial, ias=None if str(areas) == "messages" else areas,
+                        ias_space=ias_space, base_dir=rec.get("_base"))
+    shape = image.shape[:2]
+    out = []
+    for a in found:
+        u, v = screen_to_image_xy([p[0] for p in a.points], [p[1] for p in a.points],
+                                  trial.placement, shape)
+        fx, fy = _norm_xy(u, v, shape)
+        out.append({"label": a.label, "shape": a.shape, "start": a.start_ms, "end": a.end_ms,
+                    "points": [[round(float(x), 4), round(float(y), 4)]
+                               for x, y in zip(fx, fy, strict=True)]})
+    return out
 
 
 def _cover_windows(rec: dict[str, Any]) -> None:

@@ -208,6 +208,40 @@ SCRIPT = r"""
     c.width = w; c.height = h;
     var ctx = c.getContext("2d");
     ctx.clearRect(0, 0, w, h);
+    var nAreas = 0, rel = state.t - tr.onset;
+    ctx.save();
+    ctx.setLineDash([6, 4]);
+    ctx.lineWidth = 1.5;
+    ctx.font = "12px system-ui, sans-serif";
+    (tr.areas || []).forEach(function (a) {
+      if (a.start !== null && (rel < a.start || rel >= a.end)) { return; }
+      var p = a.points;
+      ctx.beginPath();
+      if (a.shape === "rectangle") {
+        ctx.rect(p[0][0] * w, p[0][1] * h, (p[1][0] - p[0][0]) * w, (p[1][1] - p[0][1]) * h);
+      } else if (a.shape === "ellipse") {
+        ctx.ellipse((p[0][0] + p[1][0]) / 2 * w, (p[0][1] + p[1][1]) / 2 * h,
+                    Math.abs(p[1][0] - p[0][0]) / 2 * w, Math.abs(p[1][1] - p[0][1]) / 2 * h, 0, 0, 2 * Math.PI);
+      } else {
+        p.forEach(function (q, i) { if (i === 0) { ctx.moveTo(q[0] * w, q[1] * h); } else { ctx.lineTo(q[0] * w, q[1] * h); } });
+        ctx.closePath();
+      }
+      ctx.strokeStyle = "rgba(34,184,207,0.95)";
+      ctx.stroke();
+      var lx = Math.min(p[0][0], p[p.length - 1][0]) * w + 3;
+      var ly = Math.min(p[0][1], p[p.length - 1][1]) * h + 13;
+      ctx.setLineDash([]);
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = "rgba(0,0,0,0.75)";
+      ctx.strokeText(a.label, lx, ly);
+      ctx.fillStyle = "rgb(153,233,242)";
+      ctx.fillText(a.label, lx, ly);
+      ctx.setLineDash([6, 4]);
+      ctx.lineWidth = 1.5;
+      nAreas += 1;
+    });
+    ctx.restore();
+    c.setAttribute("data-areas", String(nAreas));
     var pts = [], current = -1;
     tr.fixations.forEach(function (f, i) {
       if (f[0] === null || f[0] <= state.t) {
