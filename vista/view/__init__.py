@@ -33,7 +33,7 @@ from .._io import read_jsonl, write_atomic
 from .._validation import check_int, check_positive
 from ..records import Trial
 
-__all__ = ["render_view", "source_kind", "view_data", "write_view"]
+__all__ = ["heat_png", "render_view", "source_kind", "view_data", "write_view"]
 
 DEFAULT_IMAGE_SIDE = 560
 DEFAULT_MAP_SIDE = 180
@@ -87,6 +87,12 @@ def heat_png(image: np.ndarray, values: np.ndarray, *, side: int = DEFAULT_MAP_S
     it has no structure to show), resized to the
     image grid with :func:`vista.imaging.resize_map`, coloured, and blended over the
     grey image with an opacity that grows with the value.
+
+    Examples
+    --------
+    >>> img = np.zeros((40, 60, 3), dtype=np.uint8)
+    >>> heat_png(img, np.eye(4), side=30).startswith("data:image/png;base64,")
+    True
     """
     from PIL import Image
 
@@ -110,7 +116,14 @@ def heat_png(image: np.ndarray, values: np.ndarray, *, side: int = DEFAULT_MAP_S
 
 
 def source_kind(path: str | os.PathLike[str]) -> str:
-    """``"session"``, ``"run"`` or ``"dataset"``, from the files the folder holds."""
+    """``"session"``, ``"run"`` or ``"dataset"``, from the files the folder holds.
+
+    Examples
+    --------
+    >>> from vista.scoring import demo_dataset_path
+    >>> source_kind(demo_dataset_path())
+    'dataset'
+    """
     p = Path(path)
     if not p.is_dir():
         raise FileNotFoundError(f"{p} is not a folder: expected a session, dataset or run folder")
@@ -557,7 +570,15 @@ def _cover_windows(rec: dict[str, Any]) -> None:
 
 
 def render_view(data: dict[str, Any]) -> str:
-    """The HTML page for :func:`view_data`'s dict (one string, no outside resources)."""
+    """The HTML page for :func:`view_data`'s dict (one string, no outside resources).
+
+    Examples
+    --------
+    >>> page = render_view({"title": "empty", "kind": "dataset", "map_width": 180,
+    ...                     "trials": []})
+    >>> page.startswith("<!doctype html>"), "<title>empty</title>" in page
+    (True, True)
+    """
     from ._page import BODY, CSS, SCRIPT
 
     payload = json.dumps(data, separators=(",", ":"), allow_nan=False)
