@@ -10,12 +10,14 @@ the tracker clock in ms, so each vista time ``t`` must satisfy
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from vista.errors import MissingExtraError, ParseError
+from vista.gaze.checks import RecordingWarning, check_recording
 from vista.gaze.io import read_recording
 from vista.gaze.recording import Recording
 
@@ -33,7 +35,20 @@ def pair(request: pytest.FixtureRequest) -> tuple[Recording, dict]:
     path = DATA / request.param
     if not path.is_file():
         pytest.skip(f"{path} is not shipped with this eyelinkio version")
-    return read_recording(path, samples=True), eyelinkio.read_edf(str(path))
+    with warnings.catch_warnings():  # the binocular file's last trial is cut (tested below)
+        warnings.simplefilter("ignore", RecordingWarning)
+        rec = read_recording(path, samples=True)
+    return rec, eyelinkio.read_edf(str(path))
+
+
+def test_consistency_of_the_shipped_files() -> None:
+    """The checks on real recordings: two are consistent (trials delimited by TRIALID
+    alone); the binocular one ends inside its last trial, which is said, naming it."""
+    for name in FILES[:2]:
+        assert check_recording(read_recording(DATA / name)) == []
+    with pytest.warns(RecordingWarning, match="test_raw_binocular.edf: inconsistent "
+                                              "recording: trial '15' has no TRIAL_RESULT"):
+        read_recording(DATA / "test_raw_binocular.edf")
 
 
 def _axis(rec: Recording, ref: dict) -> tuple[np.ndarray, np.ndarray]:
