@@ -369,27 +369,28 @@ def _forged_npy() -> bytes:
     return buf.getvalue() + b"\0" * 16
 
 
-def _npy(writer: Callable[[Path], object], message: str) -> Callable[[Path], tuple[str, ...]]:
+def _npy(name: str, writer: Callable[[Path], object],
+         message: str) -> Callable[[Path], tuple[str, ...]]:
     def attack(ds: Path) -> tuple[str, ...]:
         target = ds / "maps" / "i0-s0.npy"
         os.remove(target)
         writer(target)
         return "i0-s0", "maps/i0-s0.npy", message
-    attack.__name__ = message.split()[-1] if message else "npy"
+    attack.__name__ = name
     return attack
 
 
 @pytest.mark.parametrize("attack", [
-    _npy(lambda p: p.write_bytes(b""), "human map is not a .npy file"),
-    _npy(lambda p: os.mkfifo(p), "not a regular file"),
-    _npy(lambda p: np.save(p, np.array([["a", "b"]])), "must hold real numbers; got strings"),
-    _npy(lambda p: np.save(p, np.ones((12, 16), complex)), "got complex numbers"),
-    _npy(lambda p: np.save(p, np.array([{"a": 1}], dtype=object)), "pickled"),
-    _npy(lambda p: p.write_bytes(b"\x93NUMPY\x01\x00garbage"), "unreadable .npy header"),
-    _npy(lambda p: p.write_bytes(
+    _npy("empty", lambda p: p.write_bytes(b""), "human map is not a .npy file"),
+    _npy("fifo", lambda p: os.mkfifo(p), "not a regular file"),
+    _npy("strings", lambda p: np.save(p, np.array([["a", "b"]])), "must hold real numbers; got strings"),
+    _npy("complex", lambda p: np.save(p, np.ones((12, 16), complex)), "got complex numbers"),
+    _npy("pickled", lambda p: np.save(p, np.array([{"a": 1}], dtype=object)), "pickled"),
+    _npy("garbage-header", lambda p: p.write_bytes(b"\x93NUMPY\x01\x00garbage"), "unreadable .npy header"),
+    _npy("forged-shape", lambda p: p.write_bytes(
                                  _forged_npy()), "cut short or padded"),
-    _npy(lambda p: np.savez(open(p, "wb"), a=np.ones(3)), "an .npz archive"),
-    _npy(lambda p: np.save(p, np.full((12, 16), np.nan)), "must be a finite"),
+    _npy("npz", lambda p: np.savez(open(p, "wb"), a=np.ones(3)), "an .npz archive"),
+    _npy("nan", lambda p: np.save(p, np.full((12, 16), np.nan)), "must be a finite"),
 ], ids=lambda f: f.__name__)
 def test_malformed_maps(guard: Guard, attack: Callable[[Path], tuple[str, ...]]) -> None:
     """Every bad map is named with its triplet; the run stops before scoring."""
