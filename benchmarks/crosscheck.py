@@ -391,6 +391,7 @@ def compare_detectors(edf: Path, *, first_ms: float | None = None) -> list[dict[
             variants = ["vista velocity", "pymovements velocity"] if method == "ivt" else [""]
             for variant in variants:
                 theirs: list[tuple[float, float]] = []
+                runs = 0
                 for blk in _blocks_of(s.times_ms):
                     t = s.times_ms[blk]
                     pos = np.column_stack([x[blk], y[blk]]) / ppd
@@ -412,11 +413,15 @@ def compare_detectors(edf: Path, *, first_ms: float | None = None) -> list[dict[
                                               method="neighbors")
                             ev = pm.events.ivt(vel, timesteps=t.astype(np.int64),
                                                minimum_duration=100, velocity_threshold=30.0)
+                            runs += len(pm.events.ivt(vel, timesteps=t.astype(np.int64),
+                                                      minimum_duration=0,
+                                                      velocity_threshold=30.0).frame)
                     fr = ev.frame
                     theirs += list(zip(fr["onset"].cast(float).to_list(),
                                        fr["offset"].cast(float).to_list(), strict=True))
                 a, b, ends = _match(mine, theirs, tol)
                 rows.append({"file": edf.name, "eye": eye, "method": method, "variant": variant,
+                             "runs": runs if method == "ivt" else "",
                              "vista": len(mine), "pymovements": len(theirs),
                              "vista_matched": a / len(mine) if mine else float("nan"),
                              "pm_matched": b / len(theirs) if theirs else float("nan"),
@@ -471,7 +476,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.asc_only:
         rows = [r for e in eyelinkio_edfs() for r in compare_detectors(e)]
         print("\n## Fixation detection: vista vs pymovements (onsets within 2 samples)\n")
-        print(markdown(rows, ["file", "eye", "method", "variant", "vista", "pymovements",
+        print("`runs`: I-VT's runs of samples below the threshold before the 100 ms minimum "
+              "(pymovements' ivt with minimum_duration=0 on that velocity).\n")
+        print(markdown(rows, ["file", "eye", "method", "variant", "runs", "vista", "pymovements",
                               "vista_matched", "pm_matched", "ends_within_2"]))
     return 0
 
