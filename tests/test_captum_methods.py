@@ -14,13 +14,19 @@ pytest.importorskip("transformers", reason="needs the explain extra (transformer
 captum_attr = pytest.importorskip("captum.attr", reason="needs captum (the explain extra)")
 
 from explain_fixtures import tiny_image  # noqa: E402
-from explain_fixtures_methods import check_method, clip_folder, siglip_folder  # noqa: E402
+from explain_fixtures_methods import (  # noqa: E402
+    check_method,
+    clip_folder,
+    one_torch_thread,
+    siglip_folder,
+)
 
 from vista.explain import load_explainer  # noqa: E402
 from vista.explain.attribution import CAPTUM_METHODS, parse_captum, reduce_channels  # noqa: E402
 from vista.explain.catalog_methods import CAPTUM_NAMES  # noqa: E402
 
 pytestmark = pytest.mark.explain
+__all__ = ["one_torch_thread"]  # the autouse fixture, imported to apply here
 
 TEXTS = ["the cat", "a dog on the mat"]
 

@@ -12,11 +12,16 @@ torch = pytest.importorskip("torch", reason="needs the explain extra (torch)")
 transformers = pytest.importorskip("transformers", reason="needs the explain extra (transformers)")
 
 from explain_fixtures import count_hooks, tiny_image  # noqa: E402
-from explain_fixtures_methods import blip2_folder, check_method  # noqa: E402
+from explain_fixtures_methods import (  # noqa: E402
+    blip2_folder,
+    check_method,
+    one_torch_thread,
+)
 
 from vista.explain import load_explainer  # noqa: E402
 
 pytestmark = pytest.mark.explain
+__all__ = ["one_torch_thread"]  # the autouse fixture, imported to apply here
 
 TEXTS = ["the cat", "a dog on the mat", "red"]
 

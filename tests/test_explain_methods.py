@@ -15,13 +15,19 @@ transformers = pytest.importorskip("transformers", reason="needs the explain ext
 F = torch.nn.functional
 
 from explain_fixtures import tiny_image  # noqa: E402
-from explain_fixtures_methods import check_method, clip_folder, siglip_folder  # noqa: E402
+from explain_fixtures_methods import (  # noqa: E402
+    check_method,
+    clip_folder,
+    one_torch_thread,
+    siglip_folder,
+)
 
 from vista.explain import load_explainer  # noqa: E402
 from vista.explain.legrad import legrad_correct, legrad_map, min_max  # noqa: E402
 from vista.explain.rollout import attention_rollout, rollout_map  # noqa: E402
 
 pytestmark = pytest.mark.explain
+__all__ = ["one_torch_thread"]  # the autouse fixture, imported to apply here
 
 TEXTS = ["the cat", "a dog on the mat", "red"]
 

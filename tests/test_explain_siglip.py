@@ -12,12 +12,17 @@ torch = pytest.importorskip("torch", reason="needs the explain extra (torch)")
 transformers = pytest.importorskip("transformers", reason="needs the explain extra (transformers)")
 
 from explain_fixtures import tiny_image  # noqa: E402
-from explain_fixtures_methods import check_method, siglip_folder  # noqa: E402
+from explain_fixtures_methods import (  # noqa: E402
+    check_method,
+    one_torch_thread,
+    siglip_folder,
+)
 
 from vista.explain import explainer_names, load_explainer  # noqa: E402
 from vista.explain.siglip import pool_with_probs  # noqa: E402
 
 pytestmark = pytest.mark.explain
+__all__ = ["one_torch_thread"]  # the autouse fixture, imported to apply here
 
 TEXTS = ["the cat", "a dog on the mat", "red"]
 

@@ -15,13 +15,18 @@ torch = pytest.importorskip("torch", reason="needs the explain extra (torch)")
 pytest.importorskip("transformers", reason="needs the explain extra (transformers)")
 
 from explain_fixtures import tiny_image  # noqa: E402
-from explain_fixtures_methods import check_method, clip_folder  # noqa: E402
+from explain_fixtures_methods import (  # noqa: E402
+    check_method,
+    clip_folder,
+    one_torch_thread,
+)
 
 import vista._registry as registry_module  # noqa: E402
 from vista.explain import load_explainer  # noqa: E402
 from vista.explain.registry import METHODS, method_names  # noqa: E402
 
 pytestmark = pytest.mark.explain
+__all__ = ["one_torch_thread"]  # the autouse fixture, imported to apply here
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "plugin_method"
 

@@ -122,7 +122,7 @@ def legrad_correct(maps: Any, empty_maps: Any, *, threshold: float = 0.8) -> np.
     Examples
     --------
     >>> legrad_correct(np.array([[[1.0, 2.0, 4.0]]]), np.array([[[0.0, 0.0, 9.0]]]))
-    array([[[0., 1., 0.]]], dtype=float32)
+    array([[[0.5, 1. , 0. ]]], dtype=float32)
     """
     arr = to_float64("maps", maps)
     empty = min_max(empty_maps)
