@@ -123,6 +123,13 @@ def test_sweep_bad_input_is_one_line(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["sweep", "--data", str(DEMO), "--model", "center",
                                    "--grid", "width=1", "--out", str(tmp_path / "s")])
     assert res.exit_code == 1 and "width: unknown key" in res.output
+    res = CliRunner().invoke(cli, ["sweep", "--sessions", str(tmp_path), "--model", "center",
+                                   "--grid", "segmenter=phrase,nope", "--out", str(tmp_path / "s")])
+    assert res.exit_code == 1 and "--grid point segmenter=nope: segmenter" in res.output
+    res = CliRunner().invoke(cli, ["sweep", "--sessions", str(tmp_path), "--model", "center",
+                                   "--grid", "sigma_deg=1,-2", "--out", str(tmp_path / "s")])
+    assert res.exit_code == 1 and "sigma_deg=-2: sigma_deg" in res.output
+    assert not (tmp_path / "s").exists()
 
 
 @pytest.mark.explain

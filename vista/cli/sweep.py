@@ -9,9 +9,9 @@ import click
 
 @click.command("sweep")
 @click.option("--sessions", "sessions", multiple=True,
-              type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Session folders to build the human maps from (repeatable); needed by "
-                   "the human-side keys.")
+              type=click.Path(exists=True, path_type=Path),
+              help="Session folders or EyeLink recordings (.edf, .asc) to build the human "
+                   "maps from, as for vista maps (repeatable); needed by the human-side keys.")
 @click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=None, help="A dataset folder, when the grid has only model-side keys.")
 @click.option("--model", "models", multiple=True, required=True, metavar="ROW",
@@ -36,13 +36,19 @@ import click
               help="Alignment lead, ms, where the grid does not vary it [default: vista maps'].")
 @click.option("--lag-ms", type=float, default=None,
               help="Alignment lag, ms, where the grid does not vary it [default: vista maps'].")
+@click.option("--screen-mm", type=(float, float), default=None, metavar="W H",
+              help="Visible screen size of bare recordings, mm (as for vista maps).")
+@click.option("--distance-mm", type=float, default=None,
+              help="Eye-to-screen distance of bare recordings, mm (as for vista maps).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Sweep folder: new or empty, or a sweep of the same inputs (resumed, or "
                    "extended with grid points).")
 def sweep_command(sessions: tuple[Path, ...], data: Path | None, models: tuple[str, ...],
                   grid: tuple[str, ...], metrics: tuple[str, ...], weights: tuple[str, ...],
                   device: str | None, n_boot: int, seed: int, sigma_deg: float | None,
-                  lead_ms: float | None, lag_ms: float | None, out: Path) -> None:
+                  lead_ms: float | None, lag_ms: float | None,
+                  screen_mm: tuple[float, float] | None, distance_mm: float | None,
+                  out: Path) -> None:
     """How much do the unstated choices move the table? Score the models at every point
     of a grid of human-side and model-side choices; per model and metric the value at
     each point, its range, the ranks and their stability (Kendall's W), and figures.
@@ -64,7 +70,8 @@ def sweep_command(sessions: tuple[Path, ...], data: Path | None, models: tuple[s
             raise click.BadParameter(f"{w!r}: give ROW=DIR", param_hint="--weights")
         pairs[row] = folder
     fixed = {k: v for k, v in (("sigma_deg", sigma_deg), ("lead_ms", lead_ms),
-                               ("lag_ms", lag_ms)) if v is not None}
+                               ("lag_ms", lag_ms), ("screen_mm", screen_mm),
+                               ("distance_mm", distance_mm)) if v is not None}
     result = run_sweep(list(models), list(grid), out=out,
                        sessions=[str(s) for s in sessions] or None,
                        data=None if data is None else str(data), metrics=metrics, seed=seed,

@@ -211,6 +211,26 @@ def _human_dataset(out: Path, sessions: Sequence[str], point: Mapping[str, Any],
     return folder, int(summary.n_triplets)
 
 
+def _check_human_points(grid: Grid, maps_options: Mapping[str, Any]) -> None:
+    """Check the ``vista maps`` options of every human-side point (each message names
+    the option and the grid point) before anything is written."""
+    from ..gaze.align import DEFAULT_LAG_MS, DEFAULT_LEAD_MS
+    from ..gaze.maps_plan import MapsOptions
+
+    for point in grid.points():
+        opts = {**maps_options, **{k: point[k] for k in grid.human_keys}}
+        try:
+            MapsOptions.check(
+                sigma_deg=opts.get("sigma_deg"), sigma_px=opts.get("sigma_px"),
+                lead_ms=opts.get("lead_ms", DEFAULT_LEAD_MS),
+                lag_ms=opts.get("lag_ms", DEFAULT_LAG_MS),
+                segmenter=opts.get("segmenter", "phrase"),
+                segmenter_params=opts.get("segmenter_params"), eye=opts.get("eye"),
+                free_viewing_text=opts.get("free_viewing_text"), copy_images=True)
+        except ValueError as exc:
+            raise ValueError(f"--grid point {point_label(point, grid.human_keys)}: {exc}") from None
+
+
 def _rows(models: Sequence[str], point: Mapping[str, Any], *, weights: Mapping[str, str],
           device: str | None) -> list[Any]:
     """The sources of one grid point: each explainer row with its model-side values."""
@@ -290,6 +310,8 @@ def run_sweep(
                       "maps": dict(maps_options or {})})
     root = Path(out)
     t0 = time.perf_counter()
+    if sessions is not None:
+        _check_human_points(g, maps_options or {})
     model_keys = [k for k in g.keys if k not in HUMAN_KEYS]
     sources_at: dict[str, list[Any]] = {}
     for point in g.points():  # every model-side point loaded and checked before any file
