@@ -231,10 +231,7 @@ class Dataset:
         >>> list(df.columns)[-2:], str(df["meta.n_fixations"].dtype)
         (['meta.n_fixations', 'meta.participant'], 'Int64')
         """
-        from ._validation import require
-
-        require("pandas", "frames")
-        import pandas as pd
+        import pandas as pd  # a dependency, imported only here
 
         keys = list(dict.fromkeys(k for t in self.triplets for k in t.meta))
         base = pd.DataFrame({
