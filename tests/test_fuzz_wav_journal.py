@@ -107,6 +107,8 @@ JSON_VALUES = st.recursive(JSON_SCALARS, lambda kids: st.one_of(
     st.lists(kids, max_size=3), st.dictionaries(st.text(max_size=6), kids, max_size=3)),
     max_leaves=6)
 TRIAL_IDS = st.one_of(st.sampled_from(["1", "2", "3"]), JSON_VALUES)
+PATHS = st.sampled_from(["audio/1.wav", "recording.asc", "transcripts/1.json", "../../x.wav",
+                         "/etc/passwd", "audio/../session.json", "", "a\nb.png"])
 
 
 @st.composite
@@ -117,7 +119,8 @@ def journal_line(draw: Any) -> bytes:
         for key in draw(st.lists(st.sampled_from(
                 ["start_ms", "end_ms", "placement", "image", "transcript", "recording",
                  "audio", "audio_start_ms"]), max_size=4, unique=True)):
-            row[key] = draw(JSON_VALUES)
+            paths = key in ("image", "transcript", "recording", "audio")
+            row[key] = draw(st.one_of(JSON_VALUES, PATHS) if paths else JSON_VALUES)
         return json.dumps(row).encode()
     if kind == "json":
         return json.dumps(draw(JSON_VALUES)).encode()
@@ -195,3 +198,24 @@ def test_session_reader_fuzz(tmp_path: Path, meta: bytes, lines: bytes) -> None:
     for trial in session.trials:
         assert isinstance(trial.trial_id, str)
         assert trial.image_path is None or isinstance(trial.image_path, str)
+
+
+@FUZZ
+@given(meta=session_json(), lines=journal())
+def test_transcribe_session_reader_fuzz(tmp_path: Path, meta: bytes, lines: bytes) -> None:
+    """`vista transcribe`'s reading of a session: the journal (audio paths, audio
+    start times, trial ids against the plan) and session.json. No audio file exists,
+    so no recogniser is ever loaded: each trial is refused naming its file, or found
+    to have no audio."""
+    from vista.acquisition.transcripts import transcribe_session
+
+    root = Path(tempfile.mkdtemp(dir=tmp_path))
+    (root / "session.json").write_bytes(meta)
+    (root / "trials.jsonl").write_bytes(lines)
+    try:
+        results = transcribe_session(root)
+    except (VistaError, FileNotFoundError) as exc:
+        assert str(root) in str(exc), exc
+        return
+    assert all(r.status == "no-audio" for r in results)
+    assert sorted(p.name for p in root.iterdir()) == ["session.json", "trials.jsonl"]
