@@ -111,15 +111,15 @@ def build_folder(folder: Path, *, large: bool) -> Path:
 
 
 def lavis_per_pair(
-    folder: Path, image: np.ndarray, texts: list[str], block: int
+    folder: Path, image: np.ndarray, texts: list[str], block: int, *, device: str = "cpu"
 ) -> tuple[Any, Any, Any]:
     """The per-pair way: trainable parameters, full forward and ``loss.backward()``
-    for each pair (LAVIS ``compute_gradcam`` on a batch of one)."""
+    for each pair (LAVIS ``compute_gradcam`` on a batch of one), on ``device``."""
     import torch
     from PIL import Image
     from transformers import AutoImageProcessor, AutoTokenizer, BlipForImageTextRetrieval
 
-    model = BlipForImageTextRetrieval.from_pretrained(folder).eval()  # requires_grad True
+    model = BlipForImageTextRetrieval.from_pretrained(folder).eval().to(device)  # trainable
     tok = AutoTokenizer.from_pretrained(folder)
     proc = AutoImageProcessor.from_pretrained(folder, backend="pil")
     enc_id = tok.convert_tokens_to_ids("[ENC]")
@@ -127,7 +127,7 @@ def lavis_per_pair(
 
     def run_pair(text: str) -> Any:
         pixels = proc(images=Image.fromarray(image), return_tensors="pt")["pixel_values"]
-        t = tok([text], truncation=True, max_length=35, return_tensors="pt")
+        t = tok([text], truncation=True, max_length=35, return_tensors="pt").to(device)
         ids = t["input_ids"].clone()
         ids[:, 0] = enc_id
         saved: dict[str, Any] = {}
@@ -138,7 +138,8 @@ def lavis_per_pair(
 
         handle = layer.register_forward_hook(hook)
         try:
-            out = model(input_ids=ids, pixel_values=pixels, attention_mask=t["attention_mask"])
+            out = model(input_ids=ids, pixel_values=pixels.to(device),
+                        attention_mask=t["attention_mask"])
             loss = out.itm_score[:, 1].sum()
             model.zero_grad()
             loss.backward()
@@ -147,11 +148,11 @@ def lavis_per_pair(
         with torch.no_grad():
             mask = t["attention_mask"].view(1, 1, -1, 1, 1)
             n = int(t["attention_mask"].sum()) - 2
-            heads = saved["attn"].shape[1]
-            cams = saved["attn"][:, :, :, 1:].reshape(1, heads, -1, 24, 24) * mask
-            grads = saved["grad"][:, :, :, 1:].clamp(0).reshape(1, heads, -1, 24, 24) * mask
+            heads, side = saved["attn"].shape[1], round((saved["attn"].shape[-1] - 1) ** 0.5)
+            cams = saved["attn"][:, :, :, 1:].reshape(1, heads, -1, side, side) * mask
+            grads = saved["grad"][:, :, :, 1:].clamp(0).reshape(1, heads, -1, side, side) * mask
             gc = (cams * grads)[0].mean(0)
-            return (gc[1 : n + 1].sum(0) / n).numpy()
+            return (gc[1 : n + 1].sum(0) / n).cpu().numpy()
 
     def run() -> list[Any]:
         return [run_pair(text) for text in texts]

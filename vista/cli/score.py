@@ -151,6 +151,10 @@ def _progress(out: Path) -> tuple[Callable[[int, int], None], Callable[[], None]
                    "(default: stop at a bad dataset).")
 @click.option("--device", default=None,
               help="Torch device for the explainers, e.g. cpu, cuda (default: cuda if available).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32",
+              show_default=True,
+              help="Autocast precision of the explainers' model work; recorded in every "
+                   "map (and its cache key).")
 @click.option("--executor", default="serial", show_default=True, callback=_check_executor,
               metavar="serial|processes:N|dask:ADDRESS",
               help="Where the model work runs: this process, N local worker processes "
@@ -161,7 +165,7 @@ def score_command(models: tuple[str, ...], data: Path | None, weights: tuple[str
                   method: str | None, metrics: tuple[str, ...], n_boot: int, interval: str,
                   paper: bool, seed: int, resample: str | None, control: str | None,
                   out: Path | None, no_cache: bool, skip_bad: bool, device: str | None,
-                  executor: str) -> None:
+                  precision: str, executor: str) -> None:
     """Score models against a dataset's human maps (VISTA Table 1).
 
     Writes OUT/scores.csv (one row per triplet and model), OUT/summary.json and
@@ -190,7 +194,8 @@ def score_command(models: tuple[str, ...], data: Path | None, weights: tuple[str
             "data": str(data.resolve()), "models": rows, "weights": weights_arg,
             "n_boot": n_boot, "interval": interval, "paper": paper, "seed": seed,
             **({"resample": resample} if resample else {}),
-            **({"control": control} if control else {})})
+            **({"control": control} if control else {}),
+            **({"precision": precision} if precision != "fp32" else {})})
     click.get_current_context().meta["vista.interrupt_hint"] = (
         f"scores so far are kept in {out}; run the same command again to resume")
     report, close = _progress(out)
@@ -198,7 +203,7 @@ def score_command(models: tuple[str, ...], data: Path | None, weights: tuple[str
         result = scoring.score(data, rows, metrics=metrics, out=out, rng=seed, n_boot=n_boot,
                                paper=paper, interval=interval, cache=not no_cache,
                                skip_bad=skip_bad, weights=weights_arg, device=device,
-                               executor=executor, progress=report, resample=resample,
+                               precision=precision, executor=executor, progress=report, resample=resample,
                                control=control)
     finally:
         close()

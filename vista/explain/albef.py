@@ -115,6 +115,7 @@ class AlbefExplainer(FusionGradCamExplainer):
         super().__init__(loaded, choices, input_size=int(cfg["image_size"]),
                          patch_size=int(cfg["patch_size"]))
         self.score = score
+        self.batches_images = score == "itm"  # ITC has its own one-image flow
         self.sep_token = sep_token
         if score == "itm":
             layer = f"text_encoder.encoder.layer[{self.block}].crossattention.self attention probs"

@@ -19,6 +19,7 @@ import numpy as np
 from .._validation import check_int, require
 from ..records import SaliencyMap
 from .postprocess import describe, to_image_grid
+from .precision import precision_scope
 from .text import check_texts
 from .weights import LoadedModel
 
@@ -108,6 +109,9 @@ class Explainer:
         and what the builder resolved.
     postprocess : str
         How a model-grid map reaches the image grid (:mod:`.postprocess`).
+    precision : str
+        ``"fp32"``, ``"bf16"`` or ``"fp16"``: the autocast dtype of the model work
+        (:mod:`.precision`); set by :func:`vista.explain.load_explainer`.
     """
 
     def __init__(self, loaded: LoadedModel, *, method: str) -> None:
@@ -123,6 +127,7 @@ class Explainer:
         self.method = method
         self.options: dict[str, Any] = {}
         self.postprocess = "none"
+        self.precision = "fp32"
 
     @property
     def recipe(self) -> str | None:
@@ -134,7 +139,22 @@ class Explainer:
         """One map per text, float32 on the image's own pixel grid."""
         rgb = as_rgb_array(image)
         texts = check_texts(texts)
-        raw, extra = self._explain_batch(rgb, texts)
+        with precision_scope(self.device, self.precision):
+            raw, extra = self._explain_batch(rgb, texts)
+        return self._maps(rgb, raw, extra)
+
+    def explain_many(self, items: Sequence[tuple[Any, Sequence[str]]], *,
+                     max_images: int | None = None) -> list[list[SaliencyMap]]:
+        """Per ``(image, texts)`` item, its maps; images in micro-batches where the
+        family batches images (:func:`vista.explain.batching.explain_many`)."""
+        from .batching import explain_many
+
+        return explain_many(self, items, max_images=max_images)
+
+    def _maps(self, rgb: np.ndarray, raw: Sequence[np.ndarray],
+              extra: Sequence[dict[str, Any]]) -> list[SaliencyMap]:
+        """The raw maps of one image as :class:`SaliencyMap` on its pixel grid, with
+        the explainer's options and each text's info in ``params``."""
         h, w = rgb.shape[:2]
         maps = []
         for values, info in zip(raw, extra, strict=True):

@@ -3,6 +3,7 @@ image tokens (BLIP-ITM, ALBEF): the shared flow of one ``explain`` call."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -138,18 +139,36 @@ class FusionGradCamExplainer(Explainer):
         """The (cleaned) texts as one padded batch: :func:`tokenize_texts`."""
         return tokenize_texts(self.tokenizer, texts, limit=self.token_limit, overflow=self.overflow)
 
+    #: Whether :meth:`_explain_images` may run several images in one batch
+    #: (:func:`vista.explain.batching.explain_many`).
+    batches_images = True
+
     def _explain_batch(
         self, image: np.ndarray, texts: list[str]
     ) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
+        return self._explain_images([image], [texts])[0]
+
+    def _explain_images(
+        self, images: list[np.ndarray], texts: list[list[str]]
+    ) -> list[tuple[list[np.ndarray], list[dict[str, Any]]]]:
+        """The raw maps and per-text info of several images, all their texts in one
+        batch. One image is broadcast over its texts (batch 1 in the
+        cross-attention); several are encoded as one batch and each text row gets its
+        own image's tokens."""
         torch = require("torch", "explain")
-        used = [(self._clean(t) or t) if self.clean_text else t for t in texts]
+        flat = [t for group in texts for t in group]
+        used = [(self._clean(t) or t) if self.clean_text else t for t in flat]
         with torch_call_scope(flush_denormal=self.flush_denormal):
-            pixels = self._pixels(image)
+            pixels = torch.cat([self._pixels(image) for image in images])
             enc, owners, infos = self._tokenize(used)
             ids = self._input_ids(enc["input_ids"].clone()).to(self.device)
             mask = enc["attention_mask"].to(self.device)
             with torch.no_grad():
                 image_embeds = self._encode_image(pixels)
+            if len(images) > 1:
+                of_text = [i for i, group in enumerate(texts) for _ in group]
+                image_embeds = image_embeds[torch.tensor([of_text[o] for o in owners],
+                                                         device=image_embeds.device)]
             block, attention = self._cross_attention()
             attn, grad, logits = attention_and_gradient(
                 lambda: self._match_logit(ids, mask, image_embeds),
@@ -157,11 +176,14 @@ class FusionGradCamExplainer(Explainer):
         rows = query_token_mask(enc, self.tokens)
         scores = logits.cpu().double().numpy()
         if self.tokens == "each":
-            return self._per_token_maps(attn, grad, rows, scores, owners, infos, texts, used)
-        maps = gradcam_attention(attn, grad, token_mask=rows, clamp=self.clamp,
-                                 head_reduce=self.head_reduce, n_prefix=1, grid=self.grid)
-        return finish_texts(maps, scores, enc, owners, infos, texts=texts, used=used,
-                            score_name="itm_logit", weights=rows.sum(dim=1).tolist())
+            out = self._per_token_maps(attn, grad, rows, scores, owners, infos, flat, used)
+        else:
+            maps = gradcam_attention(attn, grad, token_mask=rows, clamp=self.clamp,
+                                     head_reduce=self.head_reduce, n_prefix=1, grid=self.grid)
+            out = finish_texts(maps, scores, enc, owners, infos, texts=flat, used=used,
+                               score_name="itm_logit", weights=rows.sum(dim=1).tolist())
+        bounds = np.cumsum([0, *(len(group) for group in texts)])
+        return [(out[0][a:b], out[1][a:b]) for a, b in itertools.pairwise(bounds)]
 
     def _per_token_maps(self, attn: Any, grad: Any, rows: Any, scores: np.ndarray,
                         owners: list[int], infos: list[dict[str, Any]], texts: list[str],

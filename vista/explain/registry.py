@@ -420,6 +420,7 @@ def load_explainer(
     method: str | None = None,
     weights: str | None = None,
     device: str | None = None,
+    precision: str = "fp32",
     **overrides: Any,
 ) -> Any:
     """Load the explainer for family ``name`` with a recipe.
@@ -438,6 +439,9 @@ def load_explainer(
         default the recipe's weights, else the family's.
     device : str, optional
         ``"cpu"``, ``"cuda"``, ...; defaults to cuda when available.
+    precision : {"fp32", "bf16", "fp16"}
+        Autocast dtype of the model work (:mod:`vista.explain.precision`); recorded
+        in every map's ``params["precision"]``.
     **overrides
         Single choices changed from the recipe (``block=7``,
         ``postprocess="getattmap"``, ``overflow="split"``, ...), the loader's options
@@ -457,7 +461,9 @@ def load_explainer(
         contradicts the recipe or that the method does not take.
     """
     from .postprocess import POSTPROCESS_CHOICES
+    from .precision import check_precision
 
+    precision = check_precision(precision)
     spec = explainer_spec(name)
     chosen = resolve_recipe(name, recipe, method)
     _load_extensions()
@@ -473,11 +479,12 @@ def load_explainer(
                    options=loader_options)
     explainer = build(loaded, choices)
     explainer.postprocess = postprocess
+    explainer.precision = precision
     record = {"recipe": chosen.name, "method": chosen.method,
               "reference": f"{chosen.reference} {chosen.function}".strip(),
               **choices, "postprocess": postprocess, "weights": effective.default_weights,
               "overrides": dict(overrides)}
-    explainer.options = {**record, **explainer.options}
+    explainer.options = {**record, **explainer.options, "precision": precision}
     return explainer
 
 

@@ -120,7 +120,7 @@ def _weights_by_row(models: Sequence[Any], weights: str | Mapping[str, str] | No
 
 
 def resolve_rows(models: Sequence[Any], *, weights: str | Mapping[str, str] | None,
-                 device: str | None) -> list[Any]:
+                 device: str | None, precision: str | None = None) -> list[Any]:
     """The sources of ``models`` (nothing loaded yet), with distinct row names."""
     if isinstance(models, str) or not models:
         raise ValueError("models must name at least one model (a list of rows)")
@@ -129,7 +129,8 @@ def resolve_rows(models: Sequence[Any], *, weights: str | Mapping[str, str] | No
         raise ValueError(f"models must be distinct; got {given}")
     by_row = _weights_by_row(models, weights)
     sources = [resolve_source(m, weights=by_row.get(m) if isinstance(m, str) else None,
-                              device=device if isinstance(m, str) else None)
+                              device=device if isinstance(m, str) else None,
+                              precision=precision if isinstance(m, str) else None)
                for m in models]
     names = [str(s.name) for s in sources]
     if len(set(names)) != len(names):

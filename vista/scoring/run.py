@@ -54,6 +54,7 @@ def score(
     skip_bad: bool = False,
     weights: str | Mapping[str, str] | None = None,
     device: str | None = None,
+    precision: str = "fp32",
     executor: Any = "serial",
     progress: Progress | None = None,
     resample: str | None = None,
@@ -99,6 +100,9 @@ def score(
         Weights folder (or Hugging Face id) of the one explainer row, or ``{row: weights}``.
     device : str, optional
         Torch device of the explainer rows.
+    precision : {"fp32", "bf16", "fp16"}, optional
+        Autocast precision of the explainer rows (:mod:`vista.explain.precision`),
+        recorded in their maps' params and so in the map-cache key.
     executor : str, optional
         ``"serial"`` (default), ``"processes:N"`` or ``"dask:ADDRESS"`` (a scheduler
         address or scheduler file; needs the ``cluster`` extra), or a
@@ -148,7 +152,8 @@ def score(
                             interval=interval, confidence=confidence, resample=resample,
                             control=control)
     parse_executor(executor)
-    sources = with_controls(resolve_rows(models, weights=weights, device=device), control,
+    sources = with_controls(resolve_rows(models, weights=weights, device=device,
+                                         precision=precision), control,
                             seed=options.seed)
     pool = make_executor(executor)
     try:

@@ -204,8 +204,8 @@ def is_explainer_row(text: str) -> bool:
     return SOURCES.get(parse_row(text).name) is _explainer_factory
 
 
-def resolve_source(spec: Any, *, weights: str | None = None, device: str | None = None
-                   ) -> Any:
+def resolve_source(spec: Any, *, weights: str | None = None, device: str | None = None,
+                   precision: str | None = None) -> Any:
     """The :class:`MapSource` of one row: a row name (parsed and checked here, the only
     place a row name is checked) or a source object, returned as it is.
 
@@ -218,6 +218,9 @@ def resolve_source(spec: Any, *, weights: str | None = None, device: str | None 
         Local weights folder or Hugging Face id of an explainer row.
     device : str, optional
         Torch device of an explainer row.
+    precision : str, optional
+        ``"fp32"``, ``"bf16"`` or ``"fp16"`` for an explainer row (other rows have no
+        model and ignore it, as they ignore ``device``).
 
     Examples
     --------
@@ -238,6 +241,10 @@ def resolve_source(spec: Any, *, weights: str | None = None, device: str | None 
     factory = SOURCES.get(row.name)
     if factory is not _explainer_factory and weights is not None:
         raise ValueError(f"weights: model {spec!r} has no weights")
+    if factory is _explainer_factory and precision is not None:
+        from ..explain.precision import check_precision
+
+        return factory(row, weights=weights, device=device, precision=check_precision(precision))
     return factory(row, weights=weights, device=device)
 
 
