@@ -60,7 +60,8 @@ def center_crop(image: np.ndarray, size: int) -> tuple[np.ndarray, tuple[int, in
     return np.ascontiguousarray(crop), box
 
 
-def pad_square(image: np.ndarray, fill: Sequence[float]) -> tuple[np.ndarray, tuple[int, ...]]:
+def pad_square(image: np.ndarray, fill: Sequence[float]
+               ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """The image centred on a square of its longer side, the rest ``fill`` (RGB in
     [0, 1], e.g. the normalisation mean). Returns the square and the image's box on
     it ``(top, left, bottom, right)``.
