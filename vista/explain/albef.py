@@ -47,7 +47,7 @@ from ..errors import WeightsNotFoundError
 from .albef_model import albef_state_dict, build_albef, infer_config
 from .base import check_options, torch_call_scope
 from .cam import gradcam_attention
-from .fusion import FusionChoices, FusionGradCamExplainer, fusion_choices
+from .fusion import FUSION_OPTIONS, FusionChoices, FusionGradCamExplainer, fusion_choices
 from .hooks import capture_hook, leaf_input_hook, run_with_hooks
 from .text import finish_texts, tokenize_texts
 from .weights import LoadedModel, file_sha256, pick_device, require_transformers, resolve_weights
@@ -74,20 +74,7 @@ CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin")
 #: as transformers' BertTokenizer (and LAVIS's ALBEF port) writes it.
 SEP_TOKEN_CHOICES = ("none", "sep")
 SCORE_CHOICES = ("itm", "itc")
-OPTIONS = (
-    "score",
-    "tensor",
-    "block",
-    "token_limit",
-    "overflow",
-    "clean_text",
-    "token_reduce",
-    "clamp",
-    "head_reduce",
-    "input_fit",
-    "flush_denormal",
-    "sep_token",
-)
+OPTIONS = (*FUSION_OPTIONS, "sep_token")
 _PUNCT = re.compile(r"([,.'!?\"()*#:;~])")
 _SPACES = re.compile(r"\s{2,}")
 _TENSOR = {"itm": "cross-attention", "itc": "self-attention"}

@@ -38,7 +38,7 @@ import numpy as np
 
 from .._validation import check_option
 from .base import check_options
-from .fusion import FusionChoices, FusionGradCamExplainer, fusion_choices
+from .fusion import FUSION_OPTIONS, FusionChoices, FusionGradCamExplainer, fusion_choices
 from .weights import LoadedModel
 
 __all__ = ["DEFAULT_TOKEN_LIMIT", "BlipExplainer", "build_gradcam", "clean_caption"]
@@ -46,20 +46,7 @@ __all__ = ["DEFAULT_TOKEN_LIMIT", "BlipExplainer", "build_gradcam", "clean_capti
 #: LAVIS's ``max_txt_len`` for BLIP ITM: the text length the model was fine-tuned with.
 DEFAULT_TOKEN_LIMIT = 35
 FIRST_TOKEN_CHOICES = ("enc", "cls")
-OPTIONS = (
-    "score",
-    "tensor",
-    "block",
-    "token_limit",
-    "overflow",
-    "first_token",
-    "clean_text",
-    "token_reduce",
-    "clamp",
-    "head_reduce",
-    "input_fit",
-    "flush_denormal",
-)
+OPTIONS = (*FUSION_OPTIONS, "first_token")
 
 _TOKENS_MEANING = {
     "text": "mean over the text tokens; [ENC]/[CLS], [SEP] and padding excluded",

@@ -24,7 +24,11 @@ from .text import (
 )
 from .weights import LoadedModel
 
-__all__ = ["FusionChoices", "FusionGradCamExplainer", "fusion_choices"]
+__all__ = ["FUSION_OPTIONS", "FusionChoices", "FusionGradCamExplainer", "fusion_choices"]
+
+#: The choices every cross-attention Grad-CAM recipe may set (families add their own).
+FUSION_OPTIONS = ("score", "tensor", "block", "token_limit", "overflow", "clean_text",
+                  "token_reduce", "clamp", "head_reduce", "input_fit", "flush_denormal")
 
 
 @dataclass(frozen=True)
