@@ -482,7 +482,8 @@ def load_explainer(
     explainer.precision = precision
     record = {"recipe": chosen.name, "method": chosen.method,
               "reference": f"{chosen.reference} {chosen.function}".strip(),
-              **choices, "postprocess": postprocess, "weights": effective.default_weights,
+              **choices, "postprocess": postprocess,
+              "default_weights": effective.default_weights,
               "overrides": dict(overrides)}
     explainer.options = {**record, **explainer.options, "precision": precision}
     return explainer
