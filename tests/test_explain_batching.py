@@ -150,3 +150,23 @@ def test_precision_reaches_the_map_cache_key(folders: dict[str, Path]) -> None:
         resolve_source("blip-itm-base", weights=weights, precision="half")
     result = CliRunner().invoke(cli, ["score", "--model", "center", "--precision", "half"])
     assert result.exit_code == 2 and "--precision" in result.output
+
+
+def test_clipseg_vision_stops_at_the_deepest_extract_layer(tmp_path: Path) -> None:
+    """The layers the decoder reads are those of the full vision pass, bit for bit."""
+    import torch
+    from explain_fixtures import clipseg_folder
+
+    from vista.explain.clipseg import vision_states
+
+    ex = load_explainer("clipseg", weights=str(clipseg_folder(tmp_path, refined=True)),
+                        device="cpu")
+    model = ex.model
+    pixels = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        full = model.clip.get_image_features(pixel_values=pixels, output_hidden_states=True)
+        ours = vision_states(model, pixels)
+    deepest = max(model.extract_layers)
+    assert len(ours) == deepest + 2 < len(full.hidden_states) + 1
+    for i in model.extract_layers:
+        assert torch.equal(ours[i + 1], full.hidden_states[i + 1])

@@ -57,6 +57,21 @@ _FIT_MEANING = {
 }
 
 
+def vision_states(model: Any, pixels: Any) -> list[Any]:
+    """The CLIP vision tower's hidden states (embeddings after the pre-layernorm, then
+    each layer's output) up to the deepest of ``model.extract_layers``: the decoder
+    reads no later layer, so the layers above it (3 of 12 in CLIPSeg) are not run.
+    Equal to ``get_image_features(output_hidden_states=True).hidden_states[:k + 2]``."""
+    vision = model.clip.vision_model
+    hidden = vision.pre_layrnorm(vision.embeddings(pixels, interpolate_pos_encoding=True))
+    states = [hidden]
+    for layer in vision.encoder.layers[: max(model.extract_layers) + 1]:
+        out = layer(hidden, None)
+        hidden = out[0] if isinstance(out, tuple) else out
+        states.append(hidden)
+    return states
+
+
 class ClipSegExplainer(Explainer):
     """Sigmoid maps or decoder Grad-CAM of CLIPSeg; built by :func:`load_clipseg`."""
 
@@ -100,12 +115,8 @@ class ClipSegExplainer(Explainer):
             )
             n = enc["input_ids"].shape[0]  # rows: texts, or pieces of split texts
             with torch.no_grad():
-                vision = model.clip.get_image_features(
-                    pixel_values=pixels, output_hidden_states=True
-                )
-                activations = [
-                    vision.hidden_states[i + 1].expand(n, -1, -1) for i in model.extract_layers
-                ]
+                states = vision_states(model, pixels)
+                activations = [states[i + 1].expand(n, -1, -1) for i in model.extract_layers]
                 conditional = model.clip.get_text_features(
                     input_ids=enc["input_ids"].to(self.device),
                     attention_mask=enc["attention_mask"].to(self.device),
