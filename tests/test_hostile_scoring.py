@@ -293,3 +293,21 @@ def test_fifo_in_the_cache_or_as_an_external_map(sandbox: Path) -> None:
                  "--out", str(sandbox / "run2"))
     assert res.exit_code == 1 and "no map file" in res.output and str(ext) in res.output
     assert not (sandbox / "run2").exists()
+
+
+def test_journal_rows_outside_the_plan_are_not_reported(sandbox: Path) -> None:
+    """A journal line for a triplet or model the run does not score (a phantom) never
+    reaches scores.csv or the summary."""
+    out = sandbox / "run"
+    args = ["--model", "center", "--bootstrap", "20", "--out", str(out)]
+    assert _score(*args).exit_code == 0
+    before = (out / "scores.csv").read_bytes()
+    with open(out / "scores.partial.jsonl", "a") as fh:
+        fh.write(json.dumps({"triplet_id": "ghost", "model": "center", "ncc": 1.0,
+                             "auc_borji": 1.0}) + "\n")
+        fh.write(json.dumps({"triplet_id": "sim01-1-000", "model": "ghost", "ncc": 1.0,
+                             "auc_borji": 1.0}) + "\n")
+    res = _score(*args)
+    assert res.exit_code == 0 and "ghost" not in res.output
+    assert (out / "scores.csv").read_bytes() == before
+    assert "ghost" not in (out / "summary.json").read_text()
