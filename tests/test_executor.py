@@ -104,6 +104,33 @@ class NoModel(LoadedStub):
         raise AssertionError("a cached map was computed again")
 
 
+class DiesOnSecondImage(LoadedStub):
+    """A row whose worker process dies (as if killed) on the second image it explains."""
+
+    def maps(self, image: np.ndarray, texts: Sequence[str], triplets: Sequence[Triplet]
+             ) -> list[SaliencyMap]:
+        _LOADS["calls"] = _LOADS.get("calls", 0) + 1
+        if _LOADS["calls"] == 2:
+            os._exit(9)
+        return super().maps(image, texts, triplets)
+
+
+def test_dead_process_worker_is_one_line_and_resumable(tmp_path: Path) -> None:
+    """processes:1 whose worker dies: a WorkerLostError (a user-facing error, not a
+    bug) saying the finished images are kept; the same run then resumes serially."""
+    from vista.scoring.executor import WorkerLostError
+
+    data = _small_dataset(tmp_path)
+    out = tmp_path / "run"
+    with pytest.raises(WorkerLostError, match="run the same command again to resume"):
+        score(data, [DiesOnSecondImage()], out=out, n_boot=20, executor="processes:1")
+    kept = (out / "scores.partial.jsonl").read_text().splitlines()
+    assert len(kept) == 2  # the first image's two triplets
+    score(data, [LoadedStub()], out=out, n_boot=20)
+    score(data, [LoadedStub()], out=tmp_path / "whole", n_boot=20)
+    assert (out / "scores.csv").read_bytes() == (tmp_path / "whole" / "scores.csv").read_bytes()
+
+
 def _pids_and_loads(out: Path) -> list[tuple[int, int]]:
     import json
 

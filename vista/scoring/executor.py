@@ -21,10 +21,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import DatasetError
+from ..errors import DatasetError, VistaError
 from ..records import SaliencyMap, Triplet
 
-__all__ = ["Executor", "ImageResult", "ImageTask", "make_executor", "run_task"]
+__all__ = ["Executor", "ImageResult", "ImageTask", "WorkerLostError", "make_executor",
+           "run_task"]
+
+
+class WorkerLostError(VistaError, RuntimeError):
+    """A worker process died under a task (killed, out of memory, a crash in native
+    code) and the task could not be run elsewhere."""
 
 
 def stable_int(text: str) -> int:
@@ -191,7 +197,18 @@ class _PoolExecutor:
             return _describe(source, False)
         return dict(self._submit(_describe, source, True).result())
 
+    _lost: tuple[type[BaseException], ...] = ()
+
     def map(self, tasks: Iterable[ImageTask]) -> Iterator[ImageResult]:
+        try:
+            yield from self._map(tasks)
+        except self._lost as exc:
+            raise WorkerLostError(
+                f"a worker of --executor {getattr(self, 'name', '?')} died under a task "
+                f"({type(exc).__name__}: {exc}); the rows of every finished image are kept: "
+                "run the same command again to resume") from exc
+
+    def _map(self, tasks: Iterable[ImageTask]) -> Iterator[ImageResult]:
         pending: list[Any] = []
         it = iter(tasks)
         exhausted = False
@@ -221,7 +238,9 @@ class ProcessExecutor(_PoolExecutor):
     def __init__(self, n: int) -> None:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
 
+        self._lost = (BrokenProcessPool,)
         self.name = f"processes:{n}"
         self.window = 2 * n
         self.pool = ProcessPoolExecutor(max_workers=n,
@@ -250,6 +269,7 @@ class DaskExecutor(_PoolExecutor):
         from .._validation import require
 
         distributed = require("distributed", "cluster", "dask[distributed]")
+        self._lost = (distributed.KilledWorker,)
         self.name = f"dask:{address}"
         if isinstance(address, str) and address.endswith(".json"):
             self.client = distributed.Client(scheduler_file=address)
