@@ -78,6 +78,25 @@ def _worker_source(source: Any) -> Any:
     return _WORKER_SOURCES.setdefault(key, source)
 
 
+_LAST_IMAGE: list[tuple[tuple[str, int, int], np.ndarray]] = []
+
+
+def _image(path: str) -> np.ndarray:
+    """The image, decoded once for the consecutive tasks (rows) of one image; keyed by
+    path, size and modification time, so a changed file is read again."""
+    import os
+
+    from ..imaging import load_image
+
+    st = os.stat(path)
+    key = (path, st.st_size, st.st_mtime_ns)
+    if not _LAST_IMAGE or _LAST_IMAGE[0][0] != key:
+        image = load_image(path)
+        image.setflags(write=False)  # shared by the rows: no source may change it
+        _LAST_IMAGE[:] = [(key, image)]
+    return _LAST_IMAGE[0][1]
+
+
 def run_task(task: ImageTask, *, worker: bool = False) -> ImageResult:
     """Compute the task's missing maps (one call for the image's texts), then score."""
     source = _worker_source(task.source) if worker else task.source
@@ -85,10 +104,8 @@ def run_task(task: ImageTask, *, worker: bool = False) -> ImageResult:
     new: dict[int, tuple[np.ndarray, dict[str, Any]]] = {}
     missing = [i for i, m in enumerate(maps) if m is None]
     if missing:
-        from ..imaging import load_image
-
         try:
-            image = load_image(task.image_path)
+            image = _image(task.image_path)
         except (FileNotFoundError, ValueError) as exc:
             raise DatasetError(str(exc), triplet_id=task.triplets[missing[0]].triplet_id) from None
         todo = [task.triplets[i] for i in missing]
