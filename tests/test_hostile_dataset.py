@@ -122,44 +122,37 @@ def _bomb_png(path: Path, size: int = 11000) -> None:
 
 # ------------------------------------------------- 1. paths stay inside their folder
 
-def _map_escape(ds: Path, guard: Guard) -> str:
-    rows = _rows(ds)
-    rows[1]["map"] = "../../outside/real.npy"
-    _write_rows(ds, rows)
-    return "triplets.jsonl:2: map ../../outside/real.npy lies outside"
+def _set(name: str, index: int, key: str, value: Callable[[Guard], str], message: str
+         ) -> Callable[[Path, Guard], str]:
+    """An attack that sets one field of one triplets.jsonl line to ``value(guard)``."""
+    def attack(ds: Path, guard: Guard) -> str:
+        rows = _rows(ds)
+        rows[index][key] = value(guard)
+        _write_rows(ds, rows)
+        return message
+    attack.__name__ = name
+    return attack
 
 
-def _map_absolute(ds: Path, guard: Guard) -> str:
-    rows = _rows(ds)
-    rows[0]["map"] = str(guard.outside / "real.npy")
-    _write_rows(ds, rows)
-    return "triplets.jsonl:1: map"
+def _link(guard: Guard) -> str:
+    os.symlink(guard.outside / "real.npy", guard.work / "ds" / "maps" / "link.npy")
+    return "maps/link.npy"
 
 
-def _map_link(ds: Path, guard: Guard) -> str:
-    os.symlink(guard.outside / "real.npy", ds / "maps" / "link.npy")
-    rows = _rows(ds)
-    rows[2]["map"] = "maps/link.npy"
-    _write_rows(ds, rows)
-    return "triplets.jsonl:3: map maps/link.npy lies outside"
+PATH_ATTACKS = [
+    _set("map-dotdot", 1, "map", lambda g: "../../outside/real.npy",
+         "triplets.jsonl:2: map ../../outside/real.npy lies outside"),
+    _set("map-absolute", 0, "map", lambda g: str(g.outside / "real.npy"),
+         "triplets.jsonl:1: map"),
+    _set("map-link", 2, "map", _link, "triplets.jsonl:3: map maps/link.npy lies outside"),
+    _set("fixations-dotdot", 0, "fixations", lambda g: "../../outside/real.npy",
+         "triplets.jsonl:1: fixations"),
+    _set("image-dotdot", 3, "image", lambda g: "images/../../outside/photo.png",
+         "triplets.jsonl:4: image 'images/../../outside/photo.png' leads out of the dataset"),
+]
 
 
-def _fixations_escape(ds: Path, guard: Guard) -> str:
-    rows = _rows(ds)
-    rows[0]["fixations"] = "../../outside/real.npy"
-    _write_rows(ds, rows)
-    return "triplets.jsonl:1: fixations"
-
-
-def _image_escape(ds: Path, guard: Guard) -> str:
-    rows = _rows(ds)
-    rows[3]["image"] = "images/../../outside/photo.png"
-    _write_rows(ds, rows)
-    return "triplets.jsonl:4: image 'images/../../outside/photo.png' leads out of the dataset"
-
-
-@pytest.mark.parametrize("attack", [_map_escape, _map_absolute, _map_link, _fixations_escape,
-                                    _image_escape])
+@pytest.mark.parametrize("attack", PATH_ATTACKS, ids=lambda f: f.__name__)
 def test_dataset_paths_stay_inside(guard: Guard, attack: Callable[[Path, Guard], str]) -> None:
     ds = small_dataset(guard.work)
     message = attack(ds, guard)
