@@ -475,5 +475,6 @@ def test_report_and_figure_options_are_checked_first(guard: Guard, run_dir: Path
     refused(vista("figure", run_dir, "--cmap", "nope"), "cmap must be a matplotlib colormap")
     assert vista("figure", run_dir, "--dpi", "100000").exit_code == 2
     assert vista("report", run_dir, "--dpi", "0").exit_code == 2
+    assert vista("figure", run_dir, "--jobs", "100000").exit_code == 2
     guard.check()
     assert not (run_dir / "figures").exists() and not (run_dir / "report.html").exists()

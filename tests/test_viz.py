@@ -217,7 +217,7 @@ def test_workers_draw_what_one_process_draws(with_thread: bool) -> None:
     assert [n for n, _ in parallel] == ["f0", "f1", "f2", "lb"]
     for (_, a), (_, b) in zip(serial, parallel, strict=True):
         assert a["png"] == b["png"]
-    with pytest.raises(ValueError, match="jobs must be at least 1"):
+    with pytest.raises(ValueError, match="jobs must be from 1 to 256"):
         list(render(_tasks(), jobs=0))
 
 

@@ -41,6 +41,9 @@ figure file vista wrote there."""
 MAX_DPI = 600
 """Highest ``dpi`` accepted (a 8×20 inch panel at 600 dpi is already 58 megapixels)."""
 
+MAX_JOBS = 256
+"""Most worker processes a call may start."""
+
 IMAGE_PANEL_IN = 2.2
 TRIPLET_PANEL_IN = 2.6
 
@@ -89,9 +92,9 @@ def render(tasks: Iterable[FigureTask], *, jobs: int | None = None,
     """``(task, {format: bytes})`` for each task, in order, drawn by ``jobs`` worker
     processes (default: one per CPU; 1 draws in this process). At most two tasks per
     worker are in flight, so memory stays bounded however many figures a run has."""
-    workers = max(1, os.cpu_count() or 1) if jobs is None else int(jobs)
-    if workers < 1:
-        raise ValueError(f"jobs must be at least 1; got {jobs!r}")
+    workers = min(os.cpu_count() or 1, MAX_JOBS) if jobs is None else int(jobs)
+    if not 1 <= workers <= MAX_JOBS:
+        raise ValueError(f"jobs must be from 1 to {MAX_JOBS}; got {jobs!r}")
     if workers == 1:
         for task in tasks:
             yield task, draw(task)
@@ -174,8 +177,9 @@ def _check_options(run: Any, *, models: Sequence[str] | None, triplets: Sequence
         raise ValueError("formats must name at least one format")
     if isinstance(dpi, bool) or not isinstance(dpi, int) or not 30 <= dpi <= MAX_DPI:
         raise ValueError(f"dpi must be a whole number from 30 to {MAX_DPI}; got {dpi!r}")
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise ValueError(f"jobs must be a whole number of at least 1; got {jobs!r}")
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int)
+                             or not 1 <= jobs <= MAX_JOBS):
+        raise ValueError(f"jobs must be a whole number from 1 to {MAX_JOBS}; got {jobs!r}")
     chosen = list(models) if models else run.models
     for m in chosen:
         if m not in run.models:

@@ -30,8 +30,8 @@ COMMANDS: list[click.Command] = []
 @click.option("--dpi", type=click.IntRange(30, 600), default=300, show_default=True,
               help="Highest resolution of raster formats, dots per inch (30 to 600); figures "
                    "of images use one dot per image pixel up to it.")
-@click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help="Worker processes drawing figures [default: one per CPU].")
+@click.option("--jobs", type=click.IntRange(1, 64), default=None,
+              help="Worker processes drawing figures, 1 to 64 [default: one per CPU].")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Figure folder: new, empty, or one vista figure wrote for this run "
                    "(default: RUN_DIR/figures; figures there are redrawn).")
@@ -70,8 +70,8 @@ def figure_command(run_dir: Path, triplets: tuple[str, ...], all_triplets: bool,
               help="Opacity of a map over its image (0 to 1).")
 @click.option("--dpi", type=click.IntRange(30, 300), default=72, show_default=True,
               help="Resolution of the embedded figure previews, dots per inch.")
-@click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help="Worker processes drawing the previews [default: one per CPU].")
+@click.option("--jobs", type=click.IntRange(1, 64), default=None,
+              help="Worker processes drawing the previews, 1 to 64 [default: one per CPU].")
 def report_command(run_dir: Path, out: Path | None, max_images: int, cmap: str,
                    alpha: float, dpi: int, jobs: int | None) -> None:
     """Write one self-contained HTML page for a scoring run (viewable offline).
