@@ -230,7 +230,7 @@ def _resume(config: SessionConfig, tracker: Any) -> _Run:
         if not Path(item["image"]).is_file():
             raise FileNotFoundError(f"image of trial {item['trial_id']} is missing: {item['image']}")
     plan_ids = {p["trial_id"]: p for p in meta["plan"]}
-    done = read_journal(session_dir / JOURNAL, plan=plan_ids)
+    read_journal(session_dir / JOURNAL, plan=plan_ids)
     recorded = (meta.get("tracker") or {}).get("kind")
     if not isinstance(recorded, str) and tracker is None and config.tracker is None:
         raise ValueError(f"{session_dir / 'session.json'} does not say which tracker recorded "
@@ -242,7 +242,7 @@ def _resume(config: SessionConfig, tracker: Any) -> _Run:
         if read_meta(session_dir) != meta:
             raise FileExistsError(f"session {session_dir} changed while it was checked (another "
                                   "run?); run the command again")
-        read_journal(session_dir / JOURNAL, repair=True)
+        done = read_journal(session_dir / JOURNAL, repair=True, plan=plan_ids)
     except BaseException:
         lock.release()
         raise
