@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         from vista.report import write_report
-        from vista.viz import save_run_figures
+        from vista.runfigures import save_run_figures
     except ImportError:  # pragma: no cover - the modules import matplotlib lazily
         return
     try:

@@ -155,8 +155,8 @@ def test_run_figures_of_images_sharing_a_file_name(tmp_path: Path) -> None:
     from PIL import Image
 
     from vista.dataset import DatasetWriter
+    from vista.runfigures import save_run_figures
     from vista.scoring import score
-    from vista.viz import save_run_figures
 
     rng = np.random.default_rng(0)
     with DatasetWriter(tmp_path / "ds", name="same-names") as w:

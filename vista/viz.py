@@ -12,7 +12,8 @@ leaves the image visible. The map is blended into the image once, on the image's
 pixel grid (:func:`composite`), so each panel is one image: a PDF embeds it once, and
 a raster file resamples it once, to the panel's size.
 
-The figures of a whole run (:func:`save_run_figures`) are in :mod:`vista.runfigures`.
+The figures of a whole run (:func:`vista.runfigures.save_run_figures`) are in
+:mod:`vista.runfigures`, which draws them with this module.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ __all__ = [
     "leaderboard",
     "overlay",
     "save_figure",
-    "save_run_figures",
     "triplet_figure",
 ]
 
@@ -630,9 +630,3 @@ def _metadata(fmt: str) -> dict[str, str]:
 
     return {"Creator": f"vista {__version__}"}
 
-
-def save_run_figures(run_dir: str | os.PathLike[str], **options: Any) -> list[Path]:
-    """Draw a scoring run's figures: :func:`vista.runfigures.save_run_figures`."""
-    from .runfigures import save_run_figures as draw
-
-    return draw(run_dir, **options)

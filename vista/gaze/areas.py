@@ -324,14 +324,14 @@ def scene_to_ias(scene: Any, *, placement: Placement | None = None) -> str:
 
     Parameters
     ----------
-    scene : vista.acquisition.scene.Scene
+    scene : vista.scene.Scene
     placement : Placement, optional
         Where the image sat on the screen: coordinates are then screen pixels, as
         Data Viewer expects. Without it they are image pixels.
 
     Examples
     --------
-    >>> from vista.acquisition.scene import Region, Scene
+    >>> from vista.scene import Region, Scene
     >>> s = Scene((100, 200), (Region("a red car", (10, 20, 110, 70)),))
     >>> scene_to_ias(s, placement=Placement(860, 490, 200, 100)).splitlines()[-1]
     'RECTANGLE\\t1\\t870\\t510\\t970\\t560\\ta red car'
@@ -435,11 +435,11 @@ def image_regions(
     check_option("ias_space", ias_space, ("screen", "image"))
     image_path = Path(image_path)
     if str(source) == "scene":
-        from ..acquisition.scene import load_scene, scene_path
+        from ..scene import read_scene, scene_path
 
         if not scene_path(image_path).is_file():
             return []
-        return _scene_areas(load_scene(image_path))
+        return _scene_areas(read_scene(image_path))
     src = Path(source)
     if src.suffix.lower() == ".csv":
         return read_region_csv(src).get(image_path.name, [])
@@ -654,7 +654,7 @@ def _load_trials(source: str | os.PathLike[str]) -> tuple[list[Trial], Path, str
             raise FileNotFoundError(f"{p} is not a session folder (no session.json)")
         session = read_session(p)
         return list(session.trials), session.recording.parent, str(p)
-    from .recording import read_recording
+    from .io import read_recording
 
     rec = read_recording(p)
     return list(rec.trials), p.resolve().parent, str(p)
