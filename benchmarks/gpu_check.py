@@ -93,24 +93,29 @@ def cases(family: str, quick: bool) -> list[tuple[str | None, str | None]]:
 
 
 def compare(device_maps: list[Any], cpu_maps: list[Any]) -> tuple[float, float]:
-    """(worst |a - b| / range of b, lowest Pearson r) over the maps."""
+    """(worst |a - b| / range of b, lowest Pearson r) over the maps (a constant map:
+    relative to its level, r not defined and left at 1)."""
     worst, corr = 0.0, 1.0
     for a, b in zip(device_maps, cpu_maps, strict=True):
         x, y = np.asarray(a.values, float), np.asarray(b.values, float)
-        worst = max(worst, float(np.abs(x - y).max()) / max(float(np.ptp(y)), 1e-30))
+        scale = float(np.ptp(y)) or float(np.abs(y).max()) or 1.0  # a constant map: its level
+        worst = max(worst, float(np.abs(x - y).max()) / scale)
         if np.ptp(x) > 0 and np.ptp(y) > 0:
             corr = min(corr, float(np.corrcoef(x.ravel(), y.ravel())[0, 1]))
     return worst, corr
 
 
 def parity_row(family: str, folder: Path, recipe: str | None, method: str | None,
-               device: str, precision: str = "fp32") -> tuple[str, float, float, str]:
+               device: str, precision: str = "fp32", *, tiny: bool = True
+               ) -> tuple[str, float, float, str]:
     """Maps of ``explain_many`` on ``device`` against ``explain`` on CPU."""
     from explain_fixtures import tiny_image
 
     from vista.explain import load_explainer
 
     extra: dict[str, Any] = {"vision_heads": 3} if family == "albef" else {}
+    if tiny and "gem" in (recipe, method):
+        extra["depth"] = 2  # the tiny model has 3 blocks; GEM's default depth is 7
     kw: dict[str, Any] = {"recipe": recipe, "method": method, "weights": str(folder)}
     items = [(tiny_image(24, 40, seed=s), TEXTS[: 1 + s % 3]) for s in range(3)]
     cpu = load_explainer(family, device="cpu", **kw, **extra)
@@ -136,12 +141,41 @@ def run_parity(args: argparse.Namespace, root: Path) -> list[str]:
     failed = []
     for family in families:
         for recipe, method in cases(family, args.quick):
-            label, worst, corr, verdict = parity_row(family, folders[family], recipe, method,
-                                                     args.device)
+            try:
+                label, worst, corr, verdict = parity_row(family, folders[family], recipe,
+                                                         method, args.device)
+            except Exception as exc:  # one broken case must not hide the others
+                label = f"{family}:{recipe}" if recipe else f"{family}/{method}"
+                print(f"{label:<48} FAIL {type(exc).__name__}: {str(exc)[:80]}", flush=True)
+                failed.append(label)
+                continue
             print(f"{label:<48}{worst:>17.2e}{corr:>8.4f}  {verdict}", flush=True)
             if verdict == "FAIL":
                 failed.append(label)
     return failed
+
+
+def run_precision(args: argparse.Namespace, root: Path) -> None:
+    """bf16 and fp16 (autocast on ``--device``) against fp32 on CPU, every family's
+    recipes and methods on the tiny models: printed, not judged."""
+    from vista.explain import explainer_names
+
+    families = ["blip-itm-base", "clip"] if args.quick else list(explainer_names())
+    folders = tiny_folders(root / "tiny-precision", families)
+    print(f"\nprecision: bf16 / fp16 on {args.device} vs fp32 on cpu (max |diff| / range, "
+          "min Pearson r over the maps); an error is printed in place of the figures")
+    for family in families:
+        for recipe, method in cases(family, args.quick):
+            cells = []
+            for precision in ("bf16", "fp16"):
+                try:
+                    label, worst, corr, _ = parity_row(family, folders[family], recipe, method,
+                                                       args.device, precision)
+                    cells.append(f"{precision} {worst:9.2e} r={corr:.4f}")
+                except Exception as exc:  # report and go on: this is a survey
+                    label = f"{family}:{recipe}" if recipe else f"{family}/{method}"
+                    cells.append(f"{precision} {type(exc).__name__}: {str(exc)[:60]}")
+            print(f"{label:<48}" + "   ".join(cells), flush=True)
 
 
 def full_size_parity(args: argparse.Namespace, folder: Path) -> list[str]:
@@ -150,7 +184,7 @@ def full_size_parity(args: argparse.Namespace, folder: Path) -> list[str]:
     failed = []
     for precision in ("fp32", "bf16"):
         label, worst, corr, verdict = parity_row("blip-itm-base", folder, "lavis", None,
-                                                 args.device, precision)
+                                                 args.device, precision, tiny=False)
         verdict = verdict if precision == "fp32" else "(precision, not judged)"
         print(f"{label + ' ' + precision:<48}{worst:>17.2e}{corr:>8.4f}  {verdict}", flush=True)
         if verdict == "FAIL":
@@ -221,6 +255,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="tiny models and a subset: the code paths in seconds")
     parser.add_argument("--skip-parity", action="store_true", help="only the timings")
+    parser.add_argument("--skip-timings", action="store_true", help="no BLIP-base timings")
+    parser.add_argument("--precision", action="store_true",
+                        help="also survey bf16 and fp16 against fp32 for every case")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args()
     import torch
@@ -247,6 +284,11 @@ def main() -> None:
             failed += run_parity(args, root)
             if not args.quick:
                 failed += full_size_parity(args, full)
+        if args.precision:
+            run_precision(args, root)
+        if args.skip_timings:
+            print("\ntimings skipped")
+            raise SystemExit(1 if failed else 0)
         best, lavis = throughput(args, full)
     print(f"\nbest pairs/s {best:.1f}; {best / lavis:.1f}x the per-pair way; "
           f"total {time.perf_counter() - t_start:.0f} s")
