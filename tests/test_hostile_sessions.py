@@ -150,6 +150,21 @@ def test_transcribe_audio_link_out_of_the_session(box: Path) -> None:
     assert (box.parent / "outside" / "victim.wav").exists()
 
 
+def test_transcripts_folder_linked_out_of_the_session(box: Path) -> None:
+    """A session whose transcripts/ is a link to another folder: transcribe would
+    write there and maps read from there; both refuse, naming the journal line."""
+    session = box / "session"
+    shutil.rmtree(session / "transcripts")
+    (session / "transcripts").symlink_to(box.parent / "outside")
+    _add_audio(session, "audio/1.wav")
+    for args in (["transcribe", str(session)], ["maps", str(session), "--out", str(box / "ds")]):
+        res = _run(*args)
+        assert res.exit_code == 1, (args, res.output)
+        line = _one_line(res)
+        assert "trials.jsonl:1" in line and "lies outside" in line
+    assert not (box / "ds").exists()
+
+
 @pytest.mark.parametrize("field, value", [
     pytest.param("file", "../../outside/recovered.asc", id="dotdot"),
     pytest.param("file", "ABSOLUTE", id="absolute"),

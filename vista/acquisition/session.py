@@ -287,8 +287,9 @@ def _devices(run: _Run, tracker: Any, display: Any, gen: Any) -> tuple[Any, Any,
     if tracker is not None:
         return tracker, disp, False, own_display
     last_end = max((float(t.get("end_ms") or 0.0) for t in run.done), default=0.0)
+    data_dir = inside(run.session_dir, ".tracker", what="the tracker's data folder")
     trk = make_tracker(
-        run.kind, config.screen, data_dir=run.session_dir / ".tracker", rng=gen,
+        run.kind, config.screen, data_dir=data_dir, rng=gen,
         speed=config.speed, display=disp, start_ms=last_end + 60_000.0 if run.done else 0.0,
         address=config.address,
     )

@@ -81,7 +81,9 @@ class _Options:
 def _job(session: Path, line: int, row: Mapping[str, Any]) -> _Job:
     journal = session / JOURNAL
     tid = str(row["trial_id"])
-    target = session / "transcripts" / f"{safe_name(tid)}.json"
+    name = Path("transcripts") / f"{safe_name(tid)}.json"
+    inside(session, name, what=f"{journal}:{line}: transcript")  # a transcripts/ link out
+    target = session / name
     audio_rel = row.get("audio")
     if not audio_rel:
         return _Job(tid, line, None, None, None, target)

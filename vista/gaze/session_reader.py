@@ -134,7 +134,8 @@ def _transcript(root: Path, journal: Path, lineno: int, tid: str,
                 row: dict[str, Any]) -> Transcript | None:
     """The trial's transcript: the file its line names, else ``transcripts/ID.json``
     (written by `vista transcribe` afterwards, without touching the journal)."""
-    tp = root / "transcripts" / f"{safe_name(tid)}.json"
+    tp = inside(root, Path("transcripts") / f"{safe_name(tid)}.json",
+                what=f"{journal}:{lineno}: transcript")
     named = row.get("transcript")
     if named:
         if not isinstance(named, str):
