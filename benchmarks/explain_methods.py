@@ -135,10 +135,15 @@ def bench_family(family: str, args: argparse.Namespace, root: Path) -> list[tupl
     from vista.explain import load_explainer
 
     folder = build(family, root / family)
-    image = np.random.default_rng(0).integers(0, 256, size=(480, 640, 3), dtype=np.uint8)
+    from PIL import Image
+    from skimage import data
+
+    # a photograph (SLIC finds superpixels in it; uniform noise would be one segment)
+    image = np.asarray(Image.fromarray(data.astronaut()).resize((640, 480)))
     texts = SEGMENTS[: args.segments]
     rows = []
-    methods = [None, *METHODS[family], *(CAPTUM if args.captum else []), None]
+    chosen = args.methods or [*METHODS[family], *(CAPTUM if args.captum else [])]
+    methods = [None, *chosen, None]
     for method in methods:
         explainer = load_explainer(family, method=method, weights=str(folder), device="cpu")
         rows.append((explainer.method if method is None else method,
@@ -155,6 +160,8 @@ def main() -> None:
     parser.add_argument("--families", nargs="+", default=["clip", "siglip", "blip-itm-base"],
                         choices=list(METHODS))
     parser.add_argument("--captum", action="store_true", help="add the captum rows (slow)")
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help="only these methods (and the default), e.g. captum:FeatureAblation")
     parser.add_argument("--segments", type=int, default=3, help="texts per call (default 3)")
     parser.add_argument("--repeats", type=int, default=2, help="timed calls (default 2)")
     parser.add_argument("--threads", type=int, default=1,
