@@ -26,7 +26,7 @@ from explain_fixtures import (
 )
 
 __all__ = ["blip2_folder", "check_method", "clip_folder", "one_torch_thread", "realistic_init",
-           "siglip_folder"]
+           "siglip_folder", "vilt_folder"]
 
 
 @pytest.fixture(autouse=True)
@@ -105,6 +105,23 @@ def blip2_folder(folder: Path) -> Path:
     model = transformers.Blip2ForImageTextRetrieval(cfg)
     realistic_init(model)  # transformers' init leaves the ITM gradients near round-off
     return save_folder(folder, model, tok, make_image_processor("blip", size=32))
+
+
+def vilt_folder(folder: Path) -> Path:
+    """A tiny random ViLT retrieval model (3 blocks, 8 px patches) whose processor
+    resizes the shorter side to 32 (sides multiples of 8), N(0, 1/fan_in) weights."""
+    import torch
+    import transformers
+    from explain_fixtures import TOKEN_LIMIT
+
+    tok = make_bert_tokenizer(folder, model_max_length=TOKEN_LIMIT)
+    config = transformers.ViltConfig(
+        vocab_size=len(tok), hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
+        intermediate_size=64, image_size=32, patch_size=8, max_position_embeddings=TOKEN_LIMIT)
+    torch.manual_seed(0)
+    model = realistic_init(transformers.ViltForImageAndTextRetrieval(config))
+    processor = make_image_processor("vilt", size=32, mean=(0.5,) * 3, std=(0.5,) * 3)
+    return save_folder(folder, model, tok, processor)
 
 
 def realistic_init(model: Any, *, seed: int = 0) -> Any:

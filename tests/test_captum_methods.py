@@ -127,6 +127,34 @@ def test_captum_shared_checks_and_params(folders: dict[str, Path], method: str) 
         assert m.params["seed"] == 0
 
 
+def test_captum_on_vilt_matches_captum(tmp_path: Path) -> None:
+    """ViLT: the processor's pixels (aspect kept), its ITM logit, every patch."""
+    from explain_fixtures_methods import vilt_folder
+
+    folder = vilt_folder(tmp_path / "vilt")
+    explainer = load_explainer("vilt", method="captum:InputXGradient", weights=str(folder),
+                               device="cpu")
+    image = tiny_image(24, 40)
+    check_method(explainer, TEXTS, "itm_logit")
+    parts = explainer.parts
+    pixels = parts.pixels(image)
+    assert pixels.shape[-2:] == (32, 48)  # shorter side 32, aspect kept, multiples of 8
+    handle = parts.texts(TEXTS)[3]
+    algo = captum_attr.InputXGradient(lambda px: parts.score_pixels(px, handle)[:, 1])
+    with torch.enable_grad():
+        attr = algo.attribute(pixels.clone().requires_grad_(True))
+    got = explainer.runner(parts, image, TEXTS)[0]
+    np.testing.assert_allclose(got[1], attr.detach().abs().sum(dim=1)[0].numpy(), rtol=1e-5,
+                               atol=1e-8)
+    with torch.no_grad():
+        enc = explainer.tokenizer(TEXTS[1:], return_tensors="pt")
+        logit = explainer.model(**enc, pixel_values=pixels,
+                                pixel_mask=parts.pixel_mask).logits[0, 0]
+    (m,) = explainer.explain(image, TEXTS[1:])
+    assert m.params["itm_logit"] == pytest.approx(float(logit), rel=1e-5)
+    assert np.abs(got[0] - got[1]).max() > 0
+
+
 def test_channel_reductions() -> None:
     a = np.array([[[[1.0, -2.0]], [[-3.0, 2.0]], [[0.0, 2.0]]]])
     np.testing.assert_array_equal(reduce_channels(a, "abs-sum"), [[[4.0, 6.0]]])

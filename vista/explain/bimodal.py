@@ -207,6 +207,59 @@ class FusionParts:
         return steps
 
 
+class ViltParts:
+    """ViLT (one transformer over text and patch tokens) as captum sees it: the
+    processor's pixels (shorter side 384, aspect kept, sides multiples of 32), the
+    ITM logit of ``ViltForImageAndTextRetrieval``, every valid patch embedded
+    (``max_image_length=-1``, as the family's Grad-CAM does)."""
+
+    n_prefix = 1
+    score_name = "itm_logit"
+
+    def __init__(self, loaded: Any, *, overflow: str) -> None:
+        self.model = loaded.model
+        self.tokenizer = loaded.tokenizer
+        self.image_processor = loaded.image_processor
+        self.device = loaded.device
+        self.overflow = overflow
+        self.token_limit = int(self.model.config.max_position_embeddings)
+        self.patch = int(self.model.config.patch_size)
+        self.input_size = 384
+        self.grid = (1, 1)
+        self.pixel_mask: Any = None
+
+    def pixels(self, image: np.ndarray) -> Any:
+        from PIL import Image
+
+        out = self.image_processor(images=Image.fromarray(image), return_tensors="pt")
+        self.pixel_mask = out["pixel_mask"].to(self.device)
+        pixels = out["pixel_values"].to(self.device)
+        self.grid = (pixels.shape[-2] // self.patch, pixels.shape[-1] // self.patch)
+        return pixels
+
+    def texts(self, texts: list[str]) -> tuple[dict[str, Any], list[int], list[dict[str, Any]], Any]:
+        from .text import tokenize_texts
+
+        enc, owners, infos = tokenize_texts(self.tokenizer, texts, limit=self.token_limit,
+                                            overflow=self.overflow)
+        return enc, owners, infos, (enc["input_ids"].to(self.device),
+                                    enc["attention_mask"].to(self.device))
+
+    def score_pixels(self, pixels: Any, handle: Any) -> Any:
+        """The ITM logit of each model input (n) for each text row, (n, rows)."""
+        torch = require("torch", "explain")
+        ids, mask = handle
+        n = pixels.shape[0]
+        devices = [pixels.device] if pixels.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            embeds, embeds_mask, _ = self.model.vilt.embeddings.visual_embed(
+                pixels, self.pixel_mask.expand(n, -1, -1), max_image_length=-1)
+        return torch.stack([self.model(input_ids=ids[r:r + 1].expand(n, -1),
+                                       attention_mask=mask[r:r + 1].expand(n, -1),
+                                       image_embeds=embeds, pixel_mask=embeds_mask).logits[:, 0]
+                            for r in range(ids.shape[0])], dim=1)
+
+
 def run_bimodal(parts: FusionParts, image: np.ndarray, texts: list[str], *,
                 normalize_self_attention: bool = True, apply_self_in_rule_10: bool = True
                 ) -> tuple[np.ndarray, np.ndarray, Any, list[int], list[dict[str, Any]]]:
@@ -260,6 +313,8 @@ def build(loaded: Any, choices: dict[str, Any], *, method: str) -> Any:
 
     from .dual import DESCRIPTIVE, MethodExplainer
 
+    if loaded.family == "vilt":
+        return _build_vilt_captum(loaded, choices, method)
     module = importlib.import_module(f"{__package__}.{'albef' if loaded.family == 'albef' else 'blip'}")
     text = {k: v for k, v in choices.items() if k in _TEXT_OPTIONS}
     family = module.build_gradcam(loaded, text)
@@ -288,3 +343,23 @@ def build(loaded: Any, choices: dict[str, Any], *, method: str) -> Any:
                                "normalize_self_attention"], apply_self_in_rule_10=chosen[
                                "apply_self_in_rule_10"]),
                            options={**recorded, **chosen, "token_row": "first ([ENC]/[CLS])"})
+
+
+def _build_vilt_captum(loaded: Any, choices: dict[str, Any], method: str) -> Any:
+    """``captum:NAME`` on ViLT's pixels: the map is on the processor's pixel grid
+    (its aspect is the image's), then resized onto the image like every map."""
+    from .._validation import check_option
+    from .attribution import captum_choices, run_captum
+    from .dual import DESCRIPTIVE, MethodExplainer
+    from .text import OVERFLOW_CHOICES
+
+    rest = {k: v for k, v in choices.items() if k not in DESCRIPTIVE and k != "overflow"}
+    overflow = check_option("overflow", choices.get("overflow", "truncate"), OVERFLOW_CHOICES)
+    parts = ViltParts(loaded, overflow=overflow)
+    captum = captum_choices(method, rest, patch=parts.patch)
+    explainer = MethodExplainer(loaded, parts=parts, method=method,
+                                runner=partial(run_captum, choices=captum),
+                                options={"overflow": overflow, **captum})
+    explainer.options.update(input_fit="shorter-384 (ViLT's processor)", input_size="image's",
+                             grid="the processor's pixels")
+    return explainer

@@ -15,7 +15,7 @@ method                        families
 ``gradcam``                   siglip, blip2-itm (the others declare their own)
 ``bimodal``                   blip-itm-base, blip-itm-large, albef
 ``captum:NAME``               clip, siglip, blip-itm-base, blip-itm-large, albef,
-                              blip2-itm
+                              blip2-itm, vilt
 ============================  ====================================================
 
 ``captum:NAME`` is one of :data:`vista.explain.attribution.CAPTUM_METHODS`, or
@@ -44,7 +44,7 @@ CAPTUM_NAMES = ("IntegratedGradients", "GradientShap", "Saliency", "InputXGradie
                 "Occlusion", "FeatureAblation")
 _DUAL = ("clip", "siglip")
 _BLIP = ("blip-itm-base", "blip-itm-large")
-CAPTUM_FAMILIES = (*_DUAL, *_BLIP, "albef", "blip2-itm")
+CAPTUM_FAMILIES = (*_DUAL, *_BLIP, "albef", "blip2-itm", "vilt")
 
 
 @dataclass(frozen=True)
