@@ -60,6 +60,30 @@ def test_write_report_default_path(run_dir: Path, tmp_path: Path) -> None:
     assert other.is_file()
 
 
+def test_viewer_link_is_relative_to_the_page(run_dir: Path, tmp_path: Path) -> None:
+    """The link to RUN/view.html is relative to the report's own folder, so the run and
+    its report copied elsewhere still link; without a viewer, the command to write it."""
+    from urllib.parse import unquote
+
+    run = tmp_path / "a run"
+    shutil.copytree(run_dir, run)
+    (run / "report.html").unlink(missing_ok=True)
+    before = write_report(run, max_images=0, jobs=1).read_text()
+    assert f"vista view {run} --out {run / 'view.html'}" in before and "Trial viewer" not in before
+    (run / "view.html").write_text("<!DOCTYPE html><title>viewer</title>")
+    assert 'href="view.html">Trial viewer</a>' in write_report(run, max_images=0, jobs=1).read_text()
+    page = write_report(run, out=tmp_path / "pages" / "x" / "report.html", max_images=0, jobs=1)
+    href = re.search(r'href="([^"]+)">Trial viewer', page.read_text()).group(1)
+    assert href == "../../a%20run/view.html" and "file:" not in href
+    assert (page.parent / unquote(href)).resolve() == (run / "view.html").resolve()
+    moved = tmp_path / "elsewhere"  # another machine: the run and its report copied
+    moved.mkdir()
+    shutil.copytree(run, moved / "a run")
+    shutil.copytree(tmp_path / "pages", moved / "pages")
+    copied = moved / "pages" / "x" / "report.html"
+    assert (copied.parent / unquote(href)).read_text().endswith("<title>viewer</title>")
+
+
 def test_missing_run(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="not a vista score output folder"):
         render_report(tmp_path)

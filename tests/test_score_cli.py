@@ -108,7 +108,7 @@ def test_figure_and_report_commands(tmp_path: Path) -> None:
     bad = CliRunner().invoke(cli, ["figure", str(out), "--cmap", "no-such-map"])
     assert bad.exit_code == 1 and "cmap must be a matplotlib colormap" in bad.output
     res = _invoke("report", str(out), "--max-images", "1")
-    assert res.exit_code == 0 and Path(res.output.strip()) == out / "report.html"
+    assert res.exit_code == 0 and Path(res.stdout.strip()) == out / "report.html"
     assert "data:image/png;base64," in (out / "report.html").read_text()
 
 

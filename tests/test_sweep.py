@@ -115,6 +115,40 @@ def test_sweep_end_to_end_resumes_and_extends(tmp_path: Path) -> None:
     assert other.exit_code != 0 and "holds a sweep of other sessions" in other.output
 
 
+def test_sweep_on_worker_processes_equals_serial(tmp_path: Path) -> None:
+    """--executor processes:2 writes the same score tables and sweep summary as serial
+    (one simulated participant, one image, sigma_deg=1,2 with center). The default run
+    draws the grid-point progress bar on stderr; --quiet draws none."""
+    from vista.acquisition.session import run_session
+
+    images = tmp_path / "img"
+    images.mkdir()
+    for suffix in (".jpg", ".scene.json"):
+        shutil.copy(DEMO / "images" / f"astronaut{suffix}", images)
+    run_session(images, participant="P1", screen=Screen(1920, 1080, 531, 299, 700),
+                out=tmp_path / "P1", rng=1, speed=None, time_limit_s=12, display=False,
+                tracker="simulated")
+    args = ["sweep", "--sessions", str(tmp_path / "P1"), "--model", "center",
+            "--grid", "sigma_deg=1,2", "--bootstrap", "20"]
+    serial = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "serial")])
+    assert serial.exit_code == 0, serial.output
+    assert "grid points" in serial.stderr
+    pooled = CliRunner().invoke(cli, ["--quiet", *args, "--executor", "processes:2",
+                                      "--out", str(tmp_path / "pooled")])
+    assert pooled.exit_code == 0, pooled.output
+    assert pooled.stdout == "" and "grid points" not in pooled.stderr
+    tables = sorted(p.relative_to(tmp_path / "serial")
+                    for p in (tmp_path / "serial" / "runs").rglob("scores.csv"))
+    assert len(tables) == 2
+    for rel in tables:
+        assert (tmp_path / "pooled" / rel).read_bytes() == (tmp_path / "serial" / rel).read_bytes()
+    per_metric = [json.loads((tmp_path / f / "sweep.json").read_text())["per_metric"]
+                  for f in ("serial", "pooled")]
+    assert per_metric[0] == per_metric[1]
+    bad = CliRunner().invoke(cli, [*args, "--executor", "threads:2", "--out", str(tmp_path / "b")])
+    assert bad.exit_code == 2 and "--executor" in bad.output and not (tmp_path / "b").exists()
+
+
 def test_sweep_bad_input_is_one_line(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["sweep", "--data", str(DEMO), "--model", "center",
                                    "--grid", "sigma_deg=1,2", "--out", str(tmp_path / "s")])

@@ -387,7 +387,7 @@ def test_report_links_the_viewer(folders: dict[str, Path], tmp_path: Path) -> No
     assert f"vista view {run} --out {run / 'view.html'}" in before
     write_view(run, run / "view.html")
     after = render_report(run, max_images=0, jobs=1)
-    assert f'href="{(run / "view.html").resolve().as_uri()}">Trial viewer</a>' in after
+    assert 'href="view.html">Trial viewer</a>' in after  # relative: the run may move
 
 
 def test_dataset_from_a_recording_finds_its_gaze(folders: dict[str, Path], tmp_path: Path) -> None:

@@ -18,7 +18,8 @@ import html
 import json
 import math
 import os
-from collections.abc import Mapping
+import urllib.parse
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,19 +64,34 @@ def _table(header: list[str], rows: list[list[str]], *, numeric_from: int = 1) -
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _head(run: Any) -> list[str]:
+def _viewer_link(run: Any, page_dir: Path) -> str:
+    """The paragraph that leads to the run's trial viewer ``RUN/view.html`` (written by
+    ``vista view RUN --out RUN/view.html``): a link relative to the page's folder, so a
+    run copied with its report keeps it; where no relative path exists (another
+    drive), or the viewer is not written yet, the command that writes it."""
+    viewer = run.root.resolve() / "view.html"
+    if viewer.is_file():
+        try:
+            rel = os.path.relpath(viewer, page_dir.resolve())
+        except ValueError:
+            rel = None
+        if rel is not None:
+            href = urllib.parse.quote(Path(rel).as_posix())
+            return (f'<p><a href="{html.escape(href, quote=True)}">Trial viewer</a>: '
+                    "gaze, words and every model's map per trial.</p>")
+    return (f"<p class=\"muted\">Inspect each trial: <code>vista view "
+            f"{html.escape(str(run.root))} --out {html.escape(str(run.root / 'view.html'))}"
+            "</code>.</p>")
+
+
+def _head(run: Any, page_dir: Path) -> list[str]:
     s, ds = run.summary, run.summary["dataset"]
     parts = [f"<h1>vista scores: {html.escape(str(ds['name']))}</h1>",
              f'<p class="muted">Dataset <code>{html.escape(str(ds["path"]))}</code>: '
              f"{ds['n_scored']} of {ds['n_triplets']} triplets scored. "
              f"vista {html.escape(str(s['vista_version']))}, seed {s['seed']}. "
              f"Run folder <code>{html.escape(str(run.root.resolve()))}</code>.</p>"]
-    viewer = run.root.resolve() / "view.html"  # written by `vista view RUN --out RUN/view.html`
-    parts.append(f'<p><a href="{html.escape(viewer.as_uri(), quote=True)}">Trial viewer</a>: '
-                 "gaze, words and every model's map per trial.</p>" if viewer.is_file() else
-                 f"<p class=\"muted\">Inspect each trial: <code>vista view "
-                 f"{html.escape(str(run.root))} --out {html.escape(str(run.root / 'view.html'))}"
-                 "</code>.</p>")
+    parts.append(_viewer_link(run, page_dir))
     if ds.get("synthetic"):
         parts.append('<p class="synthetic">SYNTHETIC dataset: the human maps come from '
                      "simulated observers, not people. Use it to try the workflow, not to "
@@ -121,7 +137,7 @@ def _scores(run: Any) -> list[str]:
 
 
 def _figures(run: Any, *, max_images: int, cmap: str, alpha: float, dpi: int,
-             jobs: int | None) -> list[str]:
+             jobs: int | None, progress: Callable[[int, int], None] | None) -> list[str]:
     """The leaderboards and the first ``max_images`` image panels, drawn as previews."""
     from .runfigures import FigureTask, image_groups, render, run_rows
 
@@ -139,7 +155,12 @@ def _figures(run: Any, *, max_images: int, cmap: str, alpha: float, dpi: int,
                               "cmap": cmap, "alpha": alpha}, palette=True)
 
     parts = ["<h2>Leaderboards</h2>"]
-    for task, files in render(tasks(), jobs=jobs):
+    total = len(run.metrics) + len(shown)
+    if progress is not None:
+        progress(0, total)
+    for i, (task, files) in enumerate(render(tasks(), jobs=jobs), start=1):
+        if progress is not None:
+            progress(i, total)
         if task.kind == "image" and "<h2>Maps</h2>" not in parts:
             parts.append("<h2>Maps</h2>")
             parts.append("<p>Each row: a spoken segment, the human map and each model's map "
@@ -178,6 +199,8 @@ def render_report(
     alpha: float = 0.5,
     dpi: int = PREVIEW_DPI,
     jobs: int | None = None,
+    page_dir: str | os.PathLike[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> str:
     """The HTML page of a finished scoring run, as a string.
 
@@ -193,6 +216,12 @@ def render_report(
         Resolution of the embedded previews, 30 to 300 (default 72).
     jobs : int, optional
         Worker processes drawing the previews (default: one per CPU; 1: none).
+    page_dir : path, optional
+        The folder the page will be saved in (default the run folder): the link to the
+        run's trial viewer is relative to it.
+    progress : callable, optional
+        Called as ``progress(done, total)`` with counts of figures, before the first
+        and after each.
 
     Returns
     -------
@@ -210,8 +239,9 @@ def render_report(
     if isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 0:
         raise ValueError(f"max_images must be a whole number of at least 0; got {max_images!r}")
     run = Run(run_dir)
-    parts = [*_head(run), *_scores(run),
-             *_figures(run, max_images=max_images, cmap=cmap, alpha=alpha, dpi=dpi, jobs=jobs),
+    parts = [*_head(run, run.root if page_dir is None else Path(page_dir)), *_scores(run),
+             *_figures(run, max_images=max_images, cmap=cmap, alpha=alpha, dpi=dpi, jobs=jobs,
+                       progress=progress),
              *_provenance(run.summary)]
     title = html.escape(f"vista scores: {run.summary['dataset']['name']}")
     run_meta = html.escape(str(run.root.resolve()), quote=True)
@@ -247,7 +277,8 @@ def write_report(
     **options: Any,
 ) -> Path:
     """Write :func:`render_report`'s page to ``out`` (default ``RUN_DIR/report.html``),
-    atomically; return its path. ``options`` go to :func:`render_report`.
+    atomically; return its path. ``options`` go to :func:`render_report` (its
+    ``page_dir`` is ``out``'s folder).
 
     Raises
     ------
@@ -266,7 +297,7 @@ def write_report(
         raise FileExistsError(f"{path} exists and is not this run's vista report; vista "
                               "report replaces only a report it wrote for the same run. "
                               "Choose another --out")
-    text = render_report(run_dir, **options)
+    text = render_report(run_dir, **{"page_dir": path.parent, **options})
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, text.encode("utf-8"))
     return path

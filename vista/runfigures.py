@@ -261,6 +261,7 @@ def save_run_figures(
     formats: Sequence[str] = ("png", "pdf"),
     dpi: int = DEFAULT_DPI,
     jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Path]:
     """Draw a scoring run's figures into ``out`` (default ``RUN_DIR/figures``).
 
@@ -290,6 +291,9 @@ def save_run_figures(
         show an image use one dot per image pixel up to it (:func:`vista.viz.figure_dpi`).
     jobs : int, optional
         Worker processes drawing figures (default: one per CPU; 1: none).
+    progress : callable, optional
+        Called as ``progress(done, total)`` with counts of figures (each in all its
+        formats), before the first and after each.
 
     Returns
     -------
@@ -331,10 +335,15 @@ def save_run_figures(
                                   "figure; move it away or choose another --out")
         _write_marker(folder, run.root.resolve(), listed | set(names))
         tasks = _tasks(run, plan, chosen, cmap=cmap, alpha=alpha, formats=fmts, dpi=dpi)
-        for task, files in render(tasks, jobs=jobs):
+        total = len(plan.stems())
+        if progress is not None:
+            progress(0, total)
+        for i, (task, files) in enumerate(render(tasks, jobs=jobs), start=1):
             for fmt, data in files.items():
                 write_atomic(folder / f"{task.name}.{fmt}", data)
                 written.append(folder / f"{task.name}.{fmt}")
+            if progress is not None:
+                progress(i, total)
     finally:
         lock.release()
     return written

@@ -1,5 +1,6 @@
 """The group-level options of ``vista``: ``--version`` (``--verbose``: with the versions
-of the key dependencies) and the ``--quiet``/``--verbose`` pair."""
+of the key dependencies) and the ``--quiet``/``--verbose`` pair; options shared by
+several commands."""
 
 from __future__ import annotations
 
@@ -76,3 +77,22 @@ def check_seed(ctx: click.Context, param: click.Parameter, value: int | None) ->
     if value is not None and not 0 <= value <= MAX_SEED:
         raise click.BadParameter(f"{value} is not in the range 0 to 2**63-1")
     return value
+
+
+def _check_executor(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from ..scoring.executor import parse_executor
+
+    try:
+        parse_executor(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+executor_option = click.option(
+    "--executor", default="serial", show_default=True, callback=_check_executor,
+    metavar="serial|processes:N|dask:ADDRESS",
+    help="Where the model work runs: this process, N local worker processes (1 to 256), "
+         "or the workers of a Dask scheduler (an address such as tcp://host:8786, or a "
+         "scheduler file *.json; needs vista-gaze[cluster]). The results are the same.")
+"""``--executor`` of ``vista score`` and ``vista sweep`` (checked before anything runs)."""

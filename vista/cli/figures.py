@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ._progress import progress_bar
+
 COMMANDS: list[click.Command] = []
 
 
@@ -48,11 +50,15 @@ def figure_command(run_dir: Path, triplets: tuple[str, ...], all_triplets: bool,
     """
     from ..runfigures import save_run_figures
 
-    written = save_run_figures(
-        run_dir, out=out, triplets=None if all_triplets else list(triplets),
-        images=not no_images, leaderboards=not no_leaderboard,
-        models=list(models) or None, cmap=cmap, alpha=alpha, formats=list(formats), dpi=dpi,
-        jobs=jobs)
+    report, close = progress_bar("figures")
+    try:
+        written = save_run_figures(
+            run_dir, out=out, triplets=None if all_triplets else list(triplets),
+            images=not no_images, leaderboards=not no_leaderboard,
+            models=list(models) or None, cmap=cmap, alpha=alpha, formats=list(formats),
+            dpi=dpi, jobs=jobs, progress=report)
+    finally:
+        close()
     for p in written:
         click.echo(str(p))
     click.echo(f"wrote {len(written)} file(s)", err=True)
@@ -82,8 +88,12 @@ def report_command(run_dir: Path, out: Path | None, max_images: int, cmap: str,
     """
     from ..report import write_report
 
-    path = write_report(run_dir, out=out, max_images=max_images, cmap=cmap, alpha=alpha,
-                        dpi=dpi, jobs=jobs)
+    report, close = progress_bar("report figures")
+    try:
+        path = write_report(run_dir, out=out, max_images=max_images, cmap=cmap, alpha=alpha,
+                            dpi=dpi, jobs=jobs, progress=report)
+    finally:
+        close()
     click.echo(str(path))
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
-from ._options import check_seed
+from ._options import check_seed, executor_option
+from ._progress import progress_bar
 
 COMMANDS: list[click.Command] = []
 
@@ -37,16 +36,6 @@ def _check_models(ctx: click.Context, param: click.Parameter, value: tuple[str, 
             resolve_source(v)  # cheap: an explainer's weights load when it is first used
         except (ValueError, FileNotFoundError) as exc:
             raise click.BadParameter(str(exc)) from None
-    return value
-
-
-def _check_executor(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from ..scoring.executor import parse_executor
-
-    try:
-        parse_executor(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
     return value
 
 
@@ -80,28 +69,12 @@ def _with_method(models: tuple[str, ...], method: str | None) -> list[str]:
             for m in models]
 
 
-def _progress(out: Path) -> tuple[Callable[[int, int], None], Callable[[], None]]:
-    """A click progress bar on stderr, opened on the first report, and its closer."""
-    state: dict[str, Any] = {"bar": None, "last": 0, "first": True}
-
-    def report(done: int, total: int) -> None:
-        if state["first"] and done > 0:
+def _resuming(out: Path) -> Callable[[int, int], None]:
+    """The first progress report of a run that had rows already: say it is resumed."""
+    def say(done: int, total: int) -> None:
+        if done > 0:
             click.echo(f"resuming the run in {out} ({done} of {total} scored)", err=True)
-        state["first"] = False
-        if state["bar"] is None and total > 0:
-            bar: Any = click.progressbar(length=total, label="scoring", file=sys.stderr,
-                                         show_pos=True, show_eta=True)
-            state["bar"] = bar.__enter__()
-        if state["bar"] is not None:
-            state["bar"].update(done - state["last"])
-            state["last"] = done
-
-    def close() -> None:
-        if state["bar"] is not None:
-            state["bar"].__exit__(None, None, None)
-            state["bar"] = None
-
-    return report, close
+    return say
 
 
 @click.command("score")
@@ -155,12 +128,7 @@ def _progress(out: Path) -> tuple[Callable[[int, int], None], Callable[[], None]
               show_default=True,
               help="Autocast precision of the explainers' model work; recorded in every "
                    "map (and its cache key).")
-@click.option("--executor", default="serial", show_default=True, callback=_check_executor,
-              metavar="serial|processes:N|dask:ADDRESS",
-              help="Where the model work runs: this process, N local worker processes "
-                   "(1 to 256), or the workers of a Dask scheduler (an address such as "
-                   "tcp://host:8786, or a scheduler file *.json; needs vista-gaze[cluster]). "
-                   "The results are the same.")
+@executor_option
 def score_command(models: tuple[str, ...], data: Path | None, weights: tuple[str, ...],
                   method: str | None, metrics: tuple[str, ...], n_boot: int, interval: str,
                   paper: bool, seed: int, resample: str | None, control: str | None,
@@ -198,7 +166,7 @@ def score_command(models: tuple[str, ...], data: Path | None, weights: tuple[str
             **({"precision": precision} if precision != "fp32" else {})})
     click.get_current_context().meta["vista.interrupt_hint"] = (
         f"scores so far are kept in {out}; run the same command again to resume")
-    report, close = _progress(out)
+    report, close = progress_bar("scoring", on_first=_resuming(out))
     try:
         result = scoring.score(data, rows, metrics=metrics, out=out, rng=seed, n_boot=n_boot,
                                paper=paper, interval=interval, cache=not no_cache,

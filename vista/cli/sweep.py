@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+from ._options import executor_option
+from ._progress import progress_bar
+
 
 @click.command("sweep")
 @click.option("--sessions", "sessions", multiple=True,
@@ -43,12 +46,13 @@ import click
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Sweep folder: new or empty, or a sweep of the same inputs (resumed, or "
                    "extended with grid points).")
+@executor_option
 def sweep_command(sessions: tuple[Path, ...], data: Path | None, models: tuple[str, ...],
                   grid: tuple[str, ...], metrics: tuple[str, ...], weights: tuple[str, ...],
                   device: str | None, n_boot: int, seed: int, sigma_deg: float | None,
                   lead_ms: float | None, lag_ms: float | None,
                   screen_mm: tuple[float, float] | None, distance_mm: float | None,
-                  out: Path) -> None:
+                  out: Path, executor: str) -> None:
     """How much do the unstated choices move the table? Score the models at every point
     of a grid of human-side and model-side choices; per model and metric the value at
     each point, its range, the ranks and their stability (Kendall's W), and figures.
@@ -72,10 +76,15 @@ def sweep_command(sessions: tuple[Path, ...], data: Path | None, models: tuple[s
     fixed = {k: v for k, v in (("sigma_deg", sigma_deg), ("lead_ms", lead_ms),
                                ("lag_ms", lag_ms), ("screen_mm", screen_mm),
                                ("distance_mm", distance_mm)) if v is not None}
-    result = run_sweep(list(models), list(grid), out=out,
-                       sessions=[str(s) for s in sessions] or None,
-                       data=None if data is None else str(data), metrics=metrics, seed=seed,
-                       n_boot=n_boot, weights=pairs, device=device, maps_options=fixed)
+    report, close = progress_bar("grid points")
+    try:
+        result = run_sweep(list(models), list(grid), out=out,
+                           sessions=[str(s) for s in sessions] or None,
+                           data=None if data is None else str(data), metrics=metrics,
+                           seed=seed, n_boot=n_boot, weights=pairs, device=device,
+                           maps_options=fixed, executor=executor, progress=report)
+    finally:
+        close()
     summary = write_report(result)
     for k, s in summary["per_metric"].items():
         click.echo(f"{k}: Kendall's W of the ranks over {len(summary['points'])} points "

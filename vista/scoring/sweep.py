@@ -23,7 +23,7 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -267,6 +267,8 @@ def run_sweep(
     weights: Mapping[str, str] | None = None,
     device: str | None = None,
     maps_options: Mapping[str, Any] | None = None,
+    executor: Any = "serial",
+    progress: Callable[[int, int], None] | None = None,
 ) -> SweepResult:
     """Score ``models`` at every point of ``grid`` (see the module's description).
 
@@ -289,6 +291,14 @@ def run_sweep(
     maps_options : mapping, optional
         Fixed options of :func:`vista.gaze.maps.build_maps` (``sigma_deg``, ``lead_ms``,
         ... where the grid does not vary them, ``screen_mm``, ``eye``...).
+    executor : str, optional
+        Where each point's model work runs, as for :func:`vista.scoring.score`:
+        ``"serial"`` (default), ``"processes:N"`` or ``"dask:ADDRESS"``. The numbers are
+        the same whichever runs them, so it is not part of the sweep's configuration (a
+        sweep may be resumed with another).
+    progress : callable, optional
+        Called as ``progress(done, total)`` with counts of grid points, before the first
+        and after each point.
 
     Returns
     -------
@@ -297,11 +307,13 @@ def run_sweep(
     import time
 
     from ..metrics import get_metric
+    from .executor import parse_executor
     from .run import score
 
     if (sessions is None) == (data is None):
         raise ValueError("give either sessions (to build human maps) or data (a dataset "
                          "folder), not both")
+    parse_executor(executor)
     g = parse_grid(grid, models=list(models), sessions=sessions is not None)
     weights = dict(weights or {})
     config = _config([str(s) for s in sessions] if sessions else None,
@@ -326,7 +338,9 @@ def run_sweep(
     points = g.points()
     with _claim(root, config):
         before = _count_maps(root)
-        for point in points:
+        for i, point in enumerate(points):
+            if progress is not None:
+                progress(i, len(points))
             if sessions is not None:
                 ds, built = _human_dataset(root, [str(s) for s in sessions], point,
                                            g.human_keys, maps_options or {})
@@ -335,7 +349,8 @@ def run_sweep(
                 ds = Path(str(data))
             sources = sources_at[point_label(point, model_keys)]
             res = score(ds, sources, metrics=metrics, out=root / "runs" / safe_name(
-                point_label(point)), rng=seed, n_boot=n_boot, cache_dir=root)
+                point_label(point)), rng=seed, n_boot=n_boot, cache_dir=root,
+                executor=executor)
             n = int(res.summary["dataset"]["n_scored"])
             counts["human_maps_needed"] += n if sessions is not None else 0
             counts["model_maps_needed"] += n * sum(
@@ -344,6 +359,8 @@ def run_sweep(
             means.append({m: {k: res.summary["results"][s.name][k]["mean"]
                               for k in res.metrics}
                           for m, s in zip(models, sources, strict=True)})
+        if progress is not None:
+            progress(len(points), len(points))
         counts["model_maps_computed"] = _count_maps(root) - before
         metric_names = list(res.metrics)
     return SweepResult(root, g, list(models), metric_names, points, means,
