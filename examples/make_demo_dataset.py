@@ -268,7 +268,7 @@ def _vista(*args: str, cwd: Path) -> None:
 
 def make_pipeline(out: Path, *, max_side: int, observers: int) -> None:
     """``vista record --simulate`` (one session per observer), then ``vista maps``."""
-    from vista.dataset import write_atomic
+    from vista._io import write_atomic
 
     out = out.resolve()
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,14 +14,15 @@ from vista import _io, imaging
 from vista.dataset import FRAME_COLUMNS, DatasetWriter, read_dataset, read_npy
 
 
-def test_reexports_are_the_io_functions_themselves() -> None:
-    """Older imports keep working, and get the one implementation, not a copy."""
+def test_io_operations_have_one_import_path() -> None:
+    """The durable-file and image operations are imported from vista._io and
+    vista.imaging only: vista.dataset no longer re-exports them."""
     import vista.dataset as ds
 
-    assert ds.write_atomic is _io.write_atomic
-    assert ds.save_npy_atomic is _io.save_npy_atomic
-    assert ds.read_json is _io.read_json
-    assert ds.load_image is imaging.load_image
+    for name in ("write_atomic", "save_npy_atomic", "read_json", "iter_jsonl"):
+        assert callable(getattr(_io, name.replace("iter_jsonl", "read_jsonl")))
+        assert name not in ds.__all__ and not hasattr(ds, name), name
+    assert callable(imaging.load_image) and not hasattr(ds, "load_image")
 
 
 def test_writer_lines_are_sorted_json_as_before(tmp_path: Path) -> None:

@@ -32,18 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from ._io import (
-    append_jsonl,
-    check_regular_file,
-    inside,
-    read_json,
-    read_jsonl,
-    save_npy_atomic,
-    write_atomic,
-)
+from . import __version__, _io, imaging
 from .errors import DatasetError, ParseError, PathError
-from .imaging import load_image
 from .records import Triplet
 
 __all__ = [
@@ -53,10 +43,6 @@ __all__ = [
     "read_dataset",
     "read_npy",
 ]
-
-# Re-exports for modules that still import these names from here; they are the
-# functions of vista._io and vista.imaging themselves, not copies.
-_REEXPORTED = (write_atomic, save_npy_atomic, read_json, load_image)
 
 FORMAT = "vista-dataset"
 FORMAT_VERSION = 1
@@ -70,12 +56,6 @@ FRAME_COLUMNS: dict[str, str] = {
 }
 """The fixed columns of :meth:`Dataset.to_frame` and their pandas dtypes; each key of
 the triplets' ``meta`` adds a column ``meta.KEY``."""
-
-
-def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, object)`` for each non-blank line: :func:`vista._io.read_jsonl`
-    (a torn last line is an error), kept under this name for older imports."""
-    return iter(read_jsonl(path, torn_tail="error"))
 
 
 _KINDS = {"c": "complex numbers", "U": "strings", "S": "bytes", "O": "objects",
@@ -115,7 +95,7 @@ def read_npy(path: str | os.PathLike[str], *, what: str = "array") -> np.ndarray
     >>> read_npy(p).tolist()
     [[1.0, 0.0], [0.0, 1.0]]
     """
-    p = check_regular_file(path, what=what)
+    p = _io.check_regular_file(path, what=what)
     with open(p, "rb") as fh:
         if fh.read(4) == b"PK\x03\x04":
             raise ParseError(f"{what} must be a .npy array; got an .npz archive", path=p)
@@ -201,7 +181,7 @@ class Dataset:
         """The image of ``triplet`` as H×W×3 uint8 (through :func:`vista.imaging.load_image`,
         so its pixel limit applies)."""
         try:
-            return load_image(triplet.image_path)
+            return imaging.load_image(triplet.image_path)
         except FileNotFoundError:
             raise DatasetError(
                 f"image {triplet.image_path} is missing", triplet_id=triplet.triplet_id
@@ -276,7 +256,7 @@ def _triplet(root: Path, row: Mapping[str, Any]) -> Triplet:
                         "must stay inside it (an image elsewhere needs an absolute path)")
     for key, value in (("map", hmap), ("fixations", fix)):
         if value is not None:
-            inside(root, value, what=key)
+            _io.inside(root, value, what=key)
     return Triplet(triplet_id=tid, image_path=_resolve(root, image), text=text,
                    human_map_path=_resolve(root, hmap), meta=meta or {},
                    fixations_path=None if fix is None else _resolve(root, fix))
@@ -317,7 +297,7 @@ def read_dataset(path: str | os.PathLike[str], *, skip_bad: bool = False) -> Dat
     if not index.exists():
         raise FileNotFoundError(f"{index} is missing: not a vista dataset folder")
     info_path = root / "dataset.json"
-    info: dict[str, Any] = (read_json(info_path, expect=dict, what="dataset.json")
+    info: dict[str, Any] = (_io.read_json(info_path, expect=dict, what="dataset.json")
                             if info_path.exists() else {})
     bad: dict[str, str] = {}
 
@@ -327,8 +307,8 @@ def read_dataset(path: str | os.PathLike[str], *, skip_bad: bool = False) -> Dat
         bad[key] = str(error)
 
     found: dict[str, list[tuple[int, Triplet]]] = {}
-    rows = read_jsonl(index, torn_tail="error",
-                      on_bad=(lambda e: reject(f"line {e.line}", e)) if skip_bad else None)
+    rows = _io.read_jsonl(index, torn_tail="error",
+                          on_bad=(lambda e: reject(f"line {e.line}", e)) if skip_bad else None)
     for lineno, row in rows:
         try:
             triplet = _triplet(root, row)
@@ -398,7 +378,7 @@ class DatasetWriter:
             self._ids = {t.triplet_id for t in read_dataset(self.root)}
         info_path = self.root / "dataset.json"
         if not info_path.exists():
-            write_atomic(info_path, _dump_info({
+            _io.write_atomic(info_path, _dump_info({
                 "format": FORMAT,
                 "version": FORMAT_VERSION,
                 "name": name or self.root.name,
@@ -407,7 +387,7 @@ class DatasetWriter:
                 "provenance": dict(provenance or {}),
             }))
         if not self._index.exists():
-            write_atomic(self._index, b"")
+            _io.write_atomic(self._index, b"")
 
     def __enter__(self) -> DatasetWriter:
         return self
@@ -423,11 +403,11 @@ class DatasetWriter:
         known only at the end of a run."""
         info_path = self.root / "dataset.json"
         try:
-            info = read_json(info_path, expect=dict, what="dataset.json")
+            info = _io.read_json(info_path, expect=dict, what="dataset.json")
         except (OSError, ValueError) as exc:
             raise DatasetError(f"cannot update {info_path}: {exc}") from exc
         info["provenance"] = dict(provenance)
-        write_atomic(info_path, _dump_info(info))
+        _io.write_atomic(info_path, _dump_info(info))
 
     def add_image(self, source: str | os.PathLike[str], *, name: str | None = None) -> str:
         """Copy an image into ``images/`` (once) and return its path relative to the root.
@@ -436,18 +416,18 @@ class DatasetWriter:
         default the file's name. A different file already stored under the same name
         raises FileExistsError.
         """
-        src = check_regular_file(source, what="image")
+        src = _io.check_regular_file(source, what="image")
         rel = Path(name) if name is not None else Path(src.name)
         if rel.is_absolute() or ".." in rel.parts or not rel.parts:
             raise ValueError(f"image name must be a relative path inside images/; got {name!r}")
-        dst = inside(self.root / "images", rel, what="image name")
+        dst = _io.inside(self.root / "images", rel, what="image name")
         data = src.read_bytes()
         if dst.exists():
-            if check_regular_file(dst, what="image").read_bytes() != data:
+            if _io.check_regular_file(dst, what="image").read_bytes() != data:
                 raise FileExistsError(f"{dst} exists and differs from {src}")
         else:
             dst.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(dst, data)
+            _io.write_atomic(dst, data)
         return f"images/{rel.as_posix()}"
 
     def add(
@@ -480,13 +460,13 @@ class DatasetWriter:
                 raise ValueError(f"fixations must be a finite N×3 array; got shape {fix.shape}")
             fix_rel = f"fixations/{tid}.npy"
             (self.root / "fixations").mkdir(exist_ok=True)
-            save_npy_atomic(self.root / fix_rel, fix)
-        save_npy_atomic(self.root / map_rel, arr)
+            _io.save_npy_atomic(self.root / fix_rel, fix)
+        _io.save_npy_atomic(self.root / map_rel, arr)
         row: dict[str, Any] = {"triplet_id": tid, "image": str(image), "text": text,
                                "map": map_rel, "meta": dict(meta or {})}
         if fix_rel is not None:
             row["fixations"] = fix_rel
-        append_jsonl(self._index, row, sort_keys=True)
+        _io.append_jsonl(self._index, row, sort_keys=True)
         self._ids.add(tid)
         return Triplet(tid, _resolve(self.root, str(image)), text, str(self.root / map_rel),
                        row["meta"], None if fix_rel is None else str(self.root / fix_rel))
