@@ -3,7 +3,7 @@
     python benchmarks/crosscheck.py              # both tables, Markdown
     python benchmarks/crosscheck.py --asc-only   # only the reader table
 
-**Readers.** Each ASC file is read by vista (:func:`vista.gaze.recording.read_recording`),
+**Readers.** Each ASC file is read by vista (:func:`vista.gaze.io.read_recording`),
 MNE (``mne.io.read_raw_eyelink``) and pymovements (``pymovements.gaze.from_asc(...,
 events=True, messages=True)``), and their fixations, saccades, blinks and messages are
 matched event by event (same eye, same start and end sample), and the trial split
@@ -58,7 +58,7 @@ EYE = {"left": "L", "right": "R", "L": "L", "R": "R"}
 
 
 def vista_read(path: Path) -> dict[str, Any]:
-    from vista.gaze.recording import read_recording
+    from vista.gaze.io import read_recording
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -165,7 +165,7 @@ def trial_of_samples(path: Path, times: np.ndarray, theirs: Sequence[str]) -> tu
     trial opens or closes): each sample's trial by vista (from its ``TRIALID`` to the
     trial's close, ``[start, close)`` in time) against pymovements' trial column
     (``times`` and ``theirs``, from :func:`pm_read`), which follows file order."""
-    from vista.gaze.recording import read_recording
+    from vista.gaze.io import read_recording
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -304,7 +304,7 @@ def simulated_asc(folder: Path) -> Path:
 def edf_as_asc(edf: Path, folder: Path) -> Path:
     """An eyelinkio EDF written to ASC (with samples) by vista's writer."""
     from vista.gaze.asc import write_asc
-    from vista.gaze.recording import read_recording
+    from vista.gaze.io import read_recording
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -369,7 +369,8 @@ def compare_detectors(edf: Path, *, first_ms: float | None = None) -> list[dict[
     import pymovements as pm
 
     from vista.gaze.detect import detect_fixations, velocities_deg_s
-    from vista.gaze.recording import Samples, read_recording
+    from vista.gaze.io import read_recording
+    from vista.gaze.recording import Samples
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

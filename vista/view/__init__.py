@@ -261,7 +261,7 @@ def _find_source(ds_root: Path, source: Any, cache: dict[str, Any]) -> _GazeSour
     """The session folder or EyeLink recording a triplet came from (``meta.source``),
     where it can be found (as given, or relative to the dataset, its parent or the
     working folder) and read."""
-    from ..gaze.recording import read_recording
+    from ..gaze.io import read_recording
     from ..gaze.session_reader import is_session_dir, read_session
 
     if not source:
