@@ -33,12 +33,14 @@ from ._validation import require
 __all__ = [
     "DEFAULT_DPI",
     "MIN_DPI",
+    "axes_for",
     "composite",
     "encode_figure",
     "encode_formats",
     "figure_dpi",
     "image_panel",
     "leaderboard",
+    "new_figure",
     "overlay",
     "save_figure",
     "triplet_figure",
@@ -58,11 +60,21 @@ _CHANCE = {"ncc": 0.0, "auc_borji": 0.5, "auc_borji_mit": 0.5, "auc_judd": 0.5,
            "auc_shuffled": 0.5, "nss": 0.0, "info_gain": 0.0}
 
 
-def _figure(**kwargs: Any) -> Any:
+def new_figure(**kwargs: Any) -> Any:
+    """A :class:`matplotlib.figure.Figure` (``kwargs`` go to it), outside pyplot: never
+    shown, freed with its last reference. The one place figures are created."""
     require("matplotlib", "viz")
     from matplotlib.figure import Figure
 
     return Figure(**kwargs)
+
+
+def axes_for(ax: Any = None, **figure_kwargs: Any) -> Any:
+    """``ax``, or the one Axes of a :func:`new_figure` (``figure_kwargs`` go to it): what
+    a plotting function that takes ``ax=None`` draws on; its Figure is ``.figure``."""
+    if ax is not None:
+        return ax
+    return new_figure(**figure_kwargs).add_subplot(1, 1, 1)
 
 
 def _unit(values: np.ndarray) -> np.ndarray:
@@ -176,9 +188,7 @@ def overlay(
     1
     """
     img = np.asarray(image)
-    if ax is None:
-        fig = _figure(figsize=(4, 4 * img.shape[0] / max(img.shape[1], 1)))
-        ax = fig.add_subplot(1, 1, 1)
+    ax = axes_for(ax, figsize=(4, 4 * img.shape[0] / max(img.shape[1], 1)))
     rgb = composite(img, saliency, cmap=cmap, alpha=alpha)
     ax.imshow(rgb, interpolation="antialiased")
     if saliency is not None and not _unit(saliency).any():
@@ -208,7 +218,7 @@ class _Sheet:
     LINE = 0.17  # inches per line of 9-point text, with leading
 
     def __init__(self, width: float, height: float) -> None:
-        self.fig = _figure(figsize=(width, height))
+        self.fig = new_figure(figsize=(width, height))
         self.ax = self.fig.add_axes((0.0, 0.0, 1.0, 1.0))
         self.ax.set_xlim(0.0, width)
         self.ax.set_ylim(height, 0.0)
@@ -414,9 +424,7 @@ def leaderboard(
     means = np.array([num(r["mean"]) for _, r in items], dtype=float)
     lows = np.array([num(r.get("low")) for _, r in items], dtype=float)
     highs = np.array([num(r.get("high")) for _, r in items], dtype=float)
-    if ax is None:
-        fig = _figure(figsize=(6, 0.45 * len(names) + 1.4), layout="constrained")
-        ax = fig.add_subplot(1, 1, 1)
+    ax = axes_for(ax, figsize=(6, 0.45 * len(names) + 1.4), layout="constrained")
     ypos = np.arange(len(names))[::-1]
     err = np.vstack([np.nan_to_num(means - lows), np.nan_to_num(highs - means)])
     ax.barh(ypos, np.nan_to_num(means), color=color, height=0.6)

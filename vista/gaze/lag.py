@@ -452,16 +452,10 @@ def plot_lag(result: LagResult, *, ax: Any = None) -> Any:
     participant band, where there are several participants, is drawn as dashed lines;
     the span, the peak and the suggested window are marked.
     """
-    from .._validation import require
+    from ..viz import axes_for
 
-    require("matplotlib", "viz")
-    from matplotlib.figure import Figure
-
-    if ax is None:
-        fig = Figure(figsize=(6.4, 3.6), layout="constrained")
-        ax = fig.add_subplot()
-    else:
-        fig = ax.figure
+    ax = axes_for(ax, figsize=(6.4, 3.6), layout="constrained")
+    fig = ax.figure
     t = result.times_ms / 1000.0
     ax.fill_between(t, result.band_events[0], result.band_events[1], color="C0", alpha=0.25,
                     linewidth=0, label="95% band (events)")

@@ -119,12 +119,9 @@ def markdown(summary: dict[str, Any]) -> str:
 
 
 def _figure(**kwargs: Any) -> Any:
-    from .._validation import require
+    from ..viz import new_figure
 
-    require("matplotlib", "viz")
-    from matplotlib.figure import Figure
-
-    return Figure(layout="constrained", **kwargs)
+    return new_figure(layout="constrained", **kwargs)
 
 
 def plot_lines(result: SweepResult, metric: str, key: str) -> Any:
