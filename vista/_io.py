@@ -200,6 +200,26 @@ def check_regular_file(path: PathLike, *, what: str = "file") -> Path:
     return path
 
 
+def marked_folder(path: PathLike, marker: str, *, what: str) -> Path:
+    """``path`` as a Path if it is a folder holding the file ``marker`` (what makes it a
+    dataset, a session...); else FileNotFoundError naming the folder (``what``, e.g.
+    "dataset folder"), or the missing marker.
+
+    Examples
+    --------
+    >>> marked_folder("/no/such/run", "triplets.jsonl", what="dataset folder")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: dataset folder /no/such/run does not exist
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{what} {root} does not exist")
+    if not (root / marker).exists():
+        raise FileNotFoundError(f"{root / marker} is missing: not a vista {what}")
+    return root
+
+
 def read_json(path: PathLike, *, expect: type = dict, what: str = "JSON file") -> Any:
     """The content of a JSON file, whose top level must be an ``expect`` (a dict by
     default). Invalid JSON, text that is not UTF-8 or the wrong top-level type raises

@@ -290,12 +290,8 @@ def read_dataset(path: str | os.PathLike[str], *, skip_bad: bool = False) -> Dat
     DatasetError
         If two triplets share an id.
     """
-    root = Path(path)
-    if not root.is_dir():
-        raise FileNotFoundError(f"dataset folder {root} does not exist")
+    root = _io.marked_folder(path, "triplets.jsonl", what="dataset folder")
     index = root / "triplets.jsonl"
-    if not index.exists():
-        raise FileNotFoundError(f"{index} is missing: not a vista dataset folder")
     info_path = root / "dataset.json"
     info: dict[str, Any] = (_io.read_json(info_path, expect=dict, what="dataset.json")
                             if info_path.exists() else {})
