@@ -241,6 +241,18 @@ def _on_mask(
     return s, idx, shape, mn, mx
 
 
+def _on_density(saliency: Any, human: Any, resize: bool
+                ) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """The checked saliency map on the human map's grid, the checked human density map,
+    its maximum, and the saliency map's minimum (the shared first step of the
+    distribution metrics)."""
+    s = _as_map("saliency", saliency)
+    h, _, hmax = _density("human", human)
+    s = _on_grid(s, h.shape, resize, "human")
+    smin, _ = _finite_range("saliency", s)
+    return s, h, hmax, smin
+
+
 # --------------------------------------------------------------------------- range
 
 

@@ -21,9 +21,9 @@ from .._validation import check_int, check_positive
 from ._shared import (
     MATLAB_EPS,
     _as_map,
-    _density,
     _finite_range,
     _in_safe_range,
+    _on_density,
     _on_grid,
     _on_mask,
     _undefined,
@@ -133,10 +133,7 @@ def sim(saliency: Any, human: Any, *, resize: bool = False) -> float:
     >>> sim([[0, 0], [0, 1]], [[1, 0], [0, 0]])
     0.0
     """
-    s = _as_map("saliency", saliency)
-    h, _, hmax = _density("human", human)
-    s = _on_grid(s, h.shape, resize, "human")
-    _finite_range("saliency", s)
+    s, h, hmax, _ = _on_density(saliency, human, resize)
     if hmax == 0:
         return _undefined("sim", "the human map has zero mass (all zeros)")
     ps = _mit_distribution(s, minmax=True)
@@ -183,10 +180,7 @@ def kld(saliency: Any, human: Any, *, resize: bool = False) -> float:
     >>> round(kld([[1, 1], [1, 1]], [[0, 0], [0, 1]]), 6)
     1.386294
     """
-    s = _as_map("saliency", saliency)
-    h, _, hmax = _density("human", human)
-    s = _on_grid(s, h.shape, resize, "human")
-    smin, _ = _finite_range("saliency", s)
+    s, h, hmax, smin = _on_density(saliency, human, resize)
     if smin < 0:
         raise ValueError(
             f"saliency must be non-negative for kld (it is treated as a distribution); "
