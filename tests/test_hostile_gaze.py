@@ -333,6 +333,6 @@ def test_received_file_name_stays_in_the_tracker_folder(tmp_path: Path, name: st
     (tmp_path / "outside.asc").write_text("MSG 1 x\n")
     t = SimulatedTracker(SCREEN, speed=None, rng=0, data_dir=tmp_path / "host")
     t.connect()
-    with pytest.raises(PathError, match="tracker data file .* lies outside"):
+    with pytest.raises(PathError, match=r"tracker data file .* lies outside"):
         t.receive_data_file(tmp_path / "got.asc", name=name)
     assert not (tmp_path / "got.asc").exists()
