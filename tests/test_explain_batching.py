@@ -170,3 +170,36 @@ def test_clipseg_vision_stops_at_the_deepest_extract_layer(tmp_path: Path) -> No
     assert len(ours) == deepest + 2 < len(full.hidden_states) + 1
     for i in model.extract_layers:
         assert torch.equal(ours[i + 1], full.hidden_states[i + 1])
+
+
+def test_out_of_memory_halves_the_micro_batch() -> None:
+    """An out-of-memory error (torch.cuda.OutOfMemoryError by name) halves the
+    micro-batch and retries it; any other error propagates."""
+    from vista.explain.batching import explain_many
+
+    class OutOfMemoryError(RuntimeError):
+        pass
+
+    class Fake:
+        batches_images = True
+        device = "cpu"
+        precision = "fp32"
+
+        def __init__(self, limit: int, error: type[Exception]) -> None:
+            self.limit, self.error, self.calls = limit, error, []  # type: ignore[var-annotated]
+
+        def _explain_images(self, images: list[Any], texts: list[Any]) -> Any:
+            self.calls.append(len(images))
+            if len(images) > self.limit:
+                raise self.error("out of memory")
+            return [([np.zeros((2, 2))] * len(t), [{}] * len(t)) for t in texts]
+
+        def _maps(self, rgb: Any, raw: Any, extra: Any) -> list[Any]:
+            return list(raw)
+
+    items = [(tiny_image(8, 8, seed=i), ["a"]) for i in range(5)]
+    fake = Fake(2, OutOfMemoryError)
+    out = explain_many(fake, items, max_images=4)
+    assert len(out) == 5 and fake.calls == [4, 2, 2, 1]
+    with pytest.raises(MemoryError):
+        explain_many(Fake(2, MemoryError), items, max_images=4)

@@ -9,11 +9,12 @@ still in one batch), so the call works for every family.
 
 Micro-batch size:
 
-- on CUDA, the first micro-batch is one image; its peak memory per text row
-  (``torch.cuda.max_memory_allocated``) and the free memory
+- on CUDA, the first micro-batch of an explainer's first call is one image; its
+  peak memory per text row (``torch.cuda.max_memory_allocated``, kept as the
+  explainer's ``bytes_per_row``, the largest seen) and the free memory
   (``torch.cuda.mem_get_info``) then size the next ones, at most
   ``max_images`` images (default :data:`CUDA_MAX_IMAGES`); an out-of-memory error
-  halves the micro-batch and retries it;
+  halves the micro-batch, retries it and caps the rest of the call at that size;
 - on CPU, a fixed cap, ``max_images`` (default :data:`CPU_MAX_IMAGES` = 1): on a
   CPU several images in one batch do no less arithmetic, and one image per batch
   keeps its keys and values computed once for all its texts (batch 1, broadcast in
@@ -113,7 +114,11 @@ def explain_many(explainer: Any, items: Sequence[tuple[Any, Sequence[str]]], *,
     cap = check_int("max_images", default if max_images is None else max_images, minimum=1)
     counts = [len(t) for t in texts]
     out: list[list[SaliencyMap]] = []
-    start, size, per_row = 0, (1 if _is_cuda(device) else cap), None
+    per_row: float | None = getattr(explainer, "bytes_per_row", None)
+    start = 0
+    size = micro_batches(counts, 0, max_images=cap, max_rows=_rows_that_fit(device, per_row))
+    if _is_cuda(device) and per_row is None:
+        size = 1  # the probe: one image, to measure the memory a text row takes
     while start < len(rgbs):
         stop = start + size
         try:
@@ -121,7 +126,7 @@ def explain_many(explainer: Any, items: Sequence[tuple[Any, Sequence[str]]], *,
         except Exception as exc:  # torch.cuda.OutOfMemoryError: halve and retry
             if size == 1 or type(exc).__name__ != "OutOfMemoryError":
                 raise
-            size //= 2
+            size = cap = size // 2  # and no larger batch in this call
             require("torch", "explain").cuda.empty_cache()
             continue
         for rgb, (raw, extra) in zip(rgbs[start:stop], results, strict=True):
@@ -129,6 +134,7 @@ def explain_many(explainer: Any, items: Sequence[tuple[Any, Sequence[str]]], *,
         if peak is not None:
             rows = sum(counts[start:stop])
             per_row = max(per_row or 0.0, peak / rows)
+            explainer.bytes_per_row = per_row  # the next call sizes its first batch too
         start = stop
         size = micro_batches(counts, start, max_images=cap,
                              max_rows=_rows_that_fit(device, per_row))
