@@ -34,7 +34,7 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _load(folders: dict[str, Path], family: str, **kw: Any) -> Any:
-    extra = {"vision_heads": 3} if family == "albef" else {}
+    extra: dict[str, Any] = {"vision_heads": 3} if family == "albef" else {}
     return load_explainer(family, weights=str(folders[family]), device="cpu", **extra, **kw)
 
 
