@@ -218,6 +218,9 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=3, help="texts per call (default 3)")
     parser.add_argument("--repeats", type=int, default=1, help="timed calls (default 1)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--scale-to", type=float, default=None, metavar="S",
+                        help="s/pair of blip-itm-base:lavis on a quiet machine; the Table 1 "
+                             "extrapolation is also printed scaled by S / this run's figure")
     args = parser.parse_args()
     import torch
 
@@ -248,6 +251,13 @@ def main() -> None:
               f"({ref[0] / ours[0]:.1f}x); target < 8 min wall: "
               f"{'met' if ours[0] < 480 else 'NOT met'}. CPU time / {args.threads} bounds "
               f"the wall time on {args.threads} idle cores from below, CPU time from above")
+        base = rows.get("blip-itm-base:lavis")
+        if args.scale_to and base is not None:
+            scaled = [r[1][0] / base[1][0] * args.scale_to * N_PAIRS for r in table if r]
+            parts = ", ".join(f"{f}:{r} {v / 60:.1f}" for (f, r), v in zip(TABLE1, scaled,
+                                                                          strict=True))
+            print(f"scaled to blip-itm-base:lavis = {args.scale_to} s/pair: "
+                  f"{sum(scaled) / 60:.1f} min ({parts} min)")
     low = [r[0] for r in rows.values() if r[2][0] / r[1][0] < 5]
     print(f"rows under 5x their per-pair way: {', '.join(low) or 'none'}")
 
