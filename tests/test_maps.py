@@ -87,10 +87,10 @@ def test_read_session_finds_transcripts_written_later(tmp_path) -> None:
 @pytest.mark.parametrize(
     "line, message",
     [
-        pytest.param('{"start_ms": 0}', r"trials.jsonl:2: invalid trial: missing field 'trial_id'",
+        pytest.param('{"start_ms": 0}', r"trials.jsonl:2: journal line has no trial_id",
                      id="no-id"),
-        pytest.param('{"trial_id": "3", "start_ms": "soon"}', r"trials.jsonl:2: invalid trial",
-                     id="bad-time"),
+        pytest.param('{"trial_id": "3", "start_ms": "soon"}',
+                     r"trials.jsonl:2: start_ms must be a tracker time", id="bad-time"),
         pytest.param('{"trial_id": "3", "placement": {"left": 0}}', "missing field 'top'",
                      id="bad-placement"),
         pytest.param("{oops", r"trials.jsonl:2: invalid JSON", id="bad-json"),
@@ -498,3 +498,71 @@ def test_maps_on_other_real_recordings(tmp_path, name) -> None:
                                    "--sigma-px", "35"])
     assert res.exit_code == 0, res.output
     assert len(read_dataset(tmp_path / "fv")) > 0
+
+
+# ----------------------------------------------------------------- --strict, progress
+
+
+def _inconsistent(root: Path) -> Path:
+    """A fixation after the recording block's END: read with a RecordingWarning, or
+    refused with strict."""
+    with open(root / "recording.asc", "a", encoding="utf-8") as fh:
+        fh.write("SFIX R   17000\nEFIX R   17000\t17100\t101\t  960.0\t  540.0\t    900\n")
+    return root
+
+
+def test_strict_reaches_the_reader(tmp_path) -> None:
+    from vista.errors import ParseError
+    from vista.gaze.checks import RecordingWarning
+
+    root = _inconsistent(make_session(tmp_path / "s"))
+    with pytest.warns(RecordingWarning, match=r"recording\.asc: inconsistent recording"):
+        assert len(read_session(root).trials) == 2
+    with pytest.raises(ParseError, match=r"recording\.asc: inconsistent recording"):
+        read_session(root, strict=True)
+    with pytest.raises(ParseError, match="outside every recording block"):
+        build_maps([root], tmp_path / "strict", sigma_px=20, strict=True)
+    assert not (tmp_path / "strict").exists()
+    rec = bare_recording(tmp_path / "run.asc")
+    with open(rec, "a", encoding="utf-8") as fh:
+        fh.write("MSG\t2000 TRIALID 8\n")
+    with pytest.raises(ParseError, match=r"run\.asc: inconsistent recording"):
+        build_maps([rec], tmp_path / "bare", sigma_px=20, strict=True)
+
+
+def test_cli_strict_and_warnings(tmp_path) -> None:
+    """Without --strict each RecordingWarning is one line on stderr and the maps are
+    made; with --strict the command fails with one line naming the file; --quiet
+    prints neither the warning nor a bar."""
+    root = _inconsistent(make_session(tmp_path / "s"))
+    runner = CliRunner()
+    res = runner.invoke(cli, ["maps", str(root), "--out", str(tmp_path / "a"),
+                              "--sigma-px", "20"])
+    assert res.exit_code == 0, res.output
+    warned = [line for line in res.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and "recording.asc: inconsistent recording" in warned[0]
+    assert "maps from 2 trials" in res.stdout
+    res = runner.invoke(cli, ["maps", str(root), "--out", str(tmp_path / "b"),
+                              "--sigma-px", "20", "--strict"])
+    assert res.exit_code == 1
+    assert "recording.asc: inconsistent recording" in res.stderr
+    assert "Traceback" not in res.output and not (tmp_path / "b").exists()
+    res = runner.invoke(cli, ["--quiet", "maps", str(root), "--out", str(tmp_path / "c"),
+                              "--sigma-px", "20"])
+    assert res.exit_code == 0 and res.output == "", res.output
+
+
+def test_maps_progress(tmp_path) -> None:
+    """The library reports (done, total) trials through the callback; the CLI draws
+    a bar on stderr, none under --quiet."""
+    root = make_session(tmp_path / "s")
+    calls: list[tuple[int, int]] = []
+    build_maps([root], tmp_path / "ds", sigma_px=20, progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(0, 2), (1, 2), (2, 2)]
+    res = CliRunner().invoke(cli, ["maps", str(root), "--out", str(tmp_path / "a"),
+                                   "--sigma-px", "20"])
+    assert res.exit_code == 0 and "maps (trials)" in res.stderr  # a bar without a tty: its label
+    assert "maps (trials)" not in res.stdout
+    res = CliRunner().invoke(cli, ["-q", "maps", str(root), "--out", str(tmp_path / "b"),
+                                   "--sigma-px", "20"])
+    assert res.exit_code == 0 and res.output == ""

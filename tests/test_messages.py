@@ -96,19 +96,17 @@ def test_trials_grouping() -> None:
 
 
 def test_recording_module_imports_no_reader() -> None:
-    """recording.py holds types only: the readers import it, never the other way (the
-    old import path of read_recording still works, resolved at call time)."""
+    """recording.py holds types only: the readers import it, never the other way;
+    read_recording has one import path, vista.gaze.io."""
     import ast
 
-    import vista.gaze.io
     import vista.gaze.recording as rec_module
-    from vista.gaze.recording import read_recording as old_path
 
     tree = ast.parse(Path(rec_module.__file__).read_text(encoding="utf-8"))
     imported = {node.module for node in ast.walk(tree)
                 if isinstance(node, ast.ImportFrom) and node.module}
     assert not imported & {"asc", "edf", "io", "asc_writer", "checks"}, imported
-    assert old_path is vista.gaze.io.read_recording
+    assert not hasattr(rec_module, "read_recording")
 
 
 def test_display_and_eyelink_import_one_way() -> None:

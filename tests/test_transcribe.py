@@ -367,7 +367,8 @@ def test_session_corrected_without_prior_transcript(tmp_path: Path,
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        pytest.param({"trial_ids": ["9"]}, KeyError, "'9'", id="unknown-trial"),
+        pytest.param({"trial_ids": ["9"]}, ValueError, "trial_ids: trial '9' is not in .*"
+                     "trials.jsonl .its trials: '1', '2'", id="unknown-trial"),
         pytest.param({"corrected": "fixed.txt"}, ValueError, "exactly one trial", id="no-trial"),
         pytest.param({"compute_type": "int4"}, ValueError, "compute_type", id="compute-type"),
     ],
@@ -452,6 +453,22 @@ def test_cli_transcribe(tmp_path: Path, fake_asr: FakeWhisper) -> None:
     res = runner.invoke(cli, ["transcribe", str(s), "--trial", "7"])
     assert res.exit_code == 1 and "trial '7' is not in" in res.output
 
+
+
+def test_transcribe_progress(tmp_path: Path, fake_asr: FakeWhisper) -> None:
+    """transcribe_session reports (done, total) trials through its callback; the CLI
+    draws the bar on stderr, and nothing at all under --quiet."""
+    s = _session(tmp_path)
+    calls: list[tuple[int, int]] = []
+    transcribe_session(s, trial_ids=["1", "3"], progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(0, 2), (1, 2), (2, 2)]
+    res = CliRunner().invoke(cli, ["transcribe", str(s), "--force"])
+    assert res.exit_code == 0, res.output
+    assert "transcribing (trials)" in res.stderr and "transcribing" not in res.stdout
+    assert "2 transcribed, 0 kept, 1 without audio" in res.stdout
+    res = CliRunner().invoke(cli, ["--quiet", "transcribe", str(s), "--force"])
+    assert res.exit_code == 0 and res.output == "", res.output
+    assert len(fake_asr.calls) == 5  # trial 1, then trials 1 and 2 twice: each run did the work
 
 # -- the real recogniser (slow) --------------------------------------------------------------
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 
 from .._validation import check_option, check_range
 from ..errors import ParseError
+from ..gaze.messages import check_message_text
 from ..records import Screen
 
 __all__ = [
@@ -31,7 +31,6 @@ __all__ = [
     "RANGES",
     "TRACKER_KINDS",
     "SessionConfig",
-    "check_file_name",
     "check_inputs",
     "list_images",
 ]
@@ -55,26 +54,6 @@ RANGES: dict[str, tuple[float, float, bool]] = {
 """Accepted values, ``(low, high, low excluded)``: a trial lasts at most an hour, the
 blank between trials at most 10 minutes, a simulated clock runs 0.01 to 10000 times
 real time."""
-
-
-def check_file_name(path: str | os.PathLike[str], *, what: str = "file") -> str:
-    """``path`` as a string if it holds no control character (newline, tab, ...):
-    such a name would break the line-based messages of the tracker's data file.
-
-    Examples
-    --------
-    >>> check_file_name("stim/a b.png")
-    'stim/a b.png'
-    >>> check_file_name("stim/a\\nb.png", what="image")
-    Traceback (most recent call last):
-    ...
-    ValueError: image 'stim/a\\nb.png': a file name with a control character (newline, tab...) would break the tracker's messages; rename it
-    """
-    text = os.fspath(path)
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in text):
-        raise ValueError(f"{what} {text!r}: a file name with a control character (newline, "
-                         "tab...) would break the tracker's messages; rename it")
-    return text
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:
@@ -201,7 +180,7 @@ class SessionConfig:
             raise TypeError(f"display must be True, False or None; got {self.display!r}")
         check_option("order", self.order, ORDERS)
         if self.audio is not None:
-            set_(self, "audio", check_file_name(self.audio, what="audio"))
+            set_(self, "audio", check_message_text(os.fspath(self.audio), what="audio"))
             if not self.audio:
                 raise ValueError("audio must be 'microphone', 'tts' or a WAV file; got ''")
         keys = (self.end_keys,) if isinstance(self.end_keys, str) else tuple(self.end_keys)
@@ -257,7 +236,7 @@ def check_inputs(config: SessionConfig, kind: str) -> list[Path] | None:
         if not files:
             raise ValueError("images must name at least one image")
     for p in files:
-        check_file_name(p, what="image")
+        check_message_text(str(p), what="image")
         image_size(p)  # exists, is a regular file, opens, within the pixel limit
     return files
 

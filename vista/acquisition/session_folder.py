@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .._io import append_jsonl, fsync_dir, inside, read_json, read_jsonl, write_json_atomic
+from .._io import append_jsonl, fsync_dir, inside, read_json, write_json_atomic
 from ..errors import ParseError
-from .session_config import check_file_name
+from ..gaze.messages import check_message_text
+from ..gaze.session_reader import read_journal
 
 __all__ = [
     "FORMAT",
@@ -67,40 +68,6 @@ def append_trial(session_dir: Path, entry: Mapping[str, Any]) -> None:
     append_jsonl(session_dir / JOURNAL, entry)
 
 
-def read_journal(path: str | os.PathLike[str], *, repair: bool = False,
-                 plan: Mapping[str, Any] | None = None, numbered: bool = False) -> list[Any]:
-    """The trials of a session's ``trials.jsonl`` (one dict per completed trial;
-    ``(line number, dict)`` pairs with ``numbered``).
-
-    A last line cut short by a crash (no newline at its end, or not valid JSON) is
-    not a completed trial: it is ignored, and with ``repair`` removed from the file.
-    A bad line elsewhere, a line without a ``trial_id`` (a string, or an integer read
-    as one), or (given ``plan``, trial id -> plan item) a trial id the plan does not
-    hold raises :class:`~vista.errors.ParseError` naming the line.
-    """
-    rows = read_jsonl(path, torn_tail="repair" if repair else "drop", missing_ok=True)
-    out: list[Any] = []
-    for line, row in rows:
-        tid = row.get("trial_id")
-        if isinstance(tid, int) and not isinstance(tid, bool):
-            tid = row["trial_id"] = str(tid)
-        if not isinstance(tid, str) or not tid:
-            raise ParseError(f"journal line has no trial_id string (got {tid!r})",
-                             path=path, line=line)
-        for key in ("start_ms", "end_ms"):
-            value = row.get(key)
-            if value is not None and (isinstance(value, bool)
-                                      or not isinstance(value, (int, float))
-                                      or not 0 <= value < 2**32):
-                raise ParseError(f"{key} must be a tracker time, 0 to 2**32 ms; got {value!r}",
-                                 path=path, line=line)
-        if plan is not None and tid not in plan:
-            raise ParseError(f"trial {tid!r} is not in the session's plan (session.json); "
-                             "the journal does not belong to this session", path=path, line=line)
-        out.append((line, row) if numbered else row)
-    return out
-
-
 def _check_plan(plan: Any, path: Path) -> list[dict[str, str]]:
     if not isinstance(plan, list) or not plan:
         raise ParseError("'plan' must be a non-empty list of trials; it cannot be resumed",
@@ -114,7 +81,7 @@ def _check_plan(plan: Any, path: Path) -> list[dict[str, str]]:
             raise ParseError(f"plan item {k} must be an object with a new 'trial_id' and an "
                              f"'image' string; got {item!r}", path=path)
         try:
-            check_file_name(item["image"], what=f"plan item {k}: image")
+            check_message_text(item["image"], what=f"plan item {k}: image")
         except ValueError as exc:
             raise ParseError(str(exc), path=path) from None
         seen.add(item["trial_id"])

@@ -599,15 +599,3 @@ def retime(corrected: Sequence[str], asr: Transcript, *, source: str | None = No
         out.extend(interpolate_times([(words_in[j], None, None) for j in range(j1, j2)],
                                      start=lo, end=hi))
     return Transcript(tuple(out), source or f"manual, retimed on {asr.source}")
-
-
-_MOVED = ("TrialTranscription", "read_transcript", "transcribe_session")
-
-
-def __getattr__(name: str) -> Any:
-    """The session-level names, which live in :mod:`vista.acquisition.transcripts`."""
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module("vista.acquisition.transcripts"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,9 @@ from typing import Any
 from .. import __version__
 from .._io import check_regular_file, fsync_dir, inside, read_json, safe_name, write_atomic
 from ..errors import ParseError
+from ..gaze.session_reader import plan_ids, read_journal, read_transcript, transcript_from_dict
 from ..records import Transcript
-from .session_folder import JOURNAL, META, SessionLock, read_journal
+from .session_folder import JOURNAL, META, SessionLock
 from .transcribe import _transcribe, load_corrected, retime
 
 __all__ = ["TrialTranscription", "read_transcript", "transcribe_session"]
@@ -41,15 +42,6 @@ class TrialTranscription:
     transcript_path: Path | None
     n_words: int = 0
     audio_deleted: bool = False
-
-
-def read_transcript(path: str | os.PathLike[str]) -> Transcript:
-    """Read a ``transcripts/TRIAL_ID.json`` file (extra keys such as ``meta`` ignored)."""
-    data = read_json(path, expect=dict, what="transcript")
-    try:
-        return Transcript.from_dict(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ParseError(f"not a transcript ({exc})", path=path) from exc
 
 
 # -------------------------------------------------------------------------- plan
@@ -80,7 +72,7 @@ class _Options:
 
 def _job(session: Path, line: int, row: Mapping[str, Any]) -> _Job:
     journal = session / JOURNAL
-    tid = str(row["trial_id"])
+    tid = row["trial_id"]  # a string: checked by read_journal
     name = Path("transcripts") / f"{safe_name(tid)}.json"
     inside(session, name, what=f"{journal}:{line}: transcript")  # a transcripts/ link out
     target = session / name
@@ -109,9 +101,7 @@ def _plan(session: Path, trial_ids: Sequence[str] | None) -> list[_Job]:
         raise FileNotFoundError(f"{journal} is missing: not a vista session folder")
     plan = None
     if (session / META).is_file():
-        meta = read_json(session / META, expect=dict, what="session.json")
-        if isinstance(meta.get("plan"), list):
-            plan = {str(p.get("trial_id")): p for p in meta["plan"] if isinstance(p, dict)}
+        plan = plan_ids(read_json(session / META, expect=dict, what="session.json"))
     jobs: dict[str, _Job] = {}
     for line, row in read_journal(journal, plan=plan, numbered=True):
         job = _job(session, line, row)
@@ -121,7 +111,8 @@ def _plan(session: Path, trial_ids: Sequence[str] | None) -> list[_Job]:
     wanted = [str(t) for t in trial_ids]
     unknown = [t for t in wanted if t not in jobs]
     if unknown:
-        raise KeyError(f"trial {unknown[0]!r} is not in {journal}")
+        raise ValueError(f"trial_ids: trial {unknown[0]!r} is not in {journal} (its trials: "
+                         f"{', '.join(repr(t) for t in jobs) or 'none'})")
     return [j for j in jobs.values() if j.trial_id in set(wanted)]
 
 
@@ -144,15 +135,21 @@ def _write(path: Path, doc: Mapping[str, Any]) -> None:
     fsync_dir(path.parent)
 
 
+def _meta(doc: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    """A transcript's ``meta`` object (empty when it has none)."""
+    meta = doc.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise ParseError(f"'meta' must be an object; got {meta!r}", path=path)
+    return meta
+
+
 def _delete_audio(job: _Job) -> bool:
     """Delete the trial's WAV, after recording ``meta.audio_deleted`` in its transcript."""
     if job.audio is None or not job.audio.exists():
         return False
     check_regular_file(job.audio, what="audio")
     doc = read_json(job.target, expect=dict, what="transcript")
-    meta = doc.setdefault("meta", {})
-    if not isinstance(meta, dict):
-        raise ParseError("'meta' must be an object", path=job.target)
+    meta = doc["meta"] = _meta(doc, job.target)
     if not meta.get("audio_deleted"):
         meta["audio_deleted"] = True
         _write(job.target, doc)
@@ -178,12 +175,9 @@ def _asr_words(job: _Job, opts: _Options) -> tuple[Transcript, dict[str, Any]]:
     correction changes, else a fresh recognition of the audio."""
     if opts.corrected_words is not None and job.target.exists():
         old = read_json(job.target, expect=dict, what="transcript")
-        old_meta = old.get("meta") or {}
+        old_meta = _meta(old, job.target)
         asr_doc = old_meta.get("asr") or {"source": old.get("source"), "words": old.get("words")}
-        try:
-            asr = Transcript.from_dict(asr_doc)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ParseError(f"not a transcript ({exc})", path=job.target) from None
+        asr = transcript_from_dict(asr_doc, job.target)
         return asr, {k: v for k, v in old_meta.items() if k not in ("asr", "corrected_from")}
     assert job.audio is not None and job.audio_start_ms is not None
     if not job.audio.is_file():
@@ -244,6 +238,7 @@ def transcribe_session(
     device: str = "cpu",
     compute_type: str = "int8",
     cpu_threads: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[TrialTranscription]:
     """Transcribe the trials of a session folder into ``transcripts/TRIAL_ID.json``.
 
@@ -263,7 +258,7 @@ def transcribe_session(
         ASR model id or folder (:func:`~vista.acquisition.transcribe.load_model`);
         default the bundled tiny.en.
     trial_ids : sequence of str, optional
-        Only these trials (all by default); an unknown id raises KeyError.
+        Only these trials (all by default); an unknown id raises ValueError.
     corrected : str or path-like, optional
         A hand-corrected transcript (:func:`~vista.acquisition.transcribe.load_corrected`)
         for the one trial in ``trial_ids``; it is re-timed
@@ -281,6 +276,10 @@ def transcribe_session(
         recognition (pass ``corrected`` to replace the words too).
     language, beam_size, trim_silence, device, compute_type, cpu_threads
         See :func:`~vista.acquisition.transcribe.transcribe`.
+    progress : callable, optional
+        Called as ``progress(done, total)`` with the number of trials considered so
+        far and in all: once before the first (``done`` 0) and after each trial. For
+        progress bars; it must not raise.
 
     Returns
     -------
@@ -312,6 +311,13 @@ def transcribe_session(
         delete_audio=bool(delete_audio), force=bool(force))
     lock = SessionLock(session)  # not while `vista record` or another transcribe writes it
     try:
-        return [_transcribe_trial(job, opts, session) for job in jobs]
+        results: list[TrialTranscription] = []
+        if progress is not None:
+            progress(0, len(jobs))
+        for job in jobs:
+            results.append(_transcribe_trial(job, opts, session))
+            if progress is not None:
+                progress(len(results), len(jobs))
+        return results
     finally:
         lock.release()

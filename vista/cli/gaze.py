@@ -8,6 +8,8 @@ import click
 
 from ..gaze.align import DEFAULT_LAG_MS, DEFAULT_LEAD_MS
 from ..gaze.segments import SEGMENTERS
+from ._progress import progress_bar
+from ._warnings import echo_warnings
 
 
 @click.command("maps")
@@ -57,12 +59,16 @@ from ..gaze.segments import SEGMENTERS
               help="Store absolute image paths instead of copying images into the dataset "
                    "[default: copy].")
 @click.option("--name", default=None, help="Dataset name [default: the --out folder's name].")
+@click.option("--strict", is_flag=True, default=False,
+              help="Refuse an inconsistent recording (times going back, START/END or "
+                   "trial messages unpaired, events outside recording blocks) instead of "
+                   "warning [default: warn].")
 def maps_command(
     inputs: tuple[Path, ...], out: Path, sigma_deg: float | None, sigma_px: float | None,
     lead_ms: float, lag_ms: float, segmenter: str, window_ms: float | None,
     screen_mm: tuple[float, float] | None, distance_mm: float | None,
     screen_px: tuple[int, int] | None, images_dir: Path | None, eye: str | None,
-    free_viewing_text: str | None, reference_images: bool, name: str | None,
+    free_viewing_text: str | None, reference_images: bool, name: str | None, strict: bool,
 ) -> None:
     """Build human attention maps from session folders or EyeLink EDF/ASC recordings.
 
@@ -82,12 +88,18 @@ def maps_command(
     if window_ms is not None and segmenter != "window":
         raise click.UsageError("--window-ms only applies to --segmenter window")
     params = {"window_ms": window_ms} if window_ms is not None else None
-    summary = build_maps(
-        list(inputs), out, sigma_deg=sigma_deg, sigma_px=sigma_px, lead_ms=lead_ms,
-        lag_ms=lag_ms, segmenter=segmenter, segmenter_params=params, screen_mm=screen_mm,
-        distance_mm=distance_mm, screen_px=screen_px, images_dir=images_dir, eye=eye,
-        free_viewing_text=free_viewing_text, copy_images=not reference_images, name=name,
-    )
+    report, close = progress_bar("maps (trials)")
+    with echo_warnings():  # printed after the bar is closed
+        try:
+            summary = build_maps(
+                list(inputs), out, sigma_deg=sigma_deg, sigma_px=sigma_px, lead_ms=lead_ms,
+                lag_ms=lag_ms, segmenter=segmenter, segmenter_params=params,
+                screen_mm=screen_mm, distance_mm=distance_mm, screen_px=screen_px,
+                images_dir=images_dir, eye=eye, free_viewing_text=free_viewing_text,
+                copy_images=not reference_images, name=name, strict=strict, progress=report,
+            )
+        finally:
+            close()
     click.echo(f"{summary.n_triplets} maps from {summary.n_trials} trials of "
                f"{summary.n_inputs} input(s) -> {summary.out}")
     if summary.n_free_viewing:

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from ..acquisition.transcribe import COMPUTE_TYPES
+from ._progress import progress_bar
 
 
 @click.command("transcribe")
@@ -72,11 +73,16 @@ def transcribe_command(
     """
     from ..acquisition.transcripts import transcribe_session
 
-    results = transcribe_session(
-        session, model=asr_model, trial_ids=list(trials) or None, corrected=corrected,
-        delete_audio=delete_audio, force=force, language=language, beam_size=beam_size,
-        trim_silence=trim_silence, device=device, compute_type=compute_type, cpu_threads=threads,
-    )
+    report, close = progress_bar("transcribing (trials)")
+    try:
+        results = transcribe_session(
+            session, model=asr_model, trial_ids=list(trials) or None, corrected=corrected,
+            delete_audio=delete_audio, force=force, language=language, beam_size=beam_size,
+            trim_silence=trim_silence, device=device, compute_type=compute_type,
+            cpu_threads=threads, progress=report,
+        )
+    finally:
+        close()
     counts = {"written": 0, "exists": 0, "no-audio": 0}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -320,6 +320,8 @@ def build_maps(
     free_viewing_text: str | None = None,
     copy_images: bool = True,
     name: str | None = None,
+    strict: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> MapsSummary:
     """Turn session folders and EyeLink recordings into a dataset folder of human maps.
 
@@ -371,6 +373,14 @@ def build_maps(
         their absolute paths instead.
     name : str, optional
         Dataset name recorded in ``dataset.json``; default the folder's name.
+    strict : bool, default False
+        What an inconsistent recording gives (:func:`vista.gaze.io.read_recording`):
+        a :class:`~vista.gaze.checks.RecordingWarning` naming the file, or with
+        ``strict`` a :class:`~vista.errors.ParseError` before anything is written.
+    progress : callable, optional
+        Called as ``progress(done, total)`` with the number of trials done and planned:
+        once before the first trial (``done`` 0) and after each trial's maps are
+        written. For progress bars; it must not raise.
 
     Returns
     -------
@@ -387,6 +397,9 @@ def build_maps(
         If ``out`` holds anything but a new, empty or resumable folder.
     vista.errors.FolderBusyError
         If another run holds ``out``.
+    vista.errors.ParseError
+        If an input is malformed (file and line named), or with ``strict``
+        inconsistent.
 
     Notes
     -----
@@ -406,7 +419,7 @@ def build_maps(
     if img_dir is not None and not img_dir.is_dir():
         raise FileNotFoundError(f"images_dir {img_dir} is not a folder")
     sources = load_sources(inputs, opts, screen_mm=screen_mm, distance_mm=distance_mm,
-                           screen_px=screen_px)
+                           screen_px=screen_px, strict=strict)
     plans = plan_trials(sources, opts, img_dir)
     prov = provenance(sources, opts)
     claim = _claim(Path(out), prov)
@@ -414,8 +427,12 @@ def build_maps(
     try:
         with DatasetWriter(claim.out, name=name, provenance=prov,
                            append=claim.resume) as writer:
+            if progress is not None:
+                progress(0, len(plans))
             for plan in plans:
                 results.append(_write_trial(writer, plan, opts, claim.done))
+                if progress is not None:
+                    progress(len(results), len(plans))
             summary = _summarise(claim.out, len(sources), len(plans), results)
             final = {k: v for k, v in prov.items() if k != "status"}
             final["counts"] = {"trials": summary.n_trials, "triplets": summary.n_triplets,

@@ -122,12 +122,13 @@ def trial_base(participant: str, trial_id: str) -> str:
 
 def load_source(
     path: Path, *, screen_mm: tuple[float, float] | None, distance_mm: float | None,
-    screen_px: tuple[int, int] | None,
+    screen_px: tuple[int, int] | None, strict: bool = False,
 ) -> Source:
+    """One input read (``strict``: see :func:`vista.gaze.io.read_recording`)."""
     from .session_reader import is_session_dir, read_session
 
     if is_session_dir(path):
-        session = read_session(path)
+        session = read_session(path, strict=strict)
         screen = session.screen
         px = screen_px or (None if screen is None else (screen.width_px, screen.height_px))
         kind = "session"
@@ -136,9 +137,9 @@ def load_source(
     elif path.is_dir():
         raise FileNotFoundError(f"{path} is a folder without session.json: not a session folder")
     else:
-        from .recording import read_recording
+        from .io import read_recording
 
-        rec = read_recording(path)
+        rec = read_recording(path, strict=strict)
         screen = None
         px = screen_px
         if px is None and rec.display_coords is not None:
@@ -160,7 +161,7 @@ def load_source(
 
 def load_sources(inputs: Sequence[str | os.PathLike[str]], opts: MapsOptions, *,
                  screen_mm: tuple[float, float] | None, distance_mm: float | None,
-                 screen_px: tuple[int, int] | None) -> list[Source]:
+                 screen_px: tuple[int, int] | None, strict: bool = False) -> list[Source]:
     """Every input read and checked against the options and each other."""
     if not inputs:
         raise ValueError("inputs must name at least one session folder, EDF or ASC file")
@@ -170,7 +171,7 @@ def load_sources(inputs: Sequence[str | os.PathLike[str]], opts: MapsOptions, *,
         if not path.exists():
             raise FileNotFoundError(f"no such input: {path}")
         sources.append(load_source(path, screen_mm=screen_mm, distance_mm=distance_mm,
-                                   screen_px=screen_px))
+                                   screen_px=screen_px, strict=strict))
     owners: dict[str, Path] = {}
     for s in sources:
         recorded = {e for t in s.trials for e in t.fixations.eyes.tolist()}

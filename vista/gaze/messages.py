@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -53,6 +54,7 @@ DisplayCoords = tuple[float, float, float, float]
 ImgLoad = tuple[str, str, tuple[float, ...]]
 
 _FORBIDDEN = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", "\x00": "a NUL"}
+_CONTROL_CATEGORIES = ("Cc", "Zl", "Zp")  # controls, line and paragraph separators
 
 
 def first_word(text: str) -> str:
@@ -61,9 +63,9 @@ def first_word(text: str) -> str:
 
 
 def check_message_text(text: str, *, what: str = "message") -> str:
-    """``text`` if it can be one message line; a newline, carriage return, tab or NUL
-    raises a ValueError naming ``what`` (an EDF or ASC line would be split or a path
-    read back wrong).
+    """``text`` if it can be one message line; a newline, carriage return, tab, NUL or
+    any other control character (which the ASC reader refuses) raises a ValueError
+    naming ``what`` (an EDF or ASC line would be split or a path read back wrong).
 
     Examples
     --------
@@ -76,8 +78,9 @@ def check_message_text(text: str, *, what: str = "message") -> str:
     """
     if not isinstance(text, str):
         raise TypeError(f"{what} must be a string; got {text!r}")
-    for ch, name in _FORBIDDEN.items():
-        if ch in text:
+    for ch in text:
+        if ch in _FORBIDDEN or unicodedata.category(ch) in _CONTROL_CATEGORIES:
+            name = _FORBIDDEN.get(ch, f"the control character U+{ord(ch):04X}")
             raise ValueError(f"{what} {text!r} holds {name}; EyeLink messages are one line "
                              "of words")
     return text

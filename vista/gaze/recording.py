@@ -11,7 +11,6 @@ Times are milliseconds on the tracker clock; positions are screen pixels.
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -453,11 +452,3 @@ def build_recording(
         eyes=eyes, start_ms=t0, end_ms=t1, fixation_pupils=fixation_pupils,
         blocks=tuple(blocks), order_issues=tuple(order_issues),
     )
-
-
-def __getattr__(name: str) -> Any:
-    """``read_recording`` moved to :mod:`vista.gaze.io` (which imports this module, so
-    this one imports no reader); the old import path still works."""
-    if name == "read_recording":
-        return importlib.import_module("vista.gaze.io").read_recording
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

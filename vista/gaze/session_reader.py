@@ -3,12 +3,13 @@
 The session log is authoritative: the screen comes from ``session.json``; each
 trial's image, placement, time span and transcript from its ``trials.jsonl`` line
 and ``transcripts/ID.json``. Only the fixations (and messages) come from the
-recording, read with :func:`vista.gaze.recording.read_recording`.
+recording, read with :func:`vista.gaze.io.read_recording`.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ from ..errors import ParseError
 from ..records import Placement, Screen, Transcript, Trial
 from .recording import Recording
 
-__all__ = ["Session", "is_session_dir", "read_session"]
+__all__ = ["Session", "is_session_dir", "plan_ids", "read_journal", "read_session",
+           "read_transcript", "transcript_from_dict"]
 
 
 @dataclass(frozen=True)
@@ -106,28 +108,72 @@ def _resolve_image(text: str | None, root: Path, images_dir: str | None) -> str 
     return str(root / p)
 
 
-def _journal(path: Path, info: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
-    """``(line, trial id, row)`` for each line of ``trials.jsonl``. A last line cut
-    short by a crash is a trial that never completed: left out, as ``vista record
-    --resume`` and ``vista transcribe`` do. A trial id that session.json's plan does
-    not hold is an error naming the line (its maps would be phantoms)."""
+def plan_ids(info: Mapping[str, Any]) -> set[str] | None:
+    """The trial ids of ``session.json``'s plan (None for a session without one)."""
     plan = info.get("plan")
-    planned = None
-    if isinstance(plan, list):
-        planned = {str(p.get("trial_id")) for p in plan if isinstance(p, dict)}
-    out = []
-    for lineno, row in read_jsonl(path, torn_tail="drop"):
+    if not isinstance(plan, list):
+        return None
+    return {str(p.get("trial_id")) for p in plan if isinstance(p, dict)}
+
+
+def read_journal(path: str | os.PathLike[str], *, repair: bool = False,
+                 plan: Container[str] | None = None, numbered: bool = False) -> list[Any]:
+    """The trials of a session's ``trials.jsonl`` (one dict per completed trial;
+    ``(line number, dict)`` pairs with ``numbered``).
+
+    A last line cut short by a crash (no newline at its end, or not valid JSON) is
+    not a completed trial: it is ignored, and with ``repair`` removed from the file
+    (``vista record --resume``, ``vista transcribe`` and ``vista maps`` alike).
+    A bad line elsewhere, a line without a ``trial_id`` (a string, or an integer read
+    as one), a ``start_ms``/``end_ms`` that is no tracker time, or (given ``plan``,
+    the trial ids of session.json) a trial id the plan does not hold (its maps would
+    be phantoms) raises :class:`~vista.errors.ParseError` naming the line.
+    """
+    rows = read_jsonl(path, torn_tail="repair" if repair else "drop", missing_ok=True)
+    out: list[Any] = []
+    for line, row in rows:
         tid = row.get("trial_id")
-        if tid is None:
-            raise ParseError("invalid trial: missing field 'trial_id'", path=path, line=lineno)
-        if isinstance(tid, bool) or not isinstance(tid, (str, int)) or tid == "":
-            raise ParseError(f"invalid trial: trial_id must be a string; got {tid!r}",
-                             path=path, line=lineno)
-        if planned is not None and str(tid) not in planned:
-            raise ParseError(f"trial {str(tid)!r} is not in the session's plan (session.json)",
-                             path=path, line=lineno)
-        out.append((lineno, str(tid), row))
+        if isinstance(tid, int) and not isinstance(tid, bool):
+            tid = row["trial_id"] = str(tid)
+        if not isinstance(tid, str) or not tid:
+            raise ParseError(f"journal line has no trial_id string (got {tid!r})",
+                             path=path, line=line)
+        for key in ("start_ms", "end_ms"):
+            value = row.get(key)
+            if value is not None and (isinstance(value, bool)
+                                      or not isinstance(value, (int, float))
+                                      or not 0 <= value < 2**32):
+                raise ParseError(f"{key} must be a tracker time, 0 to 2**32 ms; got {value!r}",
+                                 path=path, line=line)
+        if plan is not None and tid not in plan:
+            raise ParseError(f"trial {tid!r} is not in the session's plan (session.json); "
+                             "the journal does not belong to this session", path=path, line=line)
+        out.append((line, row) if numbered else row)
     return out
+
+
+def transcript_from_dict(doc: Any, path: str | os.PathLike[str]) -> Transcript:
+    """``Transcript.from_dict(doc)``; a document that is not one is a
+    :class:`~vista.errors.ParseError` naming ``path`` and the field at fault."""
+    try:
+        return Transcript.from_dict(doc)
+    except KeyError as exc:
+        raise ParseError(f"not a transcript: missing field {exc.args[0]!r}",
+                         path=path) from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ParseError(f"not a transcript: {exc}", path=path) from None
+
+
+def read_transcript(path: str | os.PathLike[str]) -> Transcript:
+    """Read a ``transcripts/TRIAL_ID.json`` file (extra keys such as ``meta`` ignored).
+
+    Raises
+    ------
+    vista.errors.ParseError
+        Invalid JSON, or a document without its ``words`` (each with ``text``,
+        ``start_ms``, ``end_ms``); the file and the field are named.
+    """
+    return transcript_from_dict(read_json(path, expect=dict, what="transcript"), path)
 
 
 def _transcript(root: Path, journal: Path, lineno: int, tid: str,
@@ -147,14 +193,10 @@ def _transcript(root: Path, journal: Path, lineno: int, tid: str,
                 f"{journal}:{lineno}: transcript {tp} of trial {tid!r} is missing")
     if not tp.exists() and not tp.is_symlink():
         return None
-    data = read_json(tp, expect=dict, what="transcript")
-    try:
-        return Transcript.from_dict(data)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ParseError(f"invalid transcript: {exc}", path=tp) from exc
+    return read_transcript(tp)
 
 
-def read_session(path: str | os.PathLike[str]) -> Session:
+def read_session(path: str | os.PathLike[str], *, strict: bool = False) -> Session:
     """Read a session folder written by ``vista record``.
 
     Parameters
@@ -162,6 +204,10 @@ def read_session(path: str | os.PathLike[str]) -> Session:
     path : path
         The folder holding ``session.json``, ``trials.jsonl``, the recording and
         ``transcripts/``.
+    strict : bool, default False
+        Passed to :func:`vista.gaze.io.read_recording` for each recording part: an
+        inconsistent recording is a :class:`~vista.gaze.checks.RecordingWarning`
+        (default) or, with ``strict``, a :class:`~vista.errors.ParseError`.
 
     Returns
     -------
@@ -173,7 +219,8 @@ def read_session(path: str | os.PathLike[str]) -> Session:
         If the folder, ``session.json``, ``trials.jsonl``, the recording or a
         transcript named in ``trials.jsonl`` is missing.
     vista.errors.ParseError
-        For invalid JSON or an invalid trial line (file and line named).
+        For invalid JSON or an invalid trial line (file and line named); with
+        ``strict``, for an inconsistent recording.
 
     Examples
     --------
@@ -191,7 +238,7 @@ def read_session(path: str | os.PathLike[str]) -> Session:
     >>> s.participant, [len(t.fixations) for t in s.trials]
     ('P1', [1])
     """
-    from .recording import read_recording
+    from .io import read_recording
 
     root = Path(path)
     if not root.is_dir():
@@ -209,13 +256,13 @@ def read_session(path: str | os.PathLike[str]) -> Session:
     def recording_for(named: Any, where: str | None = None) -> Recording:
         path = _find_recording(root, info, named, where)
         if path not in recordings:
-            recordings[path] = read_recording(path)
+            recordings[path] = read_recording(path, strict=strict)
         return recordings[path]
 
     first = recording_for(None)
     images_dir = info.get("images_dir")
-    trials = [_trial(root, journal, lineno, tid, row, screen, recording_for, images_dir)
-              for lineno, tid, row in _journal(journal, info)]
+    trials = [_trial(root, journal, lineno, row, screen, recording_for, images_dir)
+              for lineno, row in read_journal(journal, plan=plan_ids(info), numbered=True)]
     participant = info.get("participant") or root.name
     if not isinstance(participant, str):
         raise ParseError(f"'participant' must be a string; got {participant!r}", path=info_path)
@@ -223,10 +270,11 @@ def read_session(path: str | os.PathLike[str]) -> Session:
                    recording=Path(first.path or ""), eyes=first.eyes, info=info)
 
 
-def _trial(root: Path, journal: Path, lineno: int, tid: str, row: dict[str, Any],
+def _trial(root: Path, journal: Path, lineno: int, row: dict[str, Any],
            screen: Screen | None, recording_for: Any, images_dir: Any) -> Trial:
     """One journal line as a Trial: the line's fields, its transcript, and the gaze of
     the recording part it was recorded in."""
+    tid = row["trial_id"]  # a string: checked by read_journal
     try:
         t0 = None if row.get("start_ms") is None else float(row["start_ms"])
         t1 = None if row.get("end_ms") is None else float(row["end_ms"])
