@@ -476,6 +476,24 @@ def test_maps_transcript_that_is_a_fifo(box: Path) -> None:
 WRONG_TYPES = [None, [1, 2], {"a": 1}, "x", True, -5, 1e308]
 
 
+def _with_field(box: Path, where: str, key: str, value: Any) -> Path:
+    """A fresh copy of the box's session with session.json's ``key`` (``where`` "meta")
+    or the first journal line's (``where`` "row") set to ``value``."""
+    session = box / "session"
+    pristine = _fresh(box)
+    shutil.rmtree(session)
+    shutil.copytree(pristine, session)
+    if where == "meta":
+        meta = json.loads((session / "session.json").read_text())
+        meta[key] = value
+        (session / "session.json").write_text(json.dumps(meta))
+    else:
+        rows = _journal(session)
+        rows[0][key] = value
+        _write_journal(session, rows)
+    return session
+
+
 @pytest.mark.parametrize("where, key", [
     ("meta", "screen"), ("meta", "calibrations"), ("meta", "tracker"), ("meta", "plan"),
     ("meta", "participant"), ("meta", "recordings"), ("row", "end_ms"), ("row", "start_ms"),
@@ -484,20 +502,9 @@ def test_resume_with_fields_of_the_wrong_type(box: Path, where: str, key: str) -
     """Each field of session.json and of a journal line that --resume reads, set to
     values of every wrong type: refused with one line naming the file, or (a value
     that is harmless, e.g. a null calibration list) resumed; never a traceback."""
-    session = box / "session"
-    _fresh(box)
     for value in WRONG_TYPES:
-        shutil.rmtree(session)
-        shutil.copytree(_fresh(box), session)
+        session = _with_field(box, where, key, value)
         _interrupted(session)
-        if where == "meta":
-            meta = json.loads((session / "session.json").read_text())
-            meta[key] = value
-            (session / "session.json").write_text(json.dumps(meta))
-        else:
-            rows = _journal(session)
-            rows[0][key] = value
-            _write_journal(session, rows)
         res = _run("record", "--participant", "H01", "--resume", "--out", str(session),
                    *SCREEN_ARGS)
         if res.exit_code == 0:
@@ -514,19 +521,8 @@ def test_resume_with_fields_of_the_wrong_type(box: Path, where: str, key: str) -
 ])
 def test_maps_with_fields_of_the_wrong_type(box: Path, where: str, key: str) -> None:
     """The same for `vista maps`: a map is made, or one line names the session's file."""
-    session = box / "session"
-    _fresh(box)
     for k, value in enumerate([*WRONG_TYPES, "../x", "/etc/passwd"]):
-        shutil.rmtree(session)
-        shutil.copytree(_fresh(box), session)
-        if where == "meta":
-            meta = json.loads((session / "session.json").read_text())
-            meta[key] = value
-            (session / "session.json").write_text(json.dumps(meta))
-        else:
-            rows = _journal(session)
-            rows[0][key] = value
-            _write_journal(session, rows)
+        session = _with_field(box, where, key, value)
         res = _run("maps", str(session), "--out", str(box / f"ds{k}"))
         if res.exit_code == 0:
             continue

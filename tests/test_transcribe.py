@@ -9,6 +9,7 @@ reason where faster-whisper, the model package or espeak-ng is absent.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib.util
 import json
 import shutil
@@ -270,7 +271,8 @@ def test_session_transcripts_on_tracker_clock(tmp_path: Path, fake_asr: FakeWhis
     assert t.source == "faster-whisper 0.0:fake"
     meta = doc["meta"]
     assert meta["audio"] == "audio/2.wav" and meta["audio_deleted"] is False
-    assert meta["audio_start_ms"] == 20040.0 and len(meta["audio_sha256"]) == 64
+    assert meta["audio_start_ms"] == 20040.0
+    assert meta["audio_sha256"] == hashlib.sha256((s / "audio" / "2.wav").read_bytes()).hexdigest()
     assert meta["word_timestamps"] is True and meta["trial_id"] == "2"
     assert read_transcript(s / "transcripts" / "2.json") == t
     # trials.jsonl is a journal: never rewritten

@@ -11,12 +11,14 @@ Every reader and writer of the package goes through these:
 - :func:`safe_name`: an injective encoding of an id as a file name;
 - :func:`inside`: a path resolved and refused when it lies outside its folder;
 - :func:`check_regular_file`: only regular files are opened (no FIFO, device or folder);
+- :func:`file_sha256`: the SHA-256 of a regular file's bytes, read in blocks;
 - :func:`fsync_file`, :func:`copy_new`: a stream made durable so far; a copy that
   never replaces a file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -36,6 +38,7 @@ __all__ = [
     "append_jsonl_rows",
     "check_regular_file",
     "copy_new",
+    "file_sha256",
     "fsync_dir",
     "fsync_file",
     "inside",
@@ -198,6 +201,16 @@ def check_regular_file(path: PathLike, *, what: str = "file") -> Path:
         kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
         raise ParseError(f"{what} is {kind}", path=path)
     return path
+
+
+def file_sha256(path: PathLike, *, what: str = "file") -> str:
+    """The SHA-256 (hex) of a regular file's bytes, read 1 MiB at a time
+    (:func:`check_regular_file` first, so a pipe is never read)."""
+    h = hashlib.sha256()
+    with open(check_regular_file(path, what=what), "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def marked_folder(path: PathLike, marker: str, *, what: str) -> Path:

@@ -9,7 +9,6 @@ audio may be deleted; the summary is one :class:`TrialTranscription` per trial.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -18,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .._io import check_regular_file, fsync_dir, inside, read_json, safe_name, write_atomic
+from .._io import (
+    check_regular_file,
+    file_sha256,
+    fsync_dir,
+    inside,
+    read_json,
+    safe_name,
+    write_atomic,
+)
 from ..errors import ParseError
 from ..gaze.session_reader import plan_ids, read_journal, read_transcript, transcript_from_dict
 from ..records import Transcript
@@ -119,14 +126,6 @@ def _plan(session: Path, trial_ids: Sequence[str] | None) -> list[_Job]:
 # -------------------------------------------------------------------------- work
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _write(path: Path, doc: Mapping[str, Any]) -> None:
     """Write atomically, then fsync the folder: the rename itself is durable before
     any audio is deleted."""
@@ -183,7 +182,7 @@ def _asr_words(job: _Job, opts: _Options) -> tuple[Transcript, dict[str, Any]]:
     if not job.audio.is_file():
         raise FileNotFoundError(f"trial {job.trial_id!r}: audio file {job.audio} does not exist")
     asr, meta = _transcribe(job.audio, audio_start_ms=job.audio_start_ms, **opts.asr)
-    meta.update(audio=job.audio_rel, audio_sha256=_sha256(job.audio),
+    meta.update(audio=job.audio_rel, audio_sha256=file_sha256(job.audio, what="audio"),
                 audio_start_ms=job.audio_start_ms)
     return asr, meta
 
