@@ -21,9 +21,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vista.acquisition.session_folder import read_journal
 from vista.acquisition.wav import read_wav, read_wav_header
 from vista.errors import ParseError, VistaError
+from vista.gaze.session_reader import read_journal
 
 EXAMPLES = int(os.environ.get("VISTA_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None,

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from vista.acquisition.session import read_journal, run_session
+from vista.acquisition.session import run_session
 from vista.cli import cli
+from vista.gaze.session_reader import read_journal
 from vista.records import Screen, Transcript
 
 SCREEN = Screen(1280, 720, 531.0, 298.7, 700.0)

@@ -30,9 +30,10 @@ from vista.acquisition.transcribe import (
     retime,
     words_from_segments,
 )
-from vista.acquisition.transcripts import read_transcript, transcribe_session
+from vista.acquisition.transcripts import transcribe_session
 from vista.cli import cli
 from vista.errors import ParseError
+from vista.gaze.session_reader import read_transcript
 from vista.records import Transcript, Word
 
 NS = types.SimpleNamespace

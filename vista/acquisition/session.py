@@ -31,15 +31,9 @@ from typing import Any
 from .. import __version__
 from .._io import fsync_dir, inside
 from .._validation import as_rng, check_option
+from ..gaze.session_reader import read_journal
 from ..records import Screen
-from .session_config import (
-    DEFAULT_TRACKER,
-    IMAGE_SUFFIXES,
-    TRACKER_KINDS,
-    SessionConfig,
-    check_inputs,
-    list_images,
-)
+from .session_config import DEFAULT_TRACKER, TRACKER_KINDS, SessionConfig, check_inputs
 from .session_folder import (
     FORMAT,
     FORMAT_VERSION,
@@ -51,7 +45,6 @@ from .session_folder import (
     edf_name,
     find_session,
     now_iso,
-    read_journal,
     read_meta,
     recording_file,
     write_meta,
@@ -59,16 +52,7 @@ from .session_folder import (
 from .tracker import Tracker
 from .trial import TrialSettings, jsonable, run_trial
 
-__all__ = [
-    "IMAGE_SUFFIXES",
-    "SessionConfig",
-    "SessionSummary",
-    "find_session",
-    "list_images",
-    "make_tracker",
-    "read_journal",
-    "run_session",
-]
+__all__ = ["SessionConfig", "SessionSummary", "make_tracker", "run_session"]
 
 OnTrial = Callable[[Mapping[str, Any]], None]
 

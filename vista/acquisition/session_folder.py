@@ -1,5 +1,6 @@
 """The session folder on disk: ``session.json`` (the plan and the log) and the
-``trials.jsonl`` journal, read and written through :mod:`vista._io`.
+``trials.jsonl`` journal, written through :mod:`vista._io` (the journal is read by
+:func:`vista.gaze.session_reader.read_journal`, for ``vista maps`` and ``--resume`` alike).
 
 Every path read from these files that vista writes to (a recording file recovered
 on resume) must resolve inside the session folder; every trial line must belong to
@@ -18,7 +19,6 @@ from typing import Any
 from .._io import append_jsonl, fsync_dir, inside, read_json, write_json_atomic
 from ..errors import ParseError
 from ..gaze.messages import check_message_text
-from ..gaze.session_reader import read_journal
 
 __all__ = [
     "FORMAT",
@@ -26,7 +26,6 @@ __all__ = [
     "SessionLock",
     "append_trial",
     "find_session",
-    "read_journal",
     "read_meta",
     "write_meta",
 ]

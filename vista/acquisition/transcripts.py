@@ -32,7 +32,7 @@ from ..records import Transcript
 from .session_folder import JOURNAL, META, SessionLock
 from .transcribe import _transcribe, load_corrected, retime
 
-__all__ = ["TrialTranscription", "read_transcript", "transcribe_session"]
+__all__ = ["TrialTranscription", "transcribe_session"]
 
 
 @dataclass(frozen=True)

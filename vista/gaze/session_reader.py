@@ -4,6 +4,10 @@ The session log is authoritative: the screen comes from ``session.json``; each
 trial's image, placement, time span and transcript from its ``trials.jsonl`` line
 and ``transcripts/ID.json``. Only the fixations (and messages) come from the
 recording, read with :func:`vista.gaze.io.read_recording`.
+
+:func:`read_journal` and :func:`read_transcript` are the one reader of their file:
+``vista record --resume`` and ``vista transcribe`` (:mod:`vista.acquisition`, which
+writes these files) read them through here too.
 """
 
 from __future__ import annotations
