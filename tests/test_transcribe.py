@@ -395,6 +395,37 @@ def test_session_bad_journal(tmp_path: Path) -> None:
         transcribe_session(s)
 
 
+@pytest.mark.parametrize("doc, corrected, match", [
+    pytest.param({"source": "x"}, False, "not a transcript: missing field 'words'",
+                 id="no-words"),
+    pytest.param({"words": [{"start_ms": 0, "end_ms": 1}]}, False,
+                 "not a transcript: missing field 'text'", id="word-without-text"),
+    pytest.param({"words": [{"text": "a", "start_ms": "soon", "end_ms": 1}]}, False,
+                 "not a transcript: could not convert", id="bad-time"),
+    pytest.param({"words": [], "meta": ["x"]}, True, r"'meta' must be an object; got \['x'\]",
+                 id="meta-list"),
+    pytest.param({"words": [], "meta": {"asr": {"words": 5}}}, True, "not a transcript",
+                 id="asr-not-words"),
+    pytest.param({"words": [], "meta": {"asr": {"source": "a"}}}, True,
+                 "not a transcript: missing field 'words'", id="asr-without-words"),
+])
+def test_bad_existing_transcript_is_named(tmp_path: Path, fake_asr: FakeWhisper, doc: dict,
+                                          corrected: bool, match: str) -> None:
+    """A transcript file that is not one is a ParseError naming the file and the field
+    at fault (never a bare KeyError, which the command line reports as a bug)."""
+    s = _session(tmp_path)
+    (s / "transcripts").mkdir()
+    (s / "transcripts" / "1.json").write_text(json.dumps(doc))
+    (tmp_path / "fixed.txt").write_text("a bus")
+    kwargs: dict[str, Any] = {"trial_ids": ["1"]}
+    if corrected:
+        kwargs["corrected"] = tmp_path / "fixed.txt"
+        kwargs["force"] = True
+    with pytest.raises(ParseError, match=match) as info:
+        transcribe_session(s, **kwargs)
+    assert info.value.path == str(s / "transcripts" / "1.json")
+
+
 def test_trial_id_becomes_a_safe_file_name(tmp_path: Path, fake_asr: FakeWhisper) -> None:
     """A trial id with '/' and '..' is encoded (vista._io.safe_name): its transcript
     stays in transcripts/, under a name no other id gives."""
