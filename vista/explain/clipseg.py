@@ -124,7 +124,7 @@ class ClipSegExplainer(Explainer):
             if self.method == "sigmoid":
                 with torch.no_grad():
                     logits = model.decoder(activations, conditional).logits
-                maps = torch.sigmoid(logits.reshape(n, *logits.shape[-2:])).cpu().numpy()
+                maps = torch.sigmoid(logits.reshape(n, *logits.shape[-2:])).float().cpu().numpy()
             else:
                 leaves: list[Any] = []
                 logits = run_with_hooks(

@@ -17,7 +17,8 @@ from collections.abc import Iterator
 
 from .._validation import check_option, require
 
-__all__ = ["PRECISION_CHOICES", "check_precision", "precision_scope", "torch_dtype"]
+__all__ = ["PRECISION_CHOICES", "check_precision", "full_precision", "precision_scope",
+           "torch_dtype"]
 
 #: The precisions ``load_explainer(precision=...)`` and ``vista score --precision`` take.
 PRECISION_CHOICES = ("fp32", "bf16", "fp16")
@@ -55,4 +56,14 @@ def precision_scope(device: str, precision: str) -> Iterator[None]:
     torch = require("torch", "explain")
     device_type = str(device).split(":")[0]
     with torch.autocast(device_type=device_type, dtype=torch_dtype(precision)):
+        yield
+
+
+@contextlib.contextmanager
+def full_precision(device: str) -> Iterator[None]:
+    """Autocast off on ``device``'s type for the span of the block: for arithmetic
+    that is unstable in 16 bits (an iterative transport plan, say) inside a call that
+    runs under :func:`precision_scope`."""
+    torch = require("torch", "explain")
+    with torch.autocast(device_type=str(device).split(":")[0], enabled=False):
         yield

@@ -43,6 +43,7 @@ from .._validation import check_int, check_option, require
 from .base import Explainer, check_options, resolve_block, torch_call_scope
 from .cam import CLAMP_CHOICES, gradcam_attention
 from .hooks import attention_and_gradient
+from .precision import full_precision
 from .text import OVERFLOW_CHOICES, finish_texts, text_token_mask, tokenize_texts
 from .weights import LoadedModel
 
@@ -282,11 +283,12 @@ class ViltAlignmentExplainer(Explainer):
             image_pad = ~image_mask.expand(n_rows, -1).bool().clone()
             image_pad[:, 0] = True  # the image CLS takes no part
             txt, img_feat = hidden[:, :n_text].float(), hidden[:, n_text:].float()
-            cos = torch.nn.functional.normalize(txt, dim=-1, eps=1e-5) @ \
-                torch.nn.functional.normalize(img_feat, dim=-1, eps=1e-5).transpose(1, 2)
-            cost = (1 - cos).masked_fill(~words[:, :, None] | image_pad[:, None, :], 0)
-            plan = ipot_plan(cost, ~words, image_pad, beta=self.beta,
-                             iterations=self.iterations, inner=self.inner)
+            with full_precision(self.device):  # the transport plan in float32 always
+                cos = torch.nn.functional.normalize(txt, dim=-1, eps=1e-5) @ \
+                    torch.nn.functional.normalize(img_feat, dim=-1, eps=1e-5).transpose(1, 2)
+                cost = (1 - cos).masked_fill(~words[:, :, None] | image_pad[:, None, :], 0)
+                plan = ipot_plan(cost, ~words, image_pad, beta=self.beta,
+                                 iterations=self.iterations, inner=self.inner)
         r, c = rows.cpu().numpy(), cols.cpu().numpy()
         per_row = plan.transpose(1, 2)[:, :, 1:].cpu().double().numpy()  # (B, M, patches)
         keep = words.cpu().numpy()
