@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -114,12 +113,10 @@ def replay_command(recording: Path, as_json: bool, emit: bool, speed: float, kin
         raise click.UsageError("--json and --csv: choose one")
     event_kinds = _kinds(kinds)
     from ..gaze.io import read_recording
+    from ._warnings import echo_warnings
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with echo_warnings():
         rec = read_recording(recording, encoding=encoding, strict=strict)
-    for w in caught:
-        click.echo(f"warning: {w.message}", err=True)
     if not emit:
         if as_csv:
             click.echo(rec.trials_frame().to_csv(index=False), nl=False)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import _io
 from .._validation import require
 from ..errors import WeightsNotFoundError
 
@@ -214,11 +215,7 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     st = p.stat()
     key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _HASHES:
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        _HASHES[key] = h.hexdigest()
+        _HASHES[key] = _io.file_sha256(p, what="weights file")
     return _HASHES[key]
 
 

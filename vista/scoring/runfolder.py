@@ -33,6 +33,7 @@ from .._io import (
     FolderLock,
     append_jsonl_rows,
     check_regular_file,
+    file_sha256,
     read_json,
     read_jsonl,
     safe_name,
@@ -61,15 +62,6 @@ RUN_VERSION = 2
 folders are read (figures, reports) but not resumed or extended."""
 CACHE_VERSION = 1
 JOURNAL = "scores.partial.jsonl"
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """The SHA-256 of a file's bytes (a regular file only)."""
-    h = hashlib.sha256()
-    with open(check_regular_file(path), "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _hash_dataset(ds: Any, file_part: Any) -> str:
