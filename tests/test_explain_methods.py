@@ -23,7 +23,8 @@ from explain_fixtures_methods import (  # noqa: E402
 )
 
 from vista.explain import load_explainer  # noqa: E402
-from vista.explain.legrad import legrad_correct, legrad_map, min_max  # noqa: E402
+from vista.explain.cam import min_max  # noqa: E402
+from vista.explain.legrad import legrad_correct, legrad_map  # noqa: E402
 from vista.explain.rollout import attention_rollout, rollout_map  # noqa: E402
 
 pytestmark = pytest.mark.explain

@@ -9,8 +9,7 @@ from typing import Any
 
 def run(parts: Any, image: Any, texts: list[str]) -> tuple[Any, ...]:
     from vista.explain.cam import tokens_to_grid
-    from vista.explain.dual import batched_grads
-    from vista.explain.hooks import capture_hook, run_with_hooks
+    from vista.explain.hooks import batched_grads, capture_hook, run_with_hooks
 
     enc, owners, infos, text = parts.texts(texts)
     kept: list[Any] = []
@@ -23,7 +22,8 @@ def run(parts: Any, image: Any, texts: list[str]) -> tuple[Any, ...]:
 
 
 def build(loaded: Any, choices: dict[str, Any]) -> Any:
-    from vista.explain.dual import MethodExplainer, dual_parts
+    from vista.explain.dual import MethodExplainer
+    from vista.explain.dual_methods import dual_parts
 
     return MethodExplainer(loaded, parts=dual_parts(loaded), method="gradnorm", runner=run,
                            options={"layer": "last vision block, layer_norm1 output"})

@@ -10,6 +10,9 @@ True
 
 from __future__ import annotations
 
+# The built-in families, methods and recipes (declarations only: nothing heavy imports).
+from . import catalog as _catalog  # noqa: F401
+from . import catalog_methods as _catalog_methods  # noqa: F401
 from .registry import (
     ExplainerSpec,
     Method,

@@ -38,6 +38,7 @@ __all__ = [
     "gradcam_attention",
     "gradcam_attention_per_token",
     "gradcam_tokens",
+    "min_max",
     "patch_grid",
     "to_float64",
     "tokens_to_grid",
@@ -342,3 +343,21 @@ def gradcam_tokens(
     if relu:
         cam = np.clip(cam, 0.0, None)
     return tokens_to_grid(cam, n_prefix=n_prefix, grid=grid)
+
+
+def min_max(maps: Any) -> np.ndarray:
+    """Scale each map (first axis) to [0, 1]; a constant map becomes all zeros.
+
+    Examples
+    --------
+    >>> min_max(np.array([[[1.0, 3.0]], [[2.0, 2.0]]]))
+    array([[[0., 1.]],
+    <BLANKLINE>
+           [[0., 0.]]], dtype=float32)
+    """
+    arr = to_float64("maps", maps)
+    flat = arr.reshape(arr.shape[0], -1)
+    lo = flat.min(axis=1, keepdims=True)
+    span = flat.max(axis=1, keepdims=True) - lo
+    out = np.divide(flat - lo, span, out=np.zeros_like(flat), where=span > 0)
+    return out.reshape(arr.shape).astype(np.float32)

@@ -69,27 +69,27 @@ register_family(ExplainerSpec(
     "BLIP-2 ITM: Grad-CAM on the Q-Former cross-attention for the ITM match logit",
     model_class="Blip2ForImageTextRetrieval", default_recipe="gradcam"))
 
-register_method("legrad", family=_DUAL, builder=MethodBuilder("dual", "legrad"),
+register_method("legrad", family=_DUAL, builder=MethodBuilder("dual_methods", "legrad"),
                 eager_attention=True,
                 summary="LeGrad (Bousselham et al. 2024): per-block attention gradients")
-register_method("gradeclip", family=_DUAL, builder=MethodBuilder("dual", "gradeclip"),
+register_method("gradeclip", family=_DUAL, builder=MethodBuilder("dual_methods", "gradeclip"),
                 summary="Grad-ECLIP (Zhao et al. 2024): gradient channel weights, loosened "
                         "query-key spatial weights on the last attention's values")
-register_method("gem", family="clip", builder=MethodBuilder("dual", "gem"),
+register_method("gem", family="clip", builder=MethodBuilder("dual_methods", "gem"),
                 summary="GEM (Bousselham et al. 2024): training-free self-self attention")
-register_method("rollout", family=_DUAL, builder=MethodBuilder("dual", "rollout"),
+register_method("rollout", family=_DUAL, builder=MethodBuilder("dual_methods", "rollout"),
                 eager_attention=True,
                 summary="attention rollout (Abnar & Zuidema 2020), text-agnostic")
 register_method("bimodal", family=(*_BLIP, "albef"), builder=MethodBuilder("bimodal", "bimodal"),
                 eager_attention=True,
                 summary="Chefer et al. 2021 bi-modal relevance through self- and co-attention")
-register_method("gradcam", family="siglip", builder=MethodBuilder("dual", "gradcam"))
+register_method("gradcam", family="siglip", builder=MethodBuilder("dual_methods", "gradcam"))
 register_method("gradcam", family="blip2-itm", builder=MethodBuilder("blip2", "gradcam"),
                 eager_attention=True)
 for _name in CAPTUM_NAMES:
     for _full in (f"captum:{_name}", f"captum:NoiseTunnel:{_name}"):
         for _family in CAPTUM_FAMILIES:
-            _module = "dual" if _family in _DUAL else "blip2" if _family == "blip2-itm" \
+            _module = "dual_methods" if _family in _DUAL else "blip2" if _family == "blip2-itm" \
                 else "bimodal"
             register_method(_full, family=_family, builder=MethodBuilder(_module, _full),
                             summary=f"captum {_full[len('captum:'):]} on the pixels of the "

@@ -23,13 +23,12 @@ from typing import Any
 import numpy as np
 
 from .._validation import require
-from .base import Explainer, resolve_block, torch_call_scope
+from .base import Explainer, torch_call_scope
 from .cam import gradcam_tokens
-from .hooks import capture_hook, leaf_input_hook, remove_hooks
+from .hooks import batched_grads, capture_hook, leaf_input_hook, remove_hooks
 from .text import finish_texts, tokenize_texts
 
-__all__ = ["DUAL_METHODS", "ClipParts", "DualParts", "MethodExplainer", "Runner", "batched_grads",
-           "build_gradcam", "build_gradeclip", "build_legrad", "build_rollout", "dual_parts", "dual_runner",
+__all__ = ["DESCRIPTIVE", "DUAL_METHODS", "ClipParts", "DualParts", "MethodExplainer", "Runner",
            "method_options", "run_gradcam"]
 
 #: ``run(parts, image, texts) -> (maps, scores, encoding, owners, infos)``
@@ -172,16 +171,6 @@ class ClipParts(DualParts):
         return self.model.logit_scale.exp() * (image_embedding @ text_embeddings.T)
 
 
-def batched_grads(scores: Any, targets: Sequence[Any], *, retain_graph: bool = False) -> Any:
-    """The gradient of each of the ``rows`` scores to each target, in one vectorised
-    backward pass: a tuple with one tensor (rows, *target.shape) per target."""
-    torch = require("torch", "explain")
-    rows = scores.shape[0]
-    eye = torch.eye(rows, dtype=scores.dtype, device=scores.device)
-    return torch.autograd.grad(scores, list(targets), grad_outputs=eye, is_grads_batched=True,
-                               retain_graph=retain_graph)
-
-
 def run_gradcam(parts: DualParts, image: np.ndarray, texts: list[str], *, block: int) -> tuple[
         np.ndarray, np.ndarray, Any, list[int], list[dict[str, Any]]]:
     """captum-style Grad-CAM (:func:`vista.explain.cam.gradcam_tokens`) on the token
@@ -235,53 +224,6 @@ def method_options(method: str, choices: dict[str, Any], allowed: dict[str, Any]
     return {**allowed, **given}
 
 
-def dual_runner(method: str, choices: dict[str, Any], parts: DualParts
-                ) -> tuple[Runner, dict[str, Any]]:
-    """The runner of ``method`` on ``parts`` and every choice it fixed."""
-    from functools import partial
-
-    if method.startswith("captum:"):
-        from .attribution import captum_choices, run_captum
-
-        patch = parts.input_size // parts.grid[0]
-        method_options(method, {k: v for k, v in choices.items() if k == "input_fit"}, {})
-        given = {k: v for k, v in choices.items() if k not in DESCRIPTIVE}
-        captum = captum_choices(method, given, patch=patch)
-        return partial(run_captum, choices=captum), captum
-    if method not in DUAL_METHODS:
-        known = ", ".join([*DUAL_METHODS, "captum:NAME"])
-        raise ValueError(f"method {method!r} is not supported for this family; supported: {known}")
-    chosen = method_options(method, choices, DUAL_METHODS[method])
-    n_layers = len(parts.layers())
-    if method == "gradcam":
-        block = resolve_block("block", chosen["block"], n_layers)
-        recorded = {"block": block, "layer": f"vision block {block} layer_norm1 output",
-                    "relu": True}
-        return partial(run_gradcam, block=block), recorded
-    if method == "legrad":
-        from .legrad import run_legrad
-
-        chosen["block"] = resolve_block("block", chosen["block"], n_layers)
-        chosen["correction"] = bool(chosen["correction"])
-        chosen["post_norm"] = bool(chosen["post_norm"])
-        return partial(run_legrad, **chosen), {**chosen, "normalise": "min-max"}
-    if method == "gem":
-        from .gem import check_gem_depth, run_gem
-
-        chosen["depth"] = check_gem_depth(chosen["depth"], n_layers)
-        return partial(run_gem, **chosen), {**chosen, "normalise": "min-max"}
-    if method == "gradeclip":
-        from .._validation import check_option
-        from .gradeclip import HEADS_CHOICES, run_gradeclip
-
-        check_option("heads", chosen["heads"], HEADS_CHOICES)
-        chosen["ksim"] = bool(chosen["ksim"])
-        return partial(run_gradeclip, **chosen), {**chosen, "normalise": "none"}
-    from .rollout import run_rollout
-
-    return partial(run_rollout, **chosen), {**chosen, "normalise": "max"}
-
-
 class MethodExplainer(Explainer):
     """An explainer that runs one method's runner on a family's parts.
 
@@ -315,44 +257,3 @@ class MethodExplainer(Explainer):
             maps, scores, enc, owners, infos = self.runner(self.parts, image, texts)
         return finish_texts(maps, scores, enc, owners, infos, texts=texts,
                             score_name=self.parts.score_name)
-
-
-def dual_parts(loaded: Any) -> DualParts:
-    """The parts of a loaded CLIP or SigLIP (by model class)."""
-    name = type(loaded.model).__name__
-    if name == "SiglipModel":
-        from .siglip import SiglipParts
-
-        return SiglipParts(loaded)
-    if name == "CLIPModel":
-        return ClipParts(loaded)
-    raise ValueError(f"{loaded.family}: no dual-encoder parts for {name}; "
-                     f"supported: CLIPModel, SiglipModel")
-
-
-def build(loaded: Any, choices: dict[str, Any], *, method: str) -> MethodExplainer:
-    """A method's builder for a dual encoder (``build(loaded, choices)`` with the
-    method bound; see :func:`vista.explain.registry.register_method`)."""
-    parts = dual_parts(loaded)
-    runner, recorded = dual_runner(method, dict(choices), parts)
-    return MethodExplainer(loaded, parts=parts, method=method, runner=runner, options=recorded)
-
-
-def build_gradcam(loaded: Any, choices: dict[str, Any]) -> MethodExplainer:
-    """Grad-CAM on the last vision block's tokens (:func:`run_gradcam`)."""
-    return build(loaded, choices, method="gradcam")
-
-
-def build_legrad(loaded: Any, choices: dict[str, Any]) -> MethodExplainer:
-    """LeGrad (:mod:`vista.explain.legrad`)."""
-    return build(loaded, choices, method="legrad")
-
-
-def build_gradeclip(loaded: Any, choices: dict[str, Any]) -> MethodExplainer:
-    """Grad-ECLIP (:mod:`vista.explain.gradeclip`)."""
-    return build(loaded, choices, method="gradeclip")
-
-
-def build_rollout(loaded: Any, choices: dict[str, Any]) -> MethodExplainer:
-    """Attention rollout (:mod:`vista.explain.rollout`)."""
-    return build(loaded, choices, method="rollout")

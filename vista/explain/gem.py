@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_int, require
-from .cam import tokens_to_grid
+from .cam import min_max, tokens_to_grid
 
 __all__ = ["check_gem_depth", "run_gem", "self_self_attention"]
 
@@ -98,7 +98,6 @@ def run_gem(parts: Any, image: np.ndarray, texts: list[str], *, depth: int = 7,
             ) -> tuple[np.ndarray, np.ndarray, Any, list[int], list[dict[str, Any]]]:
     """GEM maps of a CLIP (:class:`vista.explain.dual.ClipParts`): see the module
     docstring."""
-    from .legrad import min_max
 
     depth = check_gem_depth(depth, len(parts.layers()))
     if "{}" not in template:

@@ -141,7 +141,7 @@ def run_gradeclip(parts: Any, image: np.ndarray, texts: list[str], *, heads: str
                   ) -> tuple[np.ndarray, np.ndarray, Any, list[int], list[dict[str, Any]]]:
     """Grad-ECLIP maps of a dual encoder (see the module docstring)."""
     torch = require("torch", "explain")
-    from .dual import batched_grads
+    from .hooks import batched_grads
 
     check_option("heads", heads, HEADS_CHOICES)
     pixels = parts.pixels(image)

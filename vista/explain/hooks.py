@@ -20,6 +20,7 @@ from .._validation import check_option, require
 __all__ = [
     "HOOK_KINDS",
     "attention_and_gradient",
+    "batched_grads",
     "capture_hook",
     "leaf_hook",
     "leaf_input_hook",
@@ -138,3 +139,13 @@ def attention_and_gradient(
         raise RuntimeError(f"the attention module ran {len(probs)} times in one forward; expected 1")
     (grad,) = torch.autograd.grad(score.sum(), probs[0])
     return probs[0].detach(), grad, score.detach()
+
+
+def batched_grads(scores: Any, targets: Sequence[Any], *, retain_graph: bool = False) -> Any:
+    """The gradient of each of the ``rows`` scores to each target, in one vectorised
+    backward pass: a tuple with one tensor (rows, *target.shape) per target."""
+    torch = require("torch", "explain")
+    rows = scores.shape[0]
+    eye = torch.eye(rows, dtype=scores.dtype, device=scores.device)
+    return torch.autograd.grad(scores, list(targets), grad_outputs=eye, is_grads_batched=True,
+                               retain_graph=retain_graph)

@@ -47,10 +47,10 @@ import numpy as np
 
 from .._validation import check_range, require
 from .base import resolve_block
-from .cam import to_float64, tokens_to_grid
+from .cam import min_max, to_float64, tokens_to_grid
 from .hooks import capture_hook, leaf_input_hook, remove_hooks
 
-__all__ = ["legrad_correct", "legrad_map", "min_max", "run_legrad"]
+__all__ = ["legrad_correct", "legrad_map", "run_legrad"]
 
 
 def legrad_map(
@@ -97,24 +97,6 @@ def legrad_map(
     return tokens_to_grid(total, n_prefix=n_prefix, grid=grid)
 
 
-def min_max(maps: Any) -> np.ndarray:
-    """Scale each map (first axis) to [0, 1]; a constant map becomes all zeros.
-
-    Examples
-    --------
-    >>> min_max(np.array([[[1.0, 3.0]], [[2.0, 2.0]]]))
-    array([[[0., 1.]],
-    <BLANKLINE>
-           [[0., 0.]]], dtype=float32)
-    """
-    arr = to_float64("maps", maps)
-    flat = arr.reshape(arr.shape[0], -1)
-    lo = flat.min(axis=1, keepdims=True)
-    span = flat.max(axis=1, keepdims=True) - lo
-    out = np.divide(flat - lo, span, out=np.zeros_like(flat), where=span > 0)
-    return out.reshape(arr.shape).astype(np.float32)
-
-
 def legrad_correct(maps: Any, empty_maps: Any, *, threshold: float = 0.8) -> np.ndarray:
     """LeGrad's SigLIP correction: zero the patches where the min-max scaled map
     of a neutral prompt exceeds ``threshold``, then min-max.
@@ -137,7 +119,7 @@ def _block_gradients(parts: Any, pixels: Any, embeddings: Sequence[Any], first: 
     """Per text-embedding set, per block from ``first``: the gradient of each row's
     similarity with respect to the block's attention, (rows, H, Q, K); and the
     image embedding, from the last block's output."""
-    from .dual import batched_grads
+    from .hooks import batched_grads
 
     layers = parts.layers()[first:]
     leaves: list[Any] = []

@@ -504,6 +504,3 @@ def _load(spec: ExplainerSpec, *, weights: str | None, device: str | None, eager
     return load_model(spec, weights=weights, revision=options.get("revision"), device=device,
                       attn_implementation=impl)
 
-
-from . import catalog as _catalog  # noqa: E402,F401  (declares the built-in families)
-from . import catalog_methods as _catalog_methods  # noqa: E402,F401  (LeGrad, rollout, captum, SigLIP, BLIP-2)
