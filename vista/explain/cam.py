@@ -236,14 +236,8 @@ def _head_reduced(attention: Any, gradient: Any, *, clamp: str, head_reduce: str
     """``attention × gradient`` with the clamp, heads reduced: (B, T, K) float64."""
     check_option("clamp", clamp, CLAMP_CHOICES)
     check_option("head_reduce", head_reduce, HEAD_REDUCE_CHOICES)
-    attn = to_float64("attention", attention)
-    grad = to_float64("gradient", gradient)
-    if attn.ndim != 4:
-        raise ValueError(f"attention must be 4-D (batch, heads, tokens, keys); got {attn.shape}")
-    if grad.shape != attn.shape:
-        raise ValueError(f"gradient must have the shape of attention {attn.shape}; got {grad.shape}")
-    if not 0 <= n_prefix < attn.shape[-1]:
-        raise ValueError(f"n_prefix must be in [0, {attn.shape[-1]}); got {n_prefix}")
+    attn, grad = _with_gradient("attention", attention, gradient,
+                                "4-D (batch, heads, tokens, keys)", n_prefix)
     if clamp == "gradient":
         cam = attn * np.clip(grad, 0.0, None)
     elif clamp == "product":
@@ -330,14 +324,8 @@ def gradcam_tokens(
     array([[[2., 2.],
             [2., 6.]]], dtype=float32)
     """
-    act = to_float64("activations", activations)
-    grad = to_float64("gradient", gradient)
-    if act.ndim != 3:
-        raise ValueError(f"activations must be 3-D (batch, tokens, channels); got {act.shape}")
-    if grad.shape != act.shape:
-        raise ValueError(f"gradient must have the shape of activations {act.shape}; got {grad.shape}")
-    if not 0 <= n_prefix < act.shape[1]:
-        raise ValueError(f"n_prefix must be in [0, {act.shape[1]}); got {n_prefix}")
+    act, grad = _with_gradient("activations", activations, gradient,
+                               "3-D (batch, tokens, channels)", n_prefix)
     weights = grad[:, n_prefix:, :].mean(axis=1)  # (B, C)
     cam = np.einsum("bkc,bc->bk", act, weights)
     if relu:
@@ -361,3 +349,21 @@ def min_max(maps: Any) -> np.ndarray:
     span = flat.max(axis=1, keepdims=True) - lo
     out = np.divide(flat - lo, span, out=np.zeros_like(flat), where=span > 0)
     return out.reshape(arr.shape).astype(np.float32)
+
+
+def _with_gradient(name: str, values: Any, gradient: Any, shape: str,
+                   n_prefix: int) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` and ``gradient`` as float64, checked: ``values`` has the documented
+    number of axes (``shape``), the gradient its shape, and ``n_prefix`` leaves at least
+    one token on the last token axis (axis 1 of features, the key axis of attention)."""
+    arr = to_float64(name, values)
+    grad = to_float64("gradient", gradient)
+    ndim = int(shape[0])
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must be {shape}; got {arr.shape}")
+    if grad.shape != arr.shape:
+        raise ValueError(f"gradient must have the shape of {name} {arr.shape}; got {grad.shape}")
+    tokens = arr.shape[-1] if ndim == 4 else arr.shape[1]
+    if not 0 <= n_prefix < tokens:
+        raise ValueError(f"n_prefix must be in [0, {tokens}); got {n_prefix}")
+    return arr, grad
