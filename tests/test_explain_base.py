@@ -11,10 +11,11 @@ import pytest
 
 from vista.errors import WeightsNotFoundError
 from vista.explain import explainer_names, load_explainer
-from vista.explain.base import as_rgb_array, check_options, resolve_block
+from vista.explain.base import check_options, resolve_block
 from vista.explain.registry import explainer_spec
 from vista.explain.text import check_texts, combine_pieces
 from vista.explain.weights import resolve_weights, weights_and_revision
+from vista.imaging import as_rgb_array
 
 
 def test_as_rgb_array_pil_and_array() -> None:

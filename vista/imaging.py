@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_IMAGE_PIXELS", "image_size", "load_image", "read_map", "resize_map"]
+__all__ = ["MAX_IMAGE_PIXELS", "as_rgb_array", "image_size", "load_image", "read_map", "resize_map"]
 
 MAX_IMAGE_PIXELS = 100_000_000
 """Images with more pixels than this (100 megapixels, about a 10000×10000 photo) are
@@ -159,3 +159,15 @@ def read_map(path: str | os.PathLike[str], *, name: str = "map") -> np.ndarray:
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ParseError(f"cannot read {name} image: {exc}", path=p) from None
 
+
+def as_rgb_array(image: Any) -> np.ndarray:
+    """A PIL image or H×W×3 uint8 array as an H×W×3 uint8 array (never mutated)."""
+    if hasattr(image, "convert") and hasattr(image, "size"):
+        return np.asarray(image.convert("RGB"))
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+        raise ValueError(
+            f"image must be a PIL image or an HxWx3 uint8 array; got shape {arr.shape}, "
+            f"dtype {arr.dtype}"
+        )
+    return arr

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_int, require
+from ..imaging import as_rgb_array
 from ..records import SaliencyMap
 from .postprocess import describe, to_image_grid
 from .precision import precision_scope
@@ -25,25 +26,11 @@ from .weights import LoadedModel
 
 __all__ = [
     "Explainer",
-    "as_rgb_array",
     "check_options",
     "denormals_flushed",
     "resolve_block",
     "torch_call_scope",
 ]
-
-
-def as_rgb_array(image: Any) -> np.ndarray:
-    """A PIL image or H×W×3 uint8 array as an H×W×3 uint8 array (never mutated)."""
-    if hasattr(image, "convert") and hasattr(image, "size"):
-        return np.asarray(image.convert("RGB"))
-    arr = np.asarray(image)
-    if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
-        raise ValueError(
-            f"image must be a PIL image or an HxWx3 uint8 array; got shape {arr.shape}, "
-            f"dtype {arr.dtype}"
-        )
-    return arr
 
 
 def denormals_flushed() -> bool:

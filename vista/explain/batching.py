@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_int, require
+from ..imaging import as_rgb_array
 from ..records import SaliencyMap
 from .precision import precision_scope
 from .text import check_texts
@@ -103,7 +104,6 @@ def explain_many(explainer: Any, items: Sequence[tuple[Any, Sequence[str]]], *,
         gives (equal up to float rounding: the batch pads texts to one length and
         stacks images).
     """
-    from .base import as_rgb_array
 
     rgbs = [as_rgb_array(image) for image, _ in items]
     texts = [check_texts(t) for _, t in items]
