@@ -113,6 +113,78 @@ def test_feature_ablation_superpixels_and_noise_tunnel_match_captum(folders: dic
     np.testing.assert_allclose(got, attr.abs().sum(dim=1)[0].numpy(), rtol=1e-5, atol=1e-7)
 
 
+def test_noise_tunnel_gradient_shap_matches_captum(folders: dict[str, Path]) -> None:
+    """captum's NoiseTunnel takes ``stdevs`` as its own: GradientShap's stays 0."""
+    explainer = load_explainer("clip", method="captum:NoiseTunnel:GradientShap", n_samples=3,
+                               nt_samples=2, seed=5, weights=str(folders["clip"]), device="cpu")
+    image = tiny_image(24, 40)
+    parts = explainer.parts
+    pixels = parts.pixels(image)
+    text = parts.texts(TEXTS)[3]
+    got = explainer.runner(parts, image, TEXTS)[0]
+    for row in range(len(TEXTS)):
+        algo = captum_attr.NoiseTunnel(captum_attr.GradientShap(
+            lambda px, row=row: parts.score(parts.image_embedding(px), text)[:, row]))
+        state = np.random.get_state()  # noqa: NPY002 (captum uses the legacy global generator)
+        with torch.random.fork_rng(devices=[]), torch.enable_grad():
+            torch.manual_seed(5)
+            np.random.seed(5)  # noqa: NPY002
+            attr = algo.attribute(pixels.clone().requires_grad_(True), nt_type="smoothgrad",
+                                  nt_samples=2, stdevs=0.15, baselines=torch.zeros_like(pixels),
+                                  n_samples=3)
+        np.random.set_state(state)  # noqa: NPY002
+        np.testing.assert_allclose(got[row], attr.detach().abs().sum(dim=1)[0].numpy(),
+                                   rtol=1e-5, atol=1e-7)
+    assert np.isfinite(got).all() and np.abs(got[0] - got[1]).max() > 0
+    (m,) = explainer.explain(image, TEXTS[:1])
+    assert m.params["stdevs"] == 0.0 and m.params["nt_stdevs"] == 0.15 and m.params["seed"] == 5
+    with pytest.raises(ValueError, match="must be 0 under NoiseTunnel"):
+        load_explainer("clip", method="captum:NoiseTunnel:GradientShap", stdevs=0.1,
+                       weights=str(folders["clip"]), device="cpu")
+
+
+def test_albef_feature_ablation_uses_albef_normalisation(tmp_path: Path) -> None:
+    """ALBEF has no image processor: its superpixels and black baseline un-normalise
+    with ALBEF's own mean and std."""
+    from explain_fixtures import albef_checkpoint
+    from skimage.segmentation import slic
+
+    from vista.explain.albef import MEAN, STD
+
+    weights = str(albef_checkpoint(tmp_path / "albef"))
+    explainer = load_explainer("albef", method="captum:FeatureAblation", n_segments=6,
+                               baseline="black", weights=weights, vision_heads=3, device="cpu")
+    assert explainer.parts.image_processor is None
+    check_method(explainer, TEXTS, "itm_logit")
+    # 8 px blocks of colour: SLIC finds several superpixels (on noise it finds one)
+    blocks = np.random.default_rng(0).integers(0, 256, size=(3, 5, 3), dtype=np.uint8)
+    image = np.kron(blocks, np.ones((8, 8, 1), dtype=np.uint8))
+    parts = explainer.parts
+    pixels = parts.pixels(image)
+    mean = torch.tensor(MEAN, dtype=torch.float64).view(3, 1, 1)
+    std = torch.tensor(STD, dtype=torch.float64).view(3, 1, 1)
+    rgb = (pixels[0].double() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
+    labels = torch.as_tensor(slic(rgb, n_segments=6, compactness=10.0, start_label=0))
+    assert labels.max() > 0  # more than one superpixel
+    black = ((0.0 - mean) / std).float().view(1, 3, 1, 1).expand_as(pixels)
+    handle = parts.texts(TEXTS)[3]
+    got = explainer.runner(parts, image, TEXTS)[0]
+    for row in range(len(TEXTS)):
+        algo = captum_attr.FeatureAblation(lambda px, row=row: parts.score_pixels(px, handle)[:, row])
+        with torch.no_grad():
+            attr = algo.attribute(pixels.clone(), baselines=black.clone(),
+                                  feature_mask=labels.view(1, 1, *labels.shape),
+                                  perturbations_per_eval=16)
+        np.testing.assert_allclose(got[row], attr.abs().sum(dim=1)[0].numpy(), rtol=1e-5,
+                                   atol=1e-7)
+    assert np.isfinite(got).all() and np.abs(got).max() > 0
+    tunnel = load_explainer("albef", method="captum:NoiseTunnel:FeatureAblation", n_segments=6,
+                            nt_samples=2, weights=weights, vision_heads=3, device="cpu")
+    first, again = (tunnel.explain(image, TEXTS[:1])[0].values for _ in range(2))
+    assert np.isfinite(first).all()
+    np.testing.assert_array_equal(first, again)
+
+
 @pytest.mark.parametrize("method", ["captum:Saliency", "captum:GradientShap"])
 def test_captum_shared_checks_and_params(folders: dict[str, Path], method: str) -> None:
     options = {"n_samples": 4} if method.endswith("GradientShap") else {}

@@ -32,7 +32,13 @@ Methods and the choices recorded in each map's params:
 ``NoiseTunnel:NAME``
     captum's ``NoiseTunnel`` around any of the above (``nt_type`` ``"smoothgrad"``,
     ``nt_samples`` 10, ``stdevs`` 0.15, ``seed`` 0); the inner method's choices
-    are recorded too.
+    are recorded too. Under the tunnel GradientShap's own ``stdevs`` stays 0
+    (captum's ``NoiseTunnel.attribute`` takes ``stdevs`` as its own and passes the
+    inner method no other noise).
+
+``baseline="black"`` and the superpixels un-normalise the model input with the
+family's mean and std (:func:`pixel_norm`: its image processor's, or ALBEF's own
+constants).
 
 captum is imported here only (the ``explain`` extra).
 """
@@ -46,8 +52,8 @@ import numpy as np
 
 from .._validation import check_int, check_option, check_range, require
 
-__all__ = ["CAPTUM_METHODS", "CHANNEL_CHOICES", "captum_choices", "parse_captum", "reduce_channels",
-           "run_captum"]
+__all__ = ["CAPTUM_METHODS", "CHANNEL_CHOICES", "captum_choices", "parse_captum", "pixel_norm",
+           "reduce_channels", "run_captum"]
 
 CAPTUM_METHODS = ("IntegratedGradients", "GradientShap", "Saliency", "InputXGradient",
                   "Occlusion", "FeatureAblation")
@@ -118,6 +124,9 @@ def captum_choices(method: str, options: dict[str, Any], *, patch: int) -> dict[
     for key in ("stdevs", "nt_stdevs"):
         if key in c:
             c[key] = check_range(key, c[key], 0.0, 10.0)
+    if tunnel and name == "GradientShap" and c["stdevs"] != 0.0:
+        raise ValueError(f"stdevs (GradientShap's own noise) must be 0 under NoiseTunnel, whose "
+                         f"attribute() takes stdevs as its own (set nt_stdevs); got {c['stdevs']}")
     return {"captum_method": name, "noise_tunnel": tunnel, **c}
 
 
@@ -146,12 +155,28 @@ def reduce_channels(attribution: Any, channels: str) -> np.ndarray:
     return np.sqrt((arr ** 2).sum(axis=1))
 
 
+def pixel_norm(parts: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The (3,) mean and std that normalise the model input: ``parts.pixel_norm``
+    where the family defines its own (ALBEF has no Hugging Face image processor),
+    else its image processor's ``image_mean`` and ``image_std``."""
+    own = getattr(parts, "pixel_norm", None)
+    if own is None:
+        processor = getattr(parts, "image_processor", None)
+        if processor is None or getattr(processor, "image_mean", None) is None:
+            raise ValueError(f"{type(parts).__name__} has no image mean/std (no pixel_norm "
+                             f"and no image processor); baseline 'black' and superpixels need "
+                             f"them")
+        own = (processor.image_mean, processor.image_std)
+    mean, std = (np.asarray(v, dtype=np.float64).reshape(-1) for v in own)
+    return mean, std
+
+
 def _baseline(pixels: Any, kind: str, parts: Any) -> Any:
     torch = require("torch", "explain")
     if kind == "zeros":
         return torch.zeros_like(pixels)
-    mean = torch.tensor(parts.image_processor.image_mean, dtype=pixels.dtype, device=pixels.device)
-    std = torch.tensor(parts.image_processor.image_std, dtype=pixels.dtype, device=pixels.device)
+    mean, std = (torch.tensor(v, dtype=pixels.dtype, device=pixels.device)
+                 for v in pixel_norm(parts))
     return ((0.0 - mean) / std).view(1, -1, 1, 1).expand_as(pixels).clone()
 
 
@@ -161,8 +186,7 @@ def superpixels(pixels: Any, parts: Any, *, n_segments: int, compactness: float)
     torch = require("torch", "explain")
     from skimage.segmentation import slic
 
-    mean = np.asarray(parts.image_processor.image_mean).reshape(3, 1, 1)
-    std = np.asarray(parts.image_processor.image_std).reshape(3, 1, 1)
+    mean, std = (v.reshape(-1, 1, 1) for v in pixel_norm(parts))
     rgb = np.clip(pixels[0].detach().cpu().double().numpy() * std + mean, 0, 1).transpose(1, 2, 0)
     labels = slic(rgb, n_segments=n_segments, compactness=compactness, start_label=0)
     return torch.as_tensor(labels, device=pixels.device).view(1, 1, *labels.shape)
@@ -182,7 +206,9 @@ def attribute(forward: Callable[[Any], Any], pixels: Any, c: dict[str, Any], par
         kwargs.update(n_steps=c["n_steps"], method=c["ig_method"],
                       internal_batch_size=c["internal_batch_size"])
     elif name == "GradientShap":
-        kwargs.update(n_samples=c["n_samples"], stdevs=c["stdevs"])
+        kwargs["n_samples"] = c["n_samples"]
+        if not c["noise_tunnel"]:  # NoiseTunnel takes ``stdevs`` as its own
+            kwargs["stdevs"] = c["stdevs"]
     elif name == "Saliency":
         kwargs["abs"] = bool(c["abs"])
     elif name == "Occlusion":

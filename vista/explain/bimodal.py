@@ -164,6 +164,12 @@ class FusionParts:
         self.grid = tuple(family.grid)
         self.input_size = int(getattr(family, "input_size", 0) or 0)
         self.albef = hasattr(self.model, "visual_encoder")
+        #: ALBEF normalises with its own constants (it has no image processor)
+        self.pixel_norm: tuple[Any, Any] | None = None
+        if self.albef:
+            from .albef import MEAN, STD
+
+            self.pixel_norm = (MEAN, STD)
 
     def pixels(self, image: np.ndarray) -> Any:
         return self.family._pixels(image)
