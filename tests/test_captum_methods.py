@@ -23,7 +23,8 @@ from explain_fixtures_methods import (  # noqa: E402
 
 from vista.explain import load_explainer  # noqa: E402
 from vista.explain.attribution import CAPTUM_METHODS, parse_captum, reduce_channels  # noqa: E402
-from vista.explain.catalog_methods import CAPTUM_NAMES  # noqa: E402
+from vista.explain.catalog_methods import CAPTUM_FAMILIES, CAPTUM_NAMES  # noqa: E402
+from vista.explain.registry import explainer_names, method_names  # noqa: E402
 
 pytestmark = pytest.mark.explain
 __all__ = ["one_torch_thread"]  # the autouse fixture, imported to apply here
@@ -187,7 +188,7 @@ def test_albef_feature_ablation_uses_albef_normalisation(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("method", ["captum:Saliency", "captum:GradientShap"])
 def test_captum_shared_checks_and_params(folders: dict[str, Path], method: str) -> None:
-    options = {"n_samples": 4} if method.endswith("GradientShap") else {}
+    options: dict[str, Any] = {"n_samples": 4} if method.endswith("GradientShap") else {}
     explainer = load_explainer("siglip", method=method, weights=str(folders["siglip"]),
                                device="cpu", **options)
     check_method(explainer, TEXTS, explainer.parts.score_name)
@@ -251,3 +252,53 @@ def test_captum_bad_input_one_line(folders: dict[str, Path], method: str,
         load_explainer("clip", method=method, weights=str(folders["clip"]), device="cpu",
                        **options)
     assert "\n" not in str(info.value)
+
+
+#: The cheapest setting of each method, for the smoke run over every declared pair.
+_SMOKE = {"IntegratedGradients": {"n_steps": 2}, "GradientShap": {"n_samples": 2},
+          "FeatureAblation": {"n_segments": 4}}
+CAPTUM_PAIRS = [(f, m) for f in explainer_names() for m in method_names(f)
+                if m.startswith("captum:")]
+
+
+@pytest.fixture(scope="module")
+def smoke_weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, dict[str, Any]]]:
+    """A tiny model of every family that declares a captum method, made once."""
+    from explain_fixtures import albef_checkpoint, blip_folder
+    from explain_fixtures_methods import blip2_folder, vilt_folder
+
+    root = tmp_path_factory.mktemp("captum-smoke")
+    clip = clip_folder(root / "clip")
+    blip = str(blip_folder(root / "blip"))
+    made = {"clip": (str(clip), {}), "siglip": (str(siglip_folder(root / "siglip")), {}),
+            "blip-itm-base": (blip, {}), "blip-itm-large": (blip, {}),
+            "albef": (str(albef_checkpoint(root / "albef")), {"vision_heads": 3}),
+            "blip2-itm": (str(blip2_folder(root / "blip2")), {}),
+            "vilt": (str(vilt_folder(root / "vilt")), {})}
+    missing = sorted({f for f, _ in CAPTUM_PAIRS} - set(made))
+    assert not missing, f"no tiny model for the captum families {missing}"
+    return made
+
+
+def test_captum_pairs_declared() -> None:
+    families = {f for f, _ in CAPTUM_PAIRS}
+    assert families == set(CAPTUM_FAMILIES)
+    for family in families:
+        assert sorted(m for f, m in CAPTUM_PAIRS if f == family) == sorted(
+            [f"captum:{n}" for n in CAPTUM_NAMES] + [f"captum:NoiseTunnel:{n}" for n in CAPTUM_NAMES])
+
+
+@pytest.mark.parametrize(("family", "method"), CAPTUM_PAIRS,
+                         ids=[f"{f}/{m[len('captum:'):]}" for f, m in CAPTUM_PAIRS])
+def test_every_declared_captum_pair_runs(smoke_weights: dict[str, tuple[str, dict[str, Any]]],
+                                         family: str, method: str) -> None:
+    """Each (family, captum method) the registry declares builds and maps one text."""
+    weights, extra = smoke_weights[family]
+    name, tunnel = parse_captum(method)
+    options: dict[str, Any] = {**_SMOKE.get(name, {}), **({"nt_samples": 2} if tunnel else {})}
+    explainer = load_explainer(family, method=method, weights=weights, device="cpu", **extra,
+                               **options)
+    (m,) = explainer.explain(tiny_image(24, 40), ["the cat"])
+    assert m.values.shape == (24, 40) and np.isfinite(m.values).all()
+    assert m.params["method"] == method and m.params["captum_method"] == name
+    assert m.params["noise_tunnel"] is tunnel
