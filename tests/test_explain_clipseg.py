@@ -15,10 +15,8 @@ from explain_fixtures import (  # noqa: E402
     check_call_is_clean,
     check_deterministic_and_batched,
     check_long_text_truncated,
-    save_folder,
-    tiny_clip_config,
+    clipseg_folder,
     tiny_image,
-    write_clip_tokenizer,
 )
 
 from vista.explain import load_explainer  # noqa: E402
@@ -29,28 +27,11 @@ pytestmark = pytest.mark.explain
 TEXTS = ["the cat", "a dog on the mat", "red"]
 
 
-def _save(folder: Path, *, refined: bool) -> Path:
-    tok = write_clip_tokenizer(folder)
-    config = tiny_clip_config(len(tok), transformers.CLIPSegConfig)
-    config.extract_layers = [0, 1, 2]
-    config.reduce_dim = 16
-    config.decoder_num_attention_heads = 2
-    config.decoder_intermediate_size = 32
-    config.conditional_layer = 0
-    config.use_complex_transposed_convolution = refined
-    torch.manual_seed(0)
-    model = transformers.CLIPSegForImageSegmentation(config)
-    cls = getattr(transformers, "ViTImageProcessorPil", None) or transformers.ViTImageProcessor
-    processor = cls(size={"height": 32, "width": 32}, image_mean=[0.48, 0.46, 0.41],
-                    image_std=[0.27, 0.26, 0.28])
-    return save_folder(folder, model, tok, processor)
-
-
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {
-        "clipseg": _save(tmp_path_factory.mktemp("tiny-clipseg"), refined=True),
-        "clipseg-rd16": _save(tmp_path_factory.mktemp("tiny-clipseg-rd16"), refined=False),
+        "clipseg": clipseg_folder(tmp_path_factory.mktemp("tiny-clipseg"), refined=True),
+        "clipseg-rd16": clipseg_folder(tmp_path_factory.mktemp("tiny-clipseg-rd16"), refined=False),
     }
 
 
