@@ -18,7 +18,6 @@ is recorded in the row's ``params["substitutes"]`` (``{triplet_id: substitute id
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -26,7 +25,9 @@ from typing import Any
 import numpy as np
 
 from ..records import Triplet
+from .executor import stable_int
 from .sources import SOURCES, Row
+from .stats_summary import _participant
 
 __all__ = ["CONTROL_SUFFIX", "HumanOther", "OtherText", "substitutes", "with_controls"]
 
@@ -34,14 +35,8 @@ CONTROL_SUFFIX = " | other text"
 """Appended to a model's row name for its ``--control other-text`` row."""
 
 
-def _participant(t: Triplet) -> str | None:
-    p = t.meta.get("participant", t.meta.get("observer"))
-    return None if p is None else str(p)
-
-
 def _draw(seed: int, triplet_id: str, n: int) -> int:
-    h = int.from_bytes(hashlib.sha256(triplet_id.encode("utf-8")).digest()[:8], "little")
-    return int(np.random.default_rng([seed, h]).integers(n))
+    return int(np.random.default_rng([seed, stable_int(triplet_id)]).integers(n))
 
 
 def substitutes(triplets: Sequence[Triplet], *, seed: int = 0, other_images: bool = False,
