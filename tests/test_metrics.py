@@ -307,30 +307,24 @@ def test_every_metric_is_exact_near_the_float_limits(
     others = np.zeros_like(mask)
     others[::7, ::5] = True
     big_s, big_h = np.ldexp(s, exponent), np.ldexp(h, exponent)
+
+    def scores(s: np.ndarray, h: np.ndarray) -> dict[str, float]:
+        return {
+            "ncc": ncc(s, h),
+            "auc_borji": auc_borji(s, h, rng=3),
+            "auc_borji_mit": auc_borji_mit(s, mask, rng=3),
+            "auc_shuffled": auc_shuffled(s, mask, others, rng=3),
+            "auc_judd": auc_judd(s, mask, jitter=False),
+            "nss": nss(s, mask),
+            "sim": sim(s, h),
+            "kld": kld(s, h),
+            "info_gain": info_gain(s, mask),
+        }
+
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an overflow RuntimeWarning fails the test
-        got = {
-            "ncc": ncc(big_s, big_h),
-            "auc_borji": auc_borji(big_s, big_h, rng=3),
-            "auc_borji_mit": auc_borji_mit(big_s, mask, rng=3),
-            "auc_shuffled": auc_shuffled(big_s, mask, others, rng=3),
-            "auc_judd": auc_judd(big_s, mask, jitter=False),
-            "nss": nss(big_s, mask),
-            "sim": sim(big_s, big_h),
-            "kld": kld(big_s, big_h),
-            "info_gain": info_gain(big_s, mask),
-        }
-    want = {
-        "ncc": ncc(s, h),
-        "auc_borji": auc_borji(s, h, rng=3),
-        "auc_borji_mit": auc_borji_mit(s, mask, rng=3),
-        "auc_shuffled": auc_shuffled(s, mask, others, rng=3),
-        "auc_judd": auc_judd(s, mask, jitter=False),
-        "nss": nss(s, mask),
-        "sim": sim(s, h),
-        "kld": kld(s, h),
-        "info_gain": info_gain(s, mask),
-    }
+        got = scores(big_s, big_h)
+    want = scores(s, h)
     for name, value in want.items():
         assert got[name] == pytest.approx(value, rel=1e-12, abs=1e-12), name
 
