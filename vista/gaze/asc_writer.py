@@ -41,10 +41,11 @@ def _check_eye(eye: str) -> str:
     return eye
 
 
-def _check_eyes(eyes: str) -> str:
+def _eye_words(eyes: str) -> str:
+    """``LEFT``/``RIGHT`` words, tab-separated, for 'L', 'R' or 'LR'."""
     if eyes not in ("L", "R", "LR"):
         raise ValueError(f"eyes must be 'L', 'R' or 'LR'; got {eyes!r}")
-    return eyes
+    return "\t".join({"L": "LEFT", "R": "RIGHT"}[e] for e in eyes)
 
 
 class AscWriter:
@@ -100,7 +101,6 @@ class AscWriter:
             self._fh = file
             self._owns = False
             self.path = None
-        self._eyes = "R"
         for line in preamble:
             self.write_line("** " + line)
 
@@ -151,10 +151,9 @@ class AscWriter:
     ) -> None:
         """``START`` of a recording block, with the ``PRESCALER``, ``PUPIL``,
         ``EVENTS`` and ``SAMPLES`` lines that ``edf2asc`` writes after it."""
-        self._eyes = _check_eyes(eyes)
-        words = " ".join({"L": "LEFT", "R": "RIGHT"}[e] for e in eyes)
+        words = _eye_words(eyes)
         kinds = "\t".join(k for k, on in (("SAMPLES", samples), ("EVENTS", events)) if on)
-        self.write_line(f"START\t{_fmt_time(time_ms)} \t{words.replace(' ', chr(9))}\t{kinds}")
+        self.write_line(f"START\t{_fmt_time(time_ms)} \t{words}\t{kinds}")
         self.write_line("PRESCALER\t1")
         self.write_line("VPRESCALER\t1")
         self.write_line(f"PUPIL\t{pupil}")
@@ -165,13 +164,12 @@ class AscWriter:
 
     def events_header(self, *, eyes: str = "R", rate_hz: float = 1000.0) -> None:
         """The ``EVENTS GAZE ... RATE ...`` line."""
-        words = "\t".join({"L": "LEFT", "R": "RIGHT"}[e] for e in _check_eyes(eyes))
+        words = _eye_words(eyes)
         self.write_line(f"EVENTS\tGAZE\t{words}\tRATE\t{rate_hz:.2f}\tTRACKING\tCR\tFILTER\t2")
 
     def samples_header(self, *, eyes: str = "R", rate_hz: float = 1000.0) -> None:
-        """The ``SAMPLES GAZE ... RATE ...`` line (sets the sample layout)."""
-        self._eyes = _check_eyes(eyes)
-        words = "\t".join({"L": "LEFT", "R": "RIGHT"}[e] for e in eyes)
+        """The ``SAMPLES GAZE ... RATE ...`` line."""
+        words = _eye_words(eyes)
         self.write_line(f"SAMPLES\tGAZE\t{words}\tRATE\t{rate_hz:.2f}\tTRACKING\tCR\tFILTER\t2")
 
     def end(self, time_ms: float, *, res: tuple[float, float] = (38.0, 31.0)) -> None:
