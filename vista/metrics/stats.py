@@ -34,6 +34,7 @@ import numpy as np
 
 from .._validation import as_rng, check_array, check_int
 from .bootstrap import _check_confidence, cluster_codes, cluster_draws, resampled_cluster_means
+from .correlation import ncc
 
 __all__ = [
     "SplitHalf",
@@ -349,12 +350,6 @@ def _observer_stack(observer_maps: Any, minimum: int) -> np.ndarray:
     return np.divide(out, totals, out=np.zeros_like(out), where=totals > 0)
 
 
-def _ncc(s: np.ndarray, h: np.ndarray) -> float:
-    from .correlation import ncc
-
-    return ncc(s, h)
-
-
 def leave_one_out(
     observer_maps: Sequence[Any], *, metric: Callable[[np.ndarray, np.ndarray], float] | None = None
 ) -> np.ndarray:
@@ -382,7 +377,7 @@ def leave_one_out(
     [1.0, 1.0, 1.0]
     """
     stack = _observer_stack(observer_maps, 2)
-    fn = metric or _ncc
+    fn = metric or ncc
     total = stack.sum(axis=0)
     k = stack.shape[0]
     return np.array([fn((total - stack[i]) / (k - 1), stack[i]) for i in range(k)])
@@ -445,7 +440,7 @@ def split_half(
     """
     stack = _observer_stack(observer_maps, 2)
     n_splits = check_int("n_splits", n_splits, minimum=1)
-    fn = metric or _ncc
+    fn = metric or ncc
     gen = as_rng(rng)
     k = stack.shape[0]
     half = k // 2
