@@ -107,7 +107,8 @@ class DualParts:
 
     def image_embedding(self, pixels: Any) -> Any:
         """The normalised image embedding the family scores, (B, D)."""
-        raise NotImplementedError
+        emb = self.model.get_image_features(pixel_values=pixels).pooler_output
+        return emb / emb.norm(dim=-1, keepdim=True)
 
     def pool(self, hidden: Any) -> tuple[Any, Any]:
         """A block's output tokens as a normalised image embedding (B, D), LeGrad's
@@ -150,10 +151,6 @@ class ClipParts(DualParts):
                 attention_mask=enc["attention_mask"].to(self.device),
             ).pooler_output
         return enc, owners, infos, emb / emb.norm(dim=-1, keepdim=True)
-
-    def image_embedding(self, pixels: Any) -> Any:
-        emb = self.model.get_image_features(pixel_values=pixels).pooler_output
-        return emb / emb.norm(dim=-1, keepdim=True)
 
     def pool_projection(self, pooled: Any) -> Any:
         return self.model.visual_projection(pooled)

@@ -48,12 +48,16 @@ def self_self_attention(q: Any, k: Any, v: Any, inv_temp: Any, *, iterations: in
     mean of the v-v, k-k and q-q attentions applied to ``v``, (B, heads, N, head_dim)."""
     torch = require("torch", "explain")
     normalize = torch.nn.functional.normalize
+
+    def attend(x: Any, values: Any) -> Any:
+        unit = normalize(x, dim=-1)
+        return torch.softmax(unit @ unit.transpose(-2, -1) * inv_temp, dim=-1) @ (
+            unit if values is None else values)
+
     streams = [v, k, q]
     for _ in range(iterations):
-        streams = [torch.softmax(normalize(x, dim=-1) @ normalize(x, dim=-1).transpose(-2, -1)
-                                 * inv_temp, dim=-1) @ normalize(x, dim=-1) for x in streams]
-    out = [torch.softmax(normalize(x, dim=-1) @ normalize(x, dim=-1).transpose(-2, -1)
-                         * inv_temp, dim=-1) @ v for x in streams]
+        streams = [attend(x, None) for x in streams]
+    out = [attend(x, v) for x in streams]
     return (out[0] + out[1] + out[2]) / 3
 
 

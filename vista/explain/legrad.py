@@ -52,6 +52,9 @@ from .hooks import capture_hook, leaf_input_hook, remove_hooks
 
 __all__ = ["legrad_correct", "legrad_map", "run_legrad"]
 
+#: The neutral prompt of the correction (:func:`legrad_correct`).
+NEUTRAL_PROMPT = "a photo of a"
+
 
 def legrad_map(
     gradients: Sequence[Any], *, n_prefix: int = 1, grid: tuple[int, int] | None = None
@@ -169,7 +172,7 @@ def run_legrad(
     enc, owners, infos, text = parts.texts(texts)
     sets = [text]
     if correction:
-        sets.append(parts.texts(["a photo of a"])[3])
+        sets.append(parts.texts([NEUTRAL_PROMPT])[3])
     grads, image_embedding = _block_gradients(parts, pixels, sets, first, post_norm)
     maps = legrad_map(grads[0], n_prefix=parts.n_prefix, grid=parts.grid)
     if correction:

@@ -32,6 +32,7 @@ References
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -341,8 +342,7 @@ def sanity_check(
     params = {**result.params, "model": model, "recipe": recipe, "method": method,
               "weights": weights, "data": str(data), "n": len(pairs),
               "triplets": [triplets[i].triplet_id for i in chosen]}
-    return SanityResult(result.steps, result.verdict, result.threshold, result.n_pairs,
-                        result.stacks, params)
+    return dataclasses.replace(result, params=params)
 
 
 def plot_sanity(result: SanityResult, *, ax: Any = None) -> Any:

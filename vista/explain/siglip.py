@@ -43,7 +43,6 @@ __all__ = ["DEFAULT_WEIGHTS", "SCORE_CHOICES", "SiglipParts", "pool_with_probs"]
 
 DEFAULT_WEIGHTS = "google/siglip-base-patch16-224"
 SCORE_CHOICES = ("sigmoid", "logit")
-NEUTRAL_PROMPT = "a photo of a"
 
 
 def pool_with_probs(head: Any, hidden: Any) -> tuple[Any, Any]:
@@ -110,10 +109,6 @@ class SiglipParts(DualParts):
             emb = self.model.get_text_features(input_ids=enc["input_ids"].to(self.device)).pooler_output
         keep = {k: enc[k] for k in ("input_ids", "attention_mask", "special_tokens_mask")}
         return keep, list(range(len(texts))), infos, emb / emb.norm(dim=-1, keepdim=True)
-
-    def image_embedding(self, pixels: Any) -> Any:
-        emb = self.model.get_image_features(pixel_values=pixels).pooler_output
-        return emb / emb.norm(dim=-1, keepdim=True)
 
     def final_embedding(self, hidden: Any) -> Any:
         pooled = self.vision.head(self.vision.post_layernorm(hidden))
