@@ -543,7 +543,7 @@ def _png(rgb: np.ndarray, *, palette: bool) -> bytes:
         data = buf.getvalue()
     else:
         data = _libpng(rgb[..., ::-1])
-    body = b"tEXt" + b"Creator\0" + _metadata("png")["Creator"].encode("latin-1")
+    body = b"tEXt" + b"Creator\0" + _metadata()["Creator"].encode("latin-1")
     chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
     end_of_ihdr = 8 + 8 + 13 + 4
     return data[:end_of_ihdr] + chunk + data[end_of_ihdr:]
@@ -603,7 +603,7 @@ def encode_figure(fig: Any, fmt: str, *, dpi: int, palette: bool = False) -> byt
         for im in native:
             im.set_interpolation("none")
         with _FastPdfImages():
-            fig.savefig(buf, format=fmt, dpi=dpi, metadata=_metadata(fmt))
+            fig.savefig(buf, format=fmt, dpi=dpi, metadata=_metadata())
     finally:
         for im in native:
             im.set_interpolation("antialiased")
@@ -633,7 +633,7 @@ def save_figure(fig: Any, path: str | os.PathLike[str], *, formats: Sequence[str
     return out
 
 
-def _metadata(fmt: str) -> dict[str, str]:
+def _metadata() -> dict[str, str]:
     from . import __version__
 
     return {"Creator": f"vista {__version__}"}
