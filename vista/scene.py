@@ -127,7 +127,7 @@ class Scene:
         cls, data: Mapping[str, Any], *, image_size: tuple[int, int] | None = None,
         path: str | os.PathLike[str] | None = None,
     ) -> Scene:
-        """Build a scene from its JSON form (see :func:`load_scene` for the format).
+        """Build a scene from its JSON form (see :func:`read_scene` for the format).
 
         ``image_size`` (height, width) overrides the file's ``image_size``.
         """

@@ -120,12 +120,14 @@ def naming_events(
         if not target:
             continue
         k = len(target)
-        for i in range(len(words) - k + 1):
-            if spoken[i:i + k] == target:
-                inside = np.asarray(area.contains(fixations.xs, fixations.ys), dtype=bool)
-                out.append(NamingEvent(float(words[i].start_ms), float(words[i + k - 1].end_ms),
-                                       fixations.starts_ms, fixations.ends_ms, inside,
-                                       area.label, participant, trial_id))
+        hits = [i for i in range(len(words) - k + 1) if spoken[i:i + k] == target]
+        if not hits:
+            continue
+        inside = np.asarray(area.contains(fixations.xs, fixations.ys), dtype=bool)
+        for i in hits:
+            out.append(NamingEvent(float(words[i].start_ms), float(words[i + k - 1].end_ms),
+                                   fixations.starts_ms, fixations.ends_ms, inside,
+                                   area.label, participant, trial_id))
     return out
 
 
