@@ -194,14 +194,15 @@ def _tasks(plan: Plan, todo: _Todo, cache: MapCache) -> Iterator[ImageTask]:
     pool = fixation_pool(plan)
     needs_fix = any(get_metric(m).needs != "density" for m in plan.options.metrics)
     for image_path, group in iter_groups(plan.good):
+        others = [f for img, f in pool.values() if img != image_path]
+        h, w = plan.sizes[group[0].triplet_id]
+        other_fixations = np.concatenate(others) * np.array([w, h, 1.0]) if others else None
         for s in plan.sources:
             pending = [t for t in group if not todo.complete(t.triplet_id, s.name)
                        and t.triplet_id not in plan.skips[s.name]]
             if not pending:
                 continue
             cached = _cached_maps(plan, s, pending, cache)
-            others = [f for img, f in pool.values() if img != image_path]
-            h, w = plan.sizes[group[0].triplet_id]
             wanted = [[m for m in plan.options.metrics
                        if m not in todo.done.get((t.triplet_id, s.name), {})] for t in pending]
             yield ImageTask(
@@ -209,9 +210,7 @@ def _tasks(plan: Plan, todo: _Todo, cache: MapCache) -> Iterator[ImageTask]:
                 humans=[plan.dataset.load_map(t) for t in pending],
                 fixations=[plan.dataset.load_fixations(t) if needs_fix else None
                            for t in pending],
-                wanted=wanted, seed=plan.options.seed,
-                other_fixations=(np.concatenate(others) * np.array([w, h, 1.0])
-                                 if others else None) if pool else None)
+                wanted=wanted, seed=plan.options.seed, other_fixations=other_fixations)
 
 
 def _cached_maps(plan: Plan, source: Any, pending: list[Any], cache: MapCache
