@@ -31,7 +31,7 @@ from typing import Any
 from .. import __version__
 from .._io import fsync_dir, inside
 from .._validation import as_rng, check_option
-from ..gaze.session_reader import read_journal
+from ..gaze.session_reader import plan_ids, read_journal
 from ..records import Screen
 from .session_config import DEFAULT_TRACKER, TRACKER_KINDS, SessionConfig, check_inputs
 from .session_folder import (
@@ -213,8 +213,8 @@ def _resume(config: SessionConfig, tracker: Any) -> _Run:
     for item in meta["plan"]:
         if not Path(item["image"]).is_file():
             raise FileNotFoundError(f"image of trial {item['trial_id']} is missing: {item['image']}")
-    plan_ids = {p["trial_id"]: p for p in meta["plan"]}
-    read_journal(session_dir / JOURNAL, plan=plan_ids)
+    plan = plan_ids(meta)
+    read_journal(session_dir / JOURNAL, plan=plan)
     recorded = (meta.get("tracker") or {}).get("kind")
     if not isinstance(recorded, str) and tracker is None and config.tracker is None:
         raise ValueError(f"{session_dir / 'session.json'} does not say which tracker recorded "
@@ -226,7 +226,7 @@ def _resume(config: SessionConfig, tracker: Any) -> _Run:
         if read_meta(session_dir) != meta:
             raise FileExistsError(f"session {session_dir} changed while it was checked (another "
                                   "run?); run the command again")
-        done = read_journal(session_dir / JOURNAL, repair=True, plan=plan_ids)
+        done = read_journal(session_dir / JOURNAL, repair=True, plan=plan)
     except BaseException:
         lock.release()
         raise
@@ -346,7 +346,7 @@ def _run_trials(trk: Any, disp: Any, run: _Run, this: Mapping[str, Any],
     return ran
 
 
-def _end_part(trk: Any, run: _Run, this: dict[str, Any]) -> str:
+def _end_part(trk: Any, run: _Run, this: dict[str, Any]) -> None:
     """Close this part's data file and receive it into the session folder."""
     trk.close_data_file()
     target = inside(run.session_dir, this["file"], what="recording file")
@@ -354,17 +354,17 @@ def _end_part(trk: Any, run: _Run, this: dict[str, Any]) -> str:
     this["file"] = got.name
     this["received"] = True
     run.meta["recording"] = run.meta["recordings"][0]["file"]
-    return got.name
 
 
 def _finish(run: _Run, ran: int) -> SessionSummary:
+    """The session's status from its journal (session.json is written by
+    :func:`run_session` on the way out)."""
     meta = run.meta
     done_ids = {str(t["trial_id"]) for t in read_journal(run.session_dir / JOURNAL)}
     complete = all(p["trial_id"] in done_ids for p in meta["plan"])
     meta["status"] = "complete" if complete else "recording"
     if complete:
         meta["completed"] = now_iso()
-    write_meta(run.session_dir, meta)
     return SessionSummary(
         path=run.session_dir, participant=run.config.participant, completed=len(done_ids),
         total=len(meta["plan"]), ran=ran,
