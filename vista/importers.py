@@ -125,8 +125,6 @@ def _normalised_map(
     """
     arr = read_map_png(path)
     was_resized = False
-    if arr.ndim != 2:
-        raise ParseError(f"map must be 2-D grayscale; got shape {arr.shape}", path=path)
     if arr.shape != shape:
         if not resize:
             raise ParseError(
