@@ -452,10 +452,9 @@ def image_regions(
     if placement is None:
         raise ValueError(f"image_regions: {ias} is in screen pixels; pass the placement of "
                          f"{image_path.name} (or ias_space='image')")
-    from ..imaging import load_image
+    from ..imaging import image_size
 
-    shape = load_image(image_path).shape[:2]
-    return [a.mapped(_to_image(placement, (int(shape[0]), int(shape[1])))) for a in areas]
+    return [a.mapped(_to_image(placement, image_size(image_path))) for a in areas]
 
 
 # --------------------------------------------------------------------- measuring
@@ -551,11 +550,9 @@ def trial_areas(
         if trial.placement is None:
             raise ValueError(f"trial {trial.trial_id!r}: the image's placement on the screen "
                              "is unknown, so image-pixel areas cannot be placed")
-        from ..imaging import load_image
+        from ..imaging import image_size
 
-        shape = load_image(image).shape[:2]
-        return [a.mapped(_to_screen(trial.placement, (int(shape[0]), int(shape[1]))))
-                for a in areas]
+        return [a.mapped(_to_screen(trial.placement, image_size(image))) for a in areas]
     src = Path(ias)
     if src.is_dir():
         if image is None:

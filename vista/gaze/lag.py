@@ -383,29 +383,20 @@ def _interval(values: np.ndarray, alpha: float) -> tuple[float, float]:
     return (float(lo), float(hi))
 
 
-def _one_eye(fixations: Fixations, eye: str | None) -> Fixations:
-    present = set(fixations.eyes.tolist())
-    if not present:
-        return fixations
-    if eye is None:
-        eye = "R" if "R" in present else sorted(present)[0]
-    return fixations.select(fixations.eyes == eye)
-
-
 def session_events(
     trials: Sequence[Trial], *, participant: str, regions: str | os.PathLike[str] = "scene",
     ias_space: str = "screen", eye: str | None = None, base_dir: Any = None,
 ) -> list[NamingEvent]:
     """Naming events of a list of trials, with the regions of ``regions``
     (``"scene"``, an ``.ias`` file or folder, or a CSV of ``image, phrase, polygon``)."""
-    from .areas import trial_areas
+    from .areas import _pick_eye, trial_areas
 
     space = "image" if str(regions).lower().endswith(".csv") else ias_space
     out: list[NamingEvent] = []
     for trial in trials:
         areas = trial_areas(trial, ias=regions, ias_space=space, base_dir=base_dir)
         if areas:
-            out += naming_events(_one_eye(trial.fixations, eye), trial.transcript, areas,
+            out += naming_events(_pick_eye(trial.fixations, eye), trial.transcript, areas,
                                  participant=participant, trial_id=trial.trial_id)
     return out
 
