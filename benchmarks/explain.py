@@ -93,13 +93,9 @@ def build_folder(folder: Path, *, large: bool) -> Path:
     """Random-weight BLIP-ITM + tokenizer + image processor saved to ``folder``."""
     import torch
     import transformers
-    from transformers import BertTokenizer, BlipForImageTextRetrieval, BlipProcessor
+    from transformers import BlipForImageTextRetrieval, BlipProcessor
 
-    words = sorted({w for s in SEGMENTS for w in s.split()})
-    filler = [f"tok{i}" for i in range(30522 - len(SPECIALS) - len(words))]
-    vocab = {t: i for i, t in enumerate([*SPECIALS, *words, *filler])}
-    tok = BertTokenizer(vocab=vocab, model_max_length=512)
-    tok.add_special_tokens({"bos_token": "[DEC]", "additional_special_tokens": ["[ENC]"]})
+    tok = _bert_tokenizer(folder, extra=True)
     torch.manual_seed(0)
     BlipForImageTextRetrieval(blip_config(large)).save_pretrained(folder)
     cls = getattr(transformers, "BlipImageProcessorPil", None) or transformers.BlipImageProcessor

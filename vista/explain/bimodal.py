@@ -294,9 +294,9 @@ def run_bimodal(parts: FusionParts, image: np.ndarray, texts: list[str], *,
         lambda: parts.family._match_logit(ids, mask, parts.family._encode_image(pixels)), hooks)
     targets = [*vision_probs, *text_probs]
     maps = []
+    nv = len(vision_probs)
     for row in range(scores.shape[0]):
         grads = torch.autograd.grad(scores[row], targets, retain_graph=row + 1 < scores.shape[0])
-        nv = len(vision_probs)
         vision = [avg_heads(a[0], g[0]) for a, g in zip(vision_probs, grads[:nv], strict=True)]
         text = [(kind, avg_heads(a[row], g[row]))
                 for (kind, _), a, g in zip(steps, text_probs, grads[nv:], strict=True)]

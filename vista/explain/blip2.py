@@ -124,9 +124,9 @@ class Blip2Parts:
         torch = require("torch", "explain")
         ids, mask = handle
         embeds = self.image_embeds(pixels)
+        n = embeds.shape[0]
         columns = []
         for row in range(ids.shape[0]):
-            n = embeds.shape[0]
             columns.append(self.match_logit(ids[row:row + 1].expand(n, -1),
                                             mask[row:row + 1].expand(n, -1), embeds))
         return torch.stack(columns, dim=1)
