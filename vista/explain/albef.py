@@ -48,7 +48,7 @@ from .albef_model import albef_state_dict, build_albef, infer_config
 from .base import check_options, torch_call_scope
 from .cam import gradcam_attention
 from .fusion import FUSION_OPTIONS, FusionChoices, FusionGradCamExplainer, fusion_choices
-from .hooks import capture_hook, leaf_input_hook, run_with_hooks
+from .hooks import batched_grads, capture_hook, leaf_input_hook, run_with_hooks
 from .text import finish_texts, tokenize_texts
 from .weights import LoadedModel, file_sha256, pick_device, require_transformers, resolve_weights
 
@@ -150,8 +150,7 @@ class AlbefExplainer(FusionGradCamExplainer):
             image_feat = torch.nn.functional.normalize(model.vision_proj(embeds[:, 0, :]), dim=-1)
             sims = (text_feat @ image_feat[0]) / model.temp  # (rows,)
             rows = sims.shape[0]
-            eye = torch.eye(rows, dtype=sims.dtype, device=sims.device)
-            (grad,) = torch.autograd.grad(sims, probs, grad_outputs=eye, is_grads_batched=True)
+            (grad,) = batched_grads(sims, probs)
         attn = probs[0].detach().expand(rows, -1, -1, -1)
         cls_row = torch.zeros(rows, attn.shape[2])
         cls_row[:, 0] = 1

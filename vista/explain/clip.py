@@ -44,7 +44,7 @@ from .._validation import check_option, require
 from .base import Explainer, check_options, resolve_block, torch_call_scope
 from .cam import gradcam_tokens
 from .fit import INPUT_FITS, fit_image, place_on_image
-from .hooks import capture_hook, leaf_hook, run_with_hooks
+from .hooks import batched_grads, capture_hook, leaf_hook, run_with_hooks
 from .relevance import cls_relevance_map
 from .text import OVERFLOW_CHOICES, finish_texts, tokenize_texts
 from .weights import LoadedModel
@@ -129,9 +129,7 @@ class ClipExplainer(Explainer):
             emb = emb / emb.norm(dim=-1, keepdim=True)
             scores = model.logit_scale.exp() * (text @ emb[0])  # (rows,)
             rows = scores.shape[0]
-            eye = torch.eye(rows, dtype=scores.dtype, device=scores.device)
-            targets = leaves if self.method == "gradcam" else attentions
-            grads = torch.autograd.grad(scores, targets, grad_outputs=eye, is_grads_batched=True)
+            grads = batched_grads(scores, leaves if self.method == "gradcam" else attentions)
             if self.method == "gradcam":
                 act = leaves[0].detach().expand(rows, -1, -1)
                 maps = gradcam_tokens(act, grads[0][:, 0], relu=True, grid=self.grid)
