@@ -67,6 +67,7 @@ def torch_call_scope(*, flush_denormal: bool = False) -> Iterator[None]:
         if prev_denormal is not None:
             torch.set_flush_denormal(prev_denormal)
 
+
 class Explainer:
     """Base class: subclasses implement :meth:`_explain_batch` for one image.
 

@@ -372,7 +372,6 @@ def resolve_recipe(family: str, recipe: str | None = None, method: str | None = 
                              f"{family}: {', '.join(recipe_names(family))}")
         found = known.get(recipe)
         if method is not None and method != found.method:
-            _load_extensions()
             METHODS.get(method).builder(family)  # a method the family lacks says so first
             raise ValueError(
                 f"method {method!r} contradicts recipe {family}:{recipe} (method "
@@ -380,7 +379,6 @@ def resolve_recipe(family: str, recipe: str | None = None, method: str | None = 
         return found
     if method is None:
         return known.get(spec.default_recipe)
-    _load_extensions()
     METHODS.get(method).builder(family)  # unknown or unsupported: one line with the names
     default = known.get(spec.default_recipe)
     if default.method == method:
@@ -466,7 +464,6 @@ def load_explainer(
     precision = check_precision(precision)
     spec = explainer_spec(name)
     chosen = resolve_recipe(name, recipe, method)
-    _load_extensions()
     meth = METHODS.get(chosen.method)
     build = meth.builder(name)
     choices, loader_options = _split_overrides(spec, chosen, overrides)
