@@ -324,9 +324,10 @@ class SimulatedTracker:
         if self._log is not None and src == self._file:
             self._log.flush()
         dest = Path(destination).with_suffix(".asc")
-        if dest.exists() and not _same_file(dest, src):
-            raise FileExistsError(f"{dest} exists; a received data file is never overwritten")
         if not _same_file(dest, src):
+            if dest.exists():
+                raise FileExistsError(f"{dest} exists; a received data file is never "
+                                      "overwritten")
             copy_new(src, dest)
         return dest
 
