@@ -46,6 +46,7 @@ from .._io import check_regular_file
 from .._validation import check_option
 from ..errors import ParseError
 from ..records import Fixations, Message, Placement, Trial
+from .messages import _is_number
 
 __all__ = [
     "AREA_COLUMNS",
@@ -245,13 +246,6 @@ def _parse_area(text: str, *, path: Any, line: int | None) -> InterestArea:
                             area_id, start, end)
     except ValueError as exc:
         raise ParseError(str(exc), path=path, line=line) from None
-
-
-def _is_number(tok: str) -> bool:
-    try:
-        return math.isfinite(float(tok))
-    except ValueError:
-        return False
 
 
 def parse_ias(text: str, *, path: str | os.PathLike[str] | None = None) -> list[InterestArea]:
