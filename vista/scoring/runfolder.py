@@ -42,7 +42,7 @@ from .._io import (
 )
 from ..errors import ParseError
 from ..records import Triplet
-from .sources import json_default, jsonable
+from .sources import jsonable
 
 __all__ = [
     "JOURNAL",
@@ -198,7 +198,7 @@ class MapCache:
         np.save(buf, np.asarray(values, dtype=np.float32), allow_pickle=False)
         raw = buf.getvalue()
         write_atomic(p, raw, durable=False)
-        doc = {**json.loads(json.dumps(dict(meta), default=json_default)),
+        doc = {**jsonable(dict(meta)),
                "npy_sha256": hashlib.sha256(raw).hexdigest()}
         write_atomic(p.with_suffix(".json"), json.dumps(doc).encode() + b"\n", durable=False)
 
