@@ -126,8 +126,9 @@ def _simulated_fields(trk: Any, session_dir: Path, trial_id: str,
         write_json_atomic(inside(session_dir, rel), transcript.to_dict())
         out["transcript" if no_audio else "simulated_transcript"] = rel.as_posix()
     scene = getattr(trk, "current_scene", None)
-    if callable(scene) and scene() is not None:
-        out["scene"] = scene()[0].to_dict()  # what the simulated participant talked about
+    shown = scene() if callable(scene) else None
+    if shown is not None:
+        out["scene"] = shown[0].to_dict()  # what the simulated participant talked about
     return out
 
 
