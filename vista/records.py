@@ -195,12 +195,11 @@ class Fixations:
     def to_frame(self) -> Any:
         """One row per fixation: ``start_ms``, ``end_ms``, ``duration_ms``, ``x``, ``y``
         (float64) and ``eye`` (pandas ``string``: ``"L"`` or ``"R"``)."""
-        from ._validation import require
+        from .gaze.recording import FIXATION_COLUMNS, frame
 
-        pd = require("pandas", "frames")
-        return pd.DataFrame({"start_ms": self.starts_ms, "end_ms": self.ends_ms,
-                             "duration_ms": self.durations_ms, "x": self.xs, "y": self.ys,
-                             "eye": self.eyes.astype(object)}).astype({"eye": "string"})
+        return frame({"start_ms": self.starts_ms, "end_ms": self.ends_ms,
+                      "duration_ms": self.durations_ms, "x": self.xs, "y": self.ys,
+                      "eye": self.eyes.astype(object)}, FIXATION_COLUMNS)
 
     @classmethod
     def empty(cls) -> Fixations:
