@@ -120,7 +120,8 @@ def _plan(session: Path, trial_ids: Sequence[str] | None) -> list[_Job]:
     if unknown:
         raise ValueError(f"trial_ids: trial {unknown[0]!r} is not in {journal} (its trials: "
                          f"{', '.join(repr(t) for t in jobs) or 'none'})")
-    return [j for j in jobs.values() if j.trial_id in set(wanted)]
+    keep = set(wanted)
+    return [j for j in jobs.values() if j.trial_id in keep]
 
 
 # -------------------------------------------------------------------------- work
