@@ -1,6 +1,6 @@
-"""Tiny random models for the explanation-method tests (SigLIP, BLIP-2, CLIP), saved
-with ``save_pretrained`` in the layout the real weights use, and the checks every
-method shares (:func:`check_method`).
+"""Tiny random models for the explanation-method tests (SigLIP, BLIP-2, ViLT; CLIP's
+is :mod:`explain_fixtures`'), saved with ``save_pretrained`` in the layout the real
+weights use, and the checks every method shares (:func:`check_method`).
 
 Import with ``from explain_fixtures_methods import ...`` (``tests/`` is on
 ``sys.path``).
@@ -17,12 +17,11 @@ import pytest
 from explain_fixtures import (
     check_call_is_clean,
     check_deterministic_and_batched,
+    clip_folder,
     make_bert_tokenizer,
     make_image_processor,
     save_folder,
-    tiny_clip_config,
     tiny_image,
-    write_clip_tokenizer,
 )
 
 __all__ = ["blip2_folder", "check_method", "clip_folder", "one_torch_thread", "realistic_init",
@@ -42,17 +41,6 @@ def one_torch_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def clip_folder(folder: Path) -> Path:
-    """A tiny random CLIP (3 vision blocks, 4x4 patch grid, 16 text tokens)."""
-    import torch
-    import transformers
-
-    tok = write_clip_tokenizer(folder)
-    torch.manual_seed(0)
-    model = transformers.CLIPModel(tiny_clip_config(len(tok)))
-    return save_folder(folder, model, tok, make_image_processor("clip", size=32))
 
 
 def siglip_folder(folder: Path) -> Path:
