@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._io import write_atomic
-from .table_notes import table_notes
+from .table_notes import _fmt, _pval, table_notes
 
 __all__ = ["format_table", "metric_label", "scores_frame", "summarise", "summary_frame",
            "summary_markdown", "table_rows", "write_outputs"]
@@ -143,24 +143,12 @@ def summarise(
     return results, comparisons, warn
 
 
-def _fmt(v: Any, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "nan"
-    return f"{float(v):.{digits}f}"
-
-
 def _cell(res: Mapping[str, Any], *, paper: bool) -> str:
     if paper and res.get("paper"):
         inner = ", ".join(_fmt(v) for v in res["paper"])
     else:
         inner = f"{_fmt(res.get('low'))}, {_fmt(res.get('high'))}"
     return f"{_fmt(res.get('mean'))} [{inner}]"
-
-
-def _p(p: Any) -> str:
-    if p is None or (isinstance(p, float) and math.isnan(p)):
-        return "p=nan"
-    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
 
 
 def table_rows(summary: Mapping[str, Any]) -> tuple[list[str], list[list[str]], list[list[str]]]:
@@ -178,8 +166,8 @@ def table_rows(summary: Mapping[str, Any]) -> tuple[list[str], list[list[str]], 
             c = per.get(m)
             cells.append("" if c is None else
                          f"{c['difference']:+.3f} [{_fmt(c['low'])}, {_fmt(c['high'])}] "
-                         f"{_p(c['p_value'])}"
-                         + (f" (Holm {_p(c['p_holm'])})" if "p_holm" in c else ""))
+                         f"{_pval(c['p_value'])}"
+                         + (f" (Holm {_pval(c['p_holm'])})" if "p_holm" in c else ""))
         comp.append([f"{model} - {per.get('_vs', '')}", str(per.get("_n", "")), *cells])
     return header, body, comp
 

@@ -11,7 +11,9 @@ __all__ = ["table_notes"]
 
 
 def _fmt(v: Any) -> str:
-    return "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "nan"
+    return f"{float(v):.3f}"
 
 
 def _pval(p: Any) -> str:
