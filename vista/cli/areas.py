@@ -14,8 +14,8 @@ from ..gaze.segments import SEGMENTERS
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.option("--ias", default=None, metavar="FILE|DIR|scene",
               help="Interest areas: an .ias file (every trial), a folder of IMAGE_STEM.ias "
-                   "files, or 'scene' for the images' scene files [default: the "
-                   "recording's !V IAREA messages].")
+                   "files, 'scene' for the images' scene files, or a CSV of image, phrase, "
+                   "polygon (image pixels) [default: the recording's !V IAREA messages].")
 @click.option("--ias-space", type=click.Choice(["screen", "image"]), default="screen",
               show_default=True, help="Coordinates of the .ias files (Data Viewer: screen).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,

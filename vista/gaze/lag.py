@@ -451,7 +451,8 @@ def plot_lag(result: LagResult, *, ax: Any = None) -> Any:
     fig = ax.figure
     t = result.times_ms / 1000.0
     ax.fill_between(t, result.band_events[0], result.band_events[1], color="C0", alpha=0.25,
-                    linewidth=0, label="95% band (events)")
+                    linewidth=0,
+                    label=f"{result.params.get('confidence', 0.95):.0%} band (events)")
     if not np.isnan(result.band_participants).all():
         for row in result.band_participants:
             ax.plot(t, row, color="C0", linestyle="--", linewidth=0.8)
