@@ -58,10 +58,10 @@ How a builder receives the model
 Where the code lives
     Built-in families, methods and recipes are declared in
     :mod:`vista.explain.catalog` by module path (``"clip:build_gradcam"``), so
-    nothing heavy is imported until a model is loaded. A module that registers at
-    import time (decorators) is listed in :data:`EXTENSION_MODULES` (one line) or,
-    from another package, is a ``vista.plugins`` entry point; either must import
-    without torch (import it inside the builder).
+    nothing heavy is imported until a model is loaded (:mod:`vista.explain` imports
+    it and :mod:`vista.explain.catalog_methods`). A module from another package that
+    registers at import time (decorators) is a ``vista.plugins`` entry point; it must
+    import without torch (import it inside the builder).
 """
 
 from __future__ import annotations
@@ -76,7 +76,6 @@ from .._registry import Registry
 from .._validation import check_option
 
 __all__ = [
-    "EXTENSION_MODULES",
     "FAMILIES",
     "METHODS",
     "ExplainerSpec",
@@ -93,11 +92,6 @@ __all__ = [
     "register_recipe",
     "resolve_recipe",
 ]
-
-#: Modules (relative to ``vista.explain``) imported the first time the registry is
-#: asked for a family, method or recipe, so what they register is found. They must
-#: import without torch.
-EXTENSION_MODULES: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -251,7 +245,6 @@ class Recipe:
 FAMILIES: Registry[ExplainerSpec] = Registry("model")
 METHODS: Registry[Method] = Registry("method")
 _RECIPES: dict[str, Registry[Recipe]] = {}
-_extensions_loaded = False
 
 
 def _resolve_callable(target: Callable[..., Any] | str) -> Callable[..., Any]:
@@ -314,29 +307,18 @@ def register_method(
     return deco
 
 
-def _load_extensions() -> None:
-    global _extensions_loaded
-    if not _extensions_loaded:
-        _extensions_loaded = True
-        for module in EXTENSION_MODULES:
-            importlib.import_module(f"{__package__}.{module}")
-
-
 def explainer_names() -> list[str]:
     """The registered family names, in registry order."""
-    _load_extensions()
     return FAMILIES.names()
 
 
 def explainer_spec(name: str) -> ExplainerSpec:
     """The spec for ``name``; an unknown name raises a ValueError listing the known ones."""
-    _load_extensions()
     return FAMILIES.get(name)
 
 
 def method_names(family: str | None = None) -> list[str]:
     """Every method name, or those that support ``family``."""
-    _load_extensions()
     return [n for n, m in METHODS.items() if family is None or family in m.builders]
 
 
