@@ -159,7 +159,6 @@ class EyeLinkTracker:
         self._edf: str | None = None
         self._graphics = False
         self._log: AscLog | None = None  # dummy mode: the message log
-        self._log_path: Path | None = None
         self._tmp: Any = None
         self._recording = False
         self._file_open = False
@@ -390,11 +389,9 @@ class EyeLinkTracker:
 
     def _open_log(self, name: str) -> None:
         self._close_log()
-        path = self._dir() / (name + ".asc")
-        self._log = AscLog(path, header=[
+        self._log = AscLog(self._dir() / (name + ".asc"), header=[
             "CONVERTED FROM vista EyeLinkTracker (pylink dummy mode: messages only)",
         ])
-        self._log_path = path
         self._log.message(self.tracker_time_ms(),
                           format_display_coords(self.screen.width_px, self.screen.height_px))
         self._log.flush()

@@ -31,6 +31,7 @@ from typing import Any
 from .. import __version__
 from .._io import fsync_dir, inside
 from .._validation import as_rng, check_option
+from ..gaze.messages import format_display_coords
 from ..gaze.session_reader import plan_ids, read_journal
 from ..records import Screen
 from .session_config import DEFAULT_TRACKER, TRACKER_KINDS, SessionConfig, check_inputs
@@ -308,8 +309,7 @@ def _start_part(trk: Any, run: _Run) -> dict[str, Any]:
     meta["recording"] = meta["recordings"][0]["file"]
     write_meta(run.session_dir, meta)
     trk.open_data_file(edf)
-    W, H = config.screen.width_px, config.screen.height_px
-    trk.send_message(f"DISPLAY_COORDS 0 0 {W - 1} {H - 1}")
+    trk.send_message(format_display_coords(config.screen.width_px, config.screen.height_px))
     trk.send_message(f"VISTA_SESSION participant {config.participant} part {part}")
     cal: dict[str, Any] = {k: jsonable(v) for k, v in trk.calibrate().items()}
     cal["time"] = now_iso()

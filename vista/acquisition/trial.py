@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import inside, safe_name, write_json_atomic
+from ..gaze.messages import format_display_coords
 from ..imaging import image_size
 from ..records import Screen
 from .display import fit_placement, imgload_message
@@ -97,7 +98,7 @@ def _present(trk: Any, trial_id: str, image: str, screen: Screen,
     else:
         placement = fit_placement(size, (W, H), fit="fit")
     trk.send_message(imgload_message(image, placement))
-    trk.send_message(f"DISPLAY_COORDS 0 0 {W - 1} {H - 1}")
+    trk.send_message(format_display_coords(W, H))
     onset = float(trk.tracker_time_ms())
     trk.send_message("SYNCTIME")
     return size, placement, onset
