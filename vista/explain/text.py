@@ -137,11 +137,12 @@ def combine_pieces(
     out = []
     owner_arr = np.asarray(owners)
     w = np.asarray(weights, dtype=np.float64)
+    arr = np.asarray(maps, dtype=np.float64)
     for i in range(n_texts):
         rows = np.flatnonzero(owner_arr == i)
         if rows.size == 0:
             raise ValueError(f"text {i} has no piece")
-        acc = np.tensordot(w[rows], np.asarray(maps, dtype=np.float64)[rows], axes=1)
+        acc = np.tensordot(w[rows], arr[rows], axes=1)
         out.append((acc / w[rows].sum()).astype(np.float32))
     return out
 
