@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ._options import executor_option
+from ._options import check_seed, executor_option
 from ._progress import progress_bar
 
 
@@ -30,7 +30,7 @@ from ._progress import progress_bar
 @click.option("--device", default=None, help="Torch device of the explainers.")
 @click.option("--bootstrap", "n_boot", type=click.IntRange(2, 100_000), default=1000,
               show_default=True, help="Bootstrap resamples of each run.")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+@click.option("--seed", type=int, callback=check_seed, default=0, show_default=True,
               help="Seed of every run.")
 @click.option("--sigma-deg", type=click.FloatRange(0, 20, min_open=True), default=None,
               help="KDE bandwidth, degrees, where the grid does not vary it [default: "
