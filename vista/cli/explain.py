@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import click
 
-COMMANDS: list[click.Command] = []
-
 
 @click.command("recipes")
 @click.option("--model", "family", default=None, metavar="NAME",
@@ -19,4 +17,4 @@ def recipes_command(family: str | None) -> None:
     click.echo(format_recipes(family))
 
 
-COMMANDS.append(recipes_command)
+COMMANDS: list[click.Command] = [recipes_command]

@@ -142,7 +142,6 @@ class ClipSegExplainer(Explainer):
             info["input_size"] = list(pixels.shape[-2:])
         return out, infos
 
-
     def _pixels(self, image: np.ndarray) -> Any:
         """The model input, batch 1: the processor's resize (``"squash"``) or the
         quickstart's transform (``"quickstart"``)."""
