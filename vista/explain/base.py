@@ -103,7 +103,6 @@ class Explainer:
     """
 
     def __init__(self, loaded: LoadedModel, *, method: str) -> None:
-        self.loaded = loaded
         self.name = loaded.family
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
