@@ -177,19 +177,34 @@ class SessionLock:
         from ..errors import FolderBusyError
 
         self.path = session_dir / LOCK
-        self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._fd: int | None = None
         try:
             import fcntl
         except ImportError:  # pragma: no cover - not POSIX
             return
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise FolderBusyError(
+                    f"session {session_dir} is being recorded by another vista process; "
+                    "wait for it to finish (or stop it) before running this one") from None
+            # A holder that released (and unlinked) the file between our open and our
+            # flock leaves us locking an orphan: lock the file that is there now instead.
+            if self._same_file(fd):
+                self._fd = fd
+                return
+            os.close(fd)
+
+    def _same_file(self, fd: int) -> bool:
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(self._fd)
-            self._fd = None
-            raise FolderBusyError(
-                f"session {session_dir} is being recorded by another vista process; wait "
-                "for it to finish (or stop it) before running this one") from None
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        mine = os.fstat(fd)
+        return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
 
     def release(self) -> None:
         """Remove the lock file and release the lock (idempotent)."""
