@@ -8,6 +8,8 @@ function and one ``@register(...)`` line; plugins add theirs through the
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -135,19 +137,11 @@ def get_metric(name: str) -> MetricSpec:
     return METRICS.get(name)
 
 
-_KWARGS: dict[str, frozenset[str]] = {}
-
-
+@functools.cache
 def _spec_kwargs(spec: MetricSpec) -> frozenset[str]:
     """Keyword-only parameters the metric function accepts (for ``compute``), cached."""
-    names = _KWARGS.get(spec.name)
-    if names is None:
-        import inspect
-
-        params = inspect.signature(spec.func).parameters
-        names = frozenset(n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY)
-        _KWARGS[spec.name] = names
-    return names
+    params = inspect.signature(spec.func).parameters
+    return frozenset(n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY)
 
 
 # --------------------------------------------------------------------------- compute
