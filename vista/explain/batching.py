@@ -116,9 +116,10 @@ def explain_many(explainer: Any, items: Sequence[tuple[Any, Sequence[str]]], *,
     out: list[list[SaliencyMap]] = []
     per_row: float | None = getattr(explainer, "bytes_per_row", None)
     start = 0
-    size = micro_batches(counts, 0, max_images=cap, max_rows=_rows_that_fit(device, per_row))
     if _is_cuda(device) and per_row is None:
         size = 1  # the probe: one image, to measure the memory a text row takes
+    else:
+        size = micro_batches(counts, 0, max_images=cap, max_rows=_rows_that_fit(device, per_row))
     while start < len(rgbs):
         stop = start + size
         try:
