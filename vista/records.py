@@ -42,6 +42,21 @@ def _frozen_array(name: str, value: Any, dtype: Any) -> np.ndarray:
     return arr
 
 
+_F8 = "float64"
+FIXATION_COLUMNS = {"start_ms": _F8, "end_ms": _F8, "duration_ms": _F8, "x": _F8, "y": _F8,
+                    "eye": "string"}
+"""Columns and pandas dtypes of :meth:`Fixations.to_frame`."""
+
+
+def frame(columns: dict[str, Any], dtypes: dict[str, str]) -> Any:
+    """A pandas DataFrame of ``columns`` with the documented ``dtypes`` (pandas is
+    imported here, never with vista; extra ``frames``)."""
+    from ._validation import require
+
+    pd = require("pandas", "frames")
+    return pd.DataFrame(columns).astype(dtypes)
+
+
 @dataclass(frozen=True)
 class Screen:
     """The display the stimuli were shown on.
@@ -195,8 +210,6 @@ class Fixations:
     def to_frame(self) -> Any:
         """One row per fixation: ``start_ms``, ``end_ms``, ``duration_ms``, ``x``, ``y``
         (float64) and ``eye`` (pandas ``string``: ``"L"`` or ``"R"``)."""
-        from .gaze.recording import FIXATION_COLUMNS, frame
-
         return frame({"start_ms": self.starts_ms, "end_ms": self.ends_ms,
                       "duration_ms": self.durations_ms, "x": self.xs, "y": self.ys,
                       "eye": self.eyes.astype(object)}, FIXATION_COLUMNS)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..records import Fixations, Message, Trial
+from ..records import FIXATION_COLUMNS, Fixations, Message, Trial, frame
 from .messages import DisplayCoords, first_display_coords, sort_messages, trials_from_messages
 
 # moved to vista.gaze.messages; still importable from here
@@ -65,9 +65,6 @@ def _eyes_column(name: str, value: Any, n: int) -> np.ndarray:
 
 
 _F8 = "float64"
-FIXATION_COLUMNS = {"start_ms": _F8, "end_ms": _F8, "duration_ms": _F8, "x": _F8, "y": _F8,
-                    "eye": "string"}
-"""Columns and pandas dtypes of ``Fixations.to_frame()``."""
 SACCADE_COLUMNS = {"start_ms": _F8, "end_ms": _F8, "duration_ms": _F8, "start_x": _F8,
                    "start_y": _F8, "end_x": _F8, "end_y": _F8, "amplitude_deg": _F8,
                    "peak_velocity_deg_s": _F8, "eye": "string"}
@@ -80,15 +77,6 @@ TRIAL_COLUMNS = {"trial_id": "string", "image": "string", "start_ms": _F8, "end_
                  "duration_ms": _F8, "left": _F8, "top": _F8, "width": _F8, "height": _F8,
                  "fixations": "int64", "messages": "int64"}
 """Columns and pandas dtypes of :meth:`Recording.trials_frame` (``vista replay --csv``)."""
-
-
-def frame(columns: dict[str, Any], dtypes: dict[str, str]) -> Any:
-    """A pandas DataFrame of ``columns`` with the documented ``dtypes`` (pandas is
-    imported here, never with vista; extra ``frames``)."""
-    from .._validation import require
-
-    pd = require("pandas", "frames")
-    return pd.DataFrame(columns).astype(dtypes)
 
 
 @dataclass(frozen=True, eq=False)
