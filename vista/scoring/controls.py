@@ -27,12 +27,18 @@ import numpy as np
 from ..records import Triplet
 from .executor import stable_int
 from .sources import SOURCES, Row
-from .stats_summary import _participant
 
-__all__ = ["CONTROL_SUFFIX", "HumanOther", "OtherText", "substitutes", "with_controls"]
+__all__ = ["CONTROL_SUFFIX", "HumanOther", "OtherText", "participant_of", "substitutes",
+           "with_controls"]
 
 CONTROL_SUFFIX = " | other text"
 """Appended to a model's row name for its ``--control other-text`` row."""
+
+
+def participant_of(t: Triplet) -> str | None:
+    """The viewer of a triplet: ``meta["participant"]``, else ``meta["observer"]``."""
+    p = t.meta.get("participant", t.meta.get("observer"))
+    return None if p is None else str(p)
 
 
 def _draw(seed: int, triplet_id: str, n: int) -> int:
@@ -68,8 +74,8 @@ def substitutes(triplets: Sequence[Triplet], *, seed: int = 0, other_images: boo
     out: dict[str, str] = {}
     for t in triplets:
         cands = [u for u in by_image[t.image_path] if key(u) != key(t)]
-        if same_viewer_first and _participant(t) is not None:
-            mine = [u for u in cands if _participant(u) == _participant(t)]
+        if same_viewer_first and participant_of(t) is not None:
+            mine = [u for u in cands if participant_of(u) == participant_of(t)]
             cands = mine or cands
         if not cands and other_images:
             cands = [u for u in triplets if u.image_path != t.image_path and key(u) != key(t)]

@@ -17,6 +17,7 @@ import numpy as np
 from .._validation import check_option
 from ..metrics.bootstrap import RESAMPLE_UNITS
 from ..records import Triplet
+from .controls import CONTROL_SUFFIX, participant_of
 
 __all__ = [
     "CHANCE",
@@ -33,11 +34,6 @@ __all__ = [
 CHANCE: dict[str, float] = {"ncc": 0.0, "auc_borji": 0.5, "auc_borji_mit": 0.5,
                             "auc_judd": 0.5, "auc_shuffled": 0.5, "nss": 0.0, "info_gain": 0.0}
 """The score of a map that predicts nothing, where it is known without a ``uniform`` row."""
-
-
-def _participant(t: Triplet) -> str | None:
-    p = t.meta.get("participant", t.meta.get("observer"))
-    return None if p is None else str(p)
 
 
 def choose_resample(triplets: Sequence[Triplet], *, requested: str | None, paper: bool
@@ -87,7 +83,7 @@ def cluster_labels(triplets: Sequence[Triplet], unit: str) -> dict[str, str] | N
         return {t.triplet_id: t.image_path for t in triplets}
     out = {}
     for t in triplets:
-        p = _participant(t)
+        p = participant_of(t)
         if p is None:
             raise ValueError(f"--resample participant: triplet {t.triplet_id!r} records no "
                              "participant (meta 'participant' or 'observer')")
@@ -189,12 +185,12 @@ def observer_reliability(dataset: Any, triplets: Sequence[Triplet], *, seed: int
 
     groups: dict[tuple[str, str], dict[str, Triplet]] = {}
     for t in triplets:
-        p = _participant(t)
+        p = participant_of(t)
         if p is not None:
             groups.setdefault((t.image_path, t.text.strip()), {}).setdefault(p, t)
     by_image: dict[str, dict[str, Triplet]] = {}
     for t in triplets:
-        p = _participant(t)
+        p = participant_of(t)
         if p is not None:
             by_image.setdefault(t.image_path, {}).setdefault(p, t)
     chosen = [g for g in groups.values() if len(g) > 1]
@@ -219,7 +215,6 @@ def text_specificity(values: Mapping[str, Mapping[str, Mapping[str, float]]], mo
     """For every model with a ``--control other-text`` row: score(true text) - score(other
     text) per metric, a paired bootstrap on the triplets both scored (the run's
     resampling unit) with interval and two-sided p. A map that ignores the text gives 0."""
-    from .controls import CONTROL_SUFFIX
     from .summary import _comparison
 
     out: dict[str, Any] = {}
@@ -245,7 +240,6 @@ def statistics(rows: Sequence[Mapping[str, Any]], plan: Any, results: Mapping[st
     (win rates and Bradley-Terry ranking of the model rows), ``ceiling`` (each model as
     a fraction of the ``observers`` row, and the observers' split-half reliability) and
     ``text_specificity`` (with ``--control other-text``); each only where it applies."""
-    from .controls import CONTROL_SUFFIX
     from .summary import _values
 
     o = plan.options
