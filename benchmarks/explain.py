@@ -317,19 +317,29 @@ def _bert_tokenizer(folder: Path, extra: bool = False) -> Any:
 
 
 def _clip_tokenizer(folder: Path) -> Any:
+    """A CLIP BPE tokenizer whose merges make every word of ``SEGMENTS`` one token, as
+    the real 49,408-entry vocabulary does for such common words: texts get their real
+    length (about 14 tokens, not one token per letter)."""
     import string
 
     import transformers
 
     chars = [*string.ascii_lowercase]
     vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for c in chars:
-        vocab[c] = len(vocab)
-    for c in chars:
-        vocab[c + "</w>"] = len(vocab)
+    merges: list[str] = []
+    for token in [*chars, *(c + "</w>" for c in chars)]:
+        vocab[token] = len(vocab)
+    for word in sorted({w for s in SEGMENTS for w in s.split()}, key=lambda w: (-len(w), w)):
+        pieces = [*word[:-1], word[-1] + "</w>"]
+        head = pieces[0]
+        for piece in pieces[1:]:
+            merges.append(f"{head} {piece}")
+            head += piece
+            vocab.setdefault(head, len(vocab))
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
-    (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(dict.fromkeys(merges))
+                                       + "\n", encoding="utf-8")
     tok = transformers.CLIPTokenizer.from_pretrained(folder, model_max_length=77)
     tok.save_pretrained(folder)
     return tok
@@ -398,6 +408,9 @@ def build_family(family: str, folder: Path, *, patch: int = 16) -> Path:
         with torch.no_grad():
             for p in model.parameters():
                 p.normal_(0.0, 0.02) if p.ndim > 1 else p.zero_()
+            for module in model.modules():  # layer norms' gains 1: 0 would flatten every state
+                if isinstance(module, torch.nn.LayerNorm):
+                    module.weight.fill_(1.0)
             model.temp.fill_(0.07)
         torch.save({"model": model.state_dict()}, folder / "albef.pth")
         return folder

@@ -28,6 +28,16 @@ the last block only). The authors' notebook instead repeats the image ``T`` time
 and runs ``T`` vision forwards. Parameters are frozen; the graph starts at the
 captured tensor, so nothing below it is differentiated.
 
+When the explained tensor lies in the last block (``gradcam`` at ``block=-1``,
+``relevance`` from ``start_block=-1``: the recipes ``gradcam``, ``vista-0.1``,
+``chefer`` and ``chefer-pad``), the blocks below run once without a graph and the
+last block is computed for the ``[CLS]`` query only (:func:`cls_tail`): the pooled
+embedding reads nothing else of it (every other token's output is discarded by the
+pooling, so its attention row, MLP and gradient are exactly zero work). Same
+modules, same arithmetic, restricted to the one row that reaches the score; the
+backward pass per text then costs the keys and values of the last block instead of
+the whole block.
+
 Input fit (:mod:`vista.explain.fit`): ``"squash"`` resizes the whole image to the
 square input (aspect not kept); ``"crop"`` is CLIP's own preprocessing (shorter side
 to the input size, bicubic, centre crop) and the margins outside the crop get
@@ -49,7 +59,7 @@ from .relevance import cls_relevance_map
 from .text import OVERFLOW_CHOICES, finish_texts, tokenize_texts
 from .weights import LoadedModel
 
-__all__ = ["METHODS", "ClipExplainer", "build_gradcam", "build_relevance"]
+__all__ = ["METHODS", "ClipExplainer", "build_gradcam", "build_relevance", "cls_tail"]
 
 METHODS = ("gradcam", "relevance")
 
@@ -116,16 +126,7 @@ class ClipExplainer(Explainer):
                 ).pooler_output
                 text = text / text.norm(dim=-1, keepdim=True)
 
-            layers = model.vision_model.encoder.layers
-            first = self.block if self.method == "gradcam" else self.start_block
-            leaves: list[Any] = []
-            attentions: list[Any] = []
-            hooks = [(layers[first].layer_norm1, "forward", leaf_hook(leaves))]
-            if self.method == "relevance":
-                hooks += [(layer.self_attn, "forward", capture_hook(attentions, 1))
-                          for layer in layers[first:]]
-            emb = run_with_hooks(
-                lambda: model.get_image_features(pixel_values=pixels).pooler_output, hooks)
+            emb, leaves, attentions = self._image_embedding(pixels)
             emb = emb / emb.norm(dim=-1, keepdim=True)
             scores = model.logit_scale.exp() * (text @ emb[0])  # (rows,)
             rows = scores.shape[0]
@@ -134,10 +135,30 @@ class ClipExplainer(Explainer):
                 act = leaves[0].detach().expand(rows, -1, -1)
                 maps = gradcam_tokens(act, grads[0][:, 0], relu=True, grid=self.grid)
             else:
-                attn = [a.detach().expand(rows, -1, -1, -1) for a in attentions]
-                maps = cls_relevance_map(attn, [g[:, 0] for g in grads], grid=self.grid)
+                attn = [_square(a.detach().expand(rows, -1, -1, -1)) for a in attentions]
+                maps = cls_relevance_map(attn, [_square(g[:, 0]) for g in grads],
+                                         grid=self.grid)
         values = scores.detach().cpu().double().numpy()
         return finish_texts(maps, values, enc, owners, infos, texts=texts, score_name="similarity")
+
+    def _image_embedding(self, pixels: Any) -> tuple[Any, list[Any], list[Any]]:
+        """The projected image embedding (not normalised) with the explained tensors
+        in its graph: the ``layer_norm1`` output of the Grad-CAM block, or the
+        attention probabilities of every block from ``start_block``."""
+        model = self.model
+        layers = model.vision_model.encoder.layers
+        first = self.block if self.method == "gradcam" else self.start_block
+        if first == len(layers) - 1:
+            return cls_tail(model, pixels, explain=self.method)
+        leaves: list[Any] = []
+        attentions: list[Any] = []
+        hooks = [(layers[first].layer_norm1, "forward", leaf_hook(leaves))]
+        if self.method == "relevance":
+            hooks += [(layer.self_attn, "forward", capture_hook(attentions, 1))
+                      for layer in layers[first:]]
+        emb = run_with_hooks(
+            lambda: model.get_image_features(pixel_values=pixels).pooler_output, hooks)
+        return emb, leaves, attentions
 
     def _pixels(self, image: np.ndarray) -> tuple[Any, dict[str, Any]]:
         """The model input and where it lies on the image (for ``crop`` and ``pad``)."""
@@ -210,3 +231,74 @@ def build_relevance(loaded: LoadedModel, choices: dict[str, Any]) -> ClipExplain
     block only, as Chefer's CLIP notebook), ``input_fit``, ``overflow``.
     """
     return _build(loaded, choices, "relevance")
+
+
+def cls_tail(model: Any, pixels: Any, *, explain: str) -> tuple[Any, list[Any], list[Any]]:
+    """The projected image embedding of a transformers ``CLIPModel``, its last vision
+    block computed for the ``[CLS]`` query only.
+
+    The blocks below the last run without an autograd graph. The last block is
+    ``CLIPEncoderLayer.forward`` with ``eager_attention_forward`` (same modules, same
+    order of operations: ``q·kᵀ`` times ``scale``, softmax in float32, ``out_proj``,
+    residual, ``layer_norm2``, ``mlp``, residual) for the one query row the pooled
+    output reads, then ``post_layernorm`` and ``visual_projection`` as
+    ``get_image_features``. Equal to ``get_image_features(pixel_values=pixels)``
+    (``tests/test_explain_clip_tail.py``).
+
+    Parameters
+    ----------
+    model : transformers.CLIPModel
+    pixels : torch.Tensor, shape (1, 3, S, S)
+    explain : {"gradcam", "relevance"}
+        Which tensor is made a leaf of the graph: the ``layer_norm1`` output of the
+        last block (all tokens: keys and values read them) for Grad-CAM, or the
+        ``[CLS]`` row of its attention probabilities for relevance.
+
+    Returns
+    -------
+    (embedding (1, D), [ln1 leaf (1, T, d)] or [], [attention (1, H, 1, T)] or [])
+        For relevance, the ``[CLS]`` row of the attention probabilities, a leaf of
+        the graph: with one block, the relevance map reads only that row
+        (``R = I + Ā`` and the map is ``R[0, 1:]``; see
+        :func:`vista.explain.relevance.cls_relevance_map`).
+    """
+    torch = require("torch", "explain")
+    vision = model.vision_model
+    layers = vision.encoder.layers
+    with torch.no_grad():
+        hidden = vision.pre_layrnorm(vision.embeddings(pixels))
+        for layer in layers[:-1]:
+            out = layer(hidden, None)
+            hidden = out[0] if isinstance(out, tuple) else out
+    last = layers[-1]
+    attn = last.self_attn
+    with torch.no_grad():
+        normed = last.layer_norm1(hidden)
+    leaf = normed.requires_grad_(explain == "gradcam")
+    batch, _, width = leaf.shape
+    heads = width // attn.head_dim
+
+    def split(x: Any) -> Any:
+        return x.view(batch, x.shape[1], heads, attn.head_dim).transpose(1, 2)
+
+    query = split(attn.q_proj(leaf[:, :1]))
+    keys, values = split(attn.k_proj(leaf)), split(attn.v_proj(leaf))
+    probs = torch.nn.functional.softmax(torch.matmul(query, keys.transpose(-1, -2)) * attn.scale,
+                                        dim=-1, dtype=torch.float32).to(query.dtype)
+    if explain == "relevance":
+        probs = probs.detach().requires_grad_(True)
+    context = torch.matmul(probs, values).transpose(1, 2).reshape(batch, 1, width)
+    state = hidden[:, :1] + attn.out_proj(context)
+    state = state + last.mlp(last.layer_norm2(state))
+    emb = model.visual_projection(vision.post_layernorm(state[:, 0]))
+    return (emb, [leaf], []) if explain == "gradcam" else (emb, [], [probs])
+
+
+def _square(rows: Any) -> Any:
+    """An attention tensor (B, H, Q, T) with Q = 1 (the ``[CLS]`` row of
+    :func:`cls_tail`) padded with zero rows to (B, H, T, T); others as they are."""
+    torch = require("torch", "explain")
+    if rows.shape[-2] != 1 or rows.shape[-1] == 1:
+        return rows
+    return torch.nn.functional.pad(rows, (0, 0, 0, rows.shape[-1] - 1))
+
