@@ -18,18 +18,24 @@ counts denormal floats in the activations of one BLIP forward, to show there are
 Rows, each measured in this run on one 480 x 640 image:
 
 - ``vista``: one ``explain(image, texts)`` call with ``--segments`` texts;
-- ``per pair``: the reference code's way, one text a call with the parameters
-  trainable (``requires_grad``), as the reference notebooks and scripts run them.
-  For BLIP-ITM the per-pair way is the port of LAVIS ``compute_gradcam`` in
-  ``explain.py`` (``lavis_per_pair``: a full forward, image encoder included, and
-  ``loss.backward()`` per pair), timed once per family; the other rows call vista's
-  own explainer one text at a time with trainable parameters, a lower bound on the
-  reference scripts' time (they backpropagate through the image encoder as well).
+- ``ref.``: the reference code's way, one pair a call with the parameters trainable
+  (``requires_grad``), as the reference notebooks and scripts run them: for BLIP-ITM
+  the port of LAVIS ``compute_gradcam`` in ``explain.py`` (``lavis_per_pair``: a full
+  forward, image encoder included, and ``loss.backward()`` per pair); for ALBEF the
+  notebook's way on the explainer's parts (``fusion_per_pair``); for CLIP Grad-CAM,
+  Chefer's CLIP notebook, CLIPSeg's Quickstart and ViLT's ``demo.py`` the flows in
+  ``per_pair.py`` (built on the reference ports the recipes are tested against);
+  vista one text a call for any other row;
+- ``1 text``: vista's own explainer one text a call with trainable parameters, the
+  strictest baseline (it keeps every saving of vista but the sharing across texts).
 
-Printed per row: seconds per pair of both ways and their ratio (the figure to read
-on shared cores: both sides suffer the same load), and the Table 1 extrapolation:
-seconds per pair of the 7 rows (``TABLE1``) times 508 pairs. Median of
-``--repeats`` calls after a warm-up call.
+Printed per row: seconds per pair of each way and the ratios (the figures to read on
+shared cores: both sides suffer the same load), then the Table 1 extrapolation:
+seconds per pair of the 7 rows (``TABLE1``) times 508 pairs. Median of ``--repeats``
+calls after a warm-up call. With ``--table1`` the script also counts the floating-
+point operations of each row's vista call (torch's own per-op formulas) and measures
+this machine's float32 matrix-product peak, and prints the floor they set: the time
+vista's arithmetic would take if every operation ran at that peak.
 """
 
 from __future__ import annotations
@@ -56,6 +62,10 @@ TABLE1 = [("clip", "gradcam"), ("clip", "chefer"), ("blip-itm-base", "lavis"),
 FAMILIES = ("blip-itm-base", "blip-itm-large", "albef", "clip", "vilt", "clipseg",
             "clipseg-rd16", "siglip")
 EXTRA: dict[str, dict[str, Any]] = {"albef": {"vision_heads": 12}}
+#: GFLOP per pair of each Table 1 row's vista call (``--table1``), by row label.
+FLOPS: dict[str, float] = {}
+#: (max deviation / range, min r) of each row's maps from fp32 (``--precision``).
+DEVIATION: dict[str, tuple[float, float]] = {}
 
 
 def build(family: str, root: Path) -> dict[str, Path]:
@@ -134,21 +144,82 @@ def fusion_per_pair(ex: Any, image: np.ndarray, texts: list[str]) -> None:
         ex.model.requires_grad_(False)
 
 
-def one_text_a_call(ex: Any, image: np.ndarray, texts: list[str], repeats: int) -> np.ndarray:
-    """Seconds per pair of ``ex`` called once per text with trainable parameters."""
+def label_of(family: str, recipe: str | None, method: str | None) -> str:
+    """A row's label: ``family:recipe`` or ``family/method``."""
+    return f"{family}:{recipe}" if recipe else f"{family}/{method}"
+
+
+def deviation(maps: list[Any], reference: list[Any]) -> tuple[float, float]:
+    """(largest |map - fp32 map| / fp32 map's range, lowest Pearson r) over the texts."""
+    devs, rs = [], []
+    for m, r in zip(maps, reference, strict=True):
+        a, b = np.asarray(m.values, np.float64), np.asarray(r.values, np.float64)
+        devs.append(float(np.abs(a - b).max() / max(np.ptp(b), 1e-30)))
+        rs.append(float(np.corrcoef(a.ravel(), b.ravel())[0, 1]) if np.ptp(a) and np.ptp(b)
+                  else float("nan"))
+    return max(devs), min(rs)
+
+
+def gflop(fn: Any) -> float:
+    """Floating-point operations of ``fn()`` in GFLOP, counted per dispatched op by
+    torch's own formulas (``torch.utils.flop_counter``: matrix products,
+    convolutions, attention); the dispatch mode sits below autograd and vmap, so
+    backward passes and batched gradients are counted at their real shapes."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class Count(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (),
+                               kwargs: Any = None) -> Any:
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None:
+                self.total += formula(*args, **kwargs, out_val=out)
+            return out
+
+    with Count() as counter:
+        fn()
+    return counter.total / 1e9
+
+
+def gemm_peak() -> float:
+    """This machine's float32 matrix-product rate in GFLOP/s at the current thread
+    count: the best of 5 products of two 2048 x 2048 matrices."""
+    import torch
+
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a @ b
+    best = min(median_time(lambda: a @ b, lambda: None, 1)[0] for _ in range(5))
+    return 2 * 2048**3 / best / 1e9
+
+
+def trainable_time(ex: Any, fn: Any, warm: Any, repeats: int) -> np.ndarray:
+    """:func:`median_time` of ``fn`` with ``ex``'s parameters trainable, as the
+    reference scripts leave them."""
     ex.model.requires_grad_(True)
     try:
-        return median_time(lambda: [ex.explain(image, [t]) for t in texts],
-                           lambda: ex.explain(image, texts[:1]), repeats) / len(texts)
+        return median_time(fn, warm, repeats)
     finally:
+        ex.model.zero_grad(set_to_none=True)
         ex.model.requires_grad_(False)
 
 
+def one_text_a_call(ex: Any, image: np.ndarray, texts: list[str], repeats: int) -> np.ndarray:
+    """Seconds per pair of ``ex`` called once per text with trainable parameters."""
+    return trainable_time(ex, lambda: [ex.explain(image, [t]) for t in texts],
+                          lambda: ex.explain(image, texts[:1]), repeats) / len(texts)
+
+
 def bench_family(family: str, args: argparse.Namespace, root: Path,
-                 image: np.ndarray) -> list[tuple[str, Any, Any, str]]:
-    """(row label, vista (wall, CPU) s/pair, per-pair (wall, CPU) s/pair, per-pair way)
-    per case."""
-    from vista.explain import load_explainer
+                 image: np.ndarray) -> list[tuple[str, Any, Any, str, Any]]:
+    """(row label, vista (wall, CPU) s/pair, reference per-pair (wall, CPU) s/pair, the
+    reference way, vista one text a call (wall, CPU) s/pair) per case."""
+    from per_pair import per_pair_way
+
+    from vista.explain import load_explainer, recipes
 
     texts = SEGMENTS[: args.segments]
     folders = build(family, root)
@@ -160,14 +231,23 @@ def bench_family(family: str, args: argparse.Namespace, root: Path,
     rows = []
     for recipe, method in cases(family, args.captum, args.table1):
         kw: dict[str, Any] = {"recipe": recipe, "method": method}
-        spec = None if recipe is None else next(
-            r for r in __import__("vista.explain", fromlist=["recipes"]).recipes(family)
-            if r.name == recipe)
+        spec = None if recipe is None else next(r for r in recipes(family) if r.name == recipe)
         arch = "patch32" if spec is not None and spec.weights and "patch32" in spec.weights else ""
         ex = load_explainer(family, weights=str(folders[arch]), device="cpu", **kw,
-                            **EXTRA.get(family, {}))
+                            precision=args.precision, **EXTRA.get(family, {}))
+        maps = ex.explain(image, texts)
+        if args.precision != "fp32":
+            DEVIATION[label_of(family, recipe, method)] = deviation(
+                maps, load_explainer(family, weights=str(folders[arch]), device="cpu", **kw,
+                                     **EXTRA.get(family, {})).explain(image, texts))
+        flat = [m for m in maps if float(np.ptp(m.values)) == 0]
+        if flat:
+            print(f"warning: {len(flat)} of {len(texts)} maps of {family}:{recipe or method} "
+                  "are constant (a degenerate random model?)", flush=True)
         ours = median_time(lambda ex=ex: ex.explain(image, texts),
                            lambda ex=ex: ex.explain(image, texts[:1]), args.repeats) / len(texts)
+        strict = one_text_a_call(ex, image, texts, args.repeats)
+        reference = per_pair_way(family, ex)
         if lavis is not None and ex.method == "gradcam":
             ref, way = lavis, "LAVIS compute_gradcam per pair"
         elif family == "albef" and ex.method == "gradcam" and ex.batches_images:
@@ -175,12 +255,22 @@ def bench_family(family: str, args: argparse.Namespace, root: Path,
                               lambda ex=ex: fusion_per_pair(ex, image, texts[:1]),
                               1) / len(texts)
             way = "ALBEF notebook per pair (full backward)"
+        elif reference is not None:
+            fn, way = reference
+            ref = trainable_time(ex, lambda ex=ex, fn=fn: fn(ex, image, texts),
+                                 lambda ex=ex, fn=fn: fn(ex, image, texts[:1]),
+                                 args.repeats) / len(texts)
         else:
-            ref, way = one_text_a_call(ex, image, texts, args.repeats), "one text a call"
-        label = f"{family}:{recipe}" if recipe else f"{family}/{method}"
-        rows.append((label + (" (B/32)" if arch else ""), ours, ref, way))
-        print(f"{rows[-1][0]:<40}{ours[0]:>8.3f}{ref[0]:>9.3f}{ref[0] / ours[0]:>7.1f}x"
-              f"{ours[1]:>8.3f}{ref[1]:>9.3f}{ref[1] / ours[1]:>7.1f}x  {way}", flush=True)
+            ref, way = strict, "vista one text a call"
+        label = label_of(family, recipe, method)
+        if args.table1:
+            FLOPS[label] = gflop(lambda ex=ex: ex.explain(image, texts)) / len(texts)
+        rows.append((label + (" (B/32)" if arch else ""), ours, ref, way, strict))
+        dev = DEVIATION.get(label)
+        print(f"{rows[-1][0]:<34}{ours[0]:>7.3f}{ref[0]:>8.3f}{ref[0] / ours[0]:>6.1f}x"
+              f"{strict[0]:>8.3f}{strict[0] / ours[0]:>6.1f}x{ref[1] / ours[1]:>7.1f}x  {way}"
+              + (f"; {args.precision} vs fp32: max {dev[0]:.2%} of range, r {dev[1]:.4f}"
+                 if dev else ""), flush=True)
         del ex
     return rows
 
@@ -218,6 +308,9 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=3, help="texts per call (default 3)")
     parser.add_argument("--repeats", type=int, default=1, help="timed calls (default 1)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                        help="vista's precision (default fp32); not fp32: each row's maps "
+                             "are compared with fp32 maps of the same call")
     parser.add_argument("--scale-to", type=float, default=None, metavar="S",
                         help="s/pair of blip-itm-base:lavis on a quiet machine; the Table 1 "
                              "extrapolation is also printed scaled by S / this run's figure")
@@ -228,12 +321,13 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     families = [f for f in args.families if not args.table1 or any(f == t for t, _ in TABLE1)]
     image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    print(f"{args.threads} torch threads, {args.segments} texts a call, median of "
+    print(f"{args.precision}, {args.threads} torch threads, {args.segments} texts a call, median of "
           f"{args.repeats}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"{'':<40}{'wall s/pair':^24}{'CPU s/pair':^24}")
-    print(f"{'family:recipe / method':<40}{'vista':>8}{'per pair':>9}{'ratio':>8}"
-          f"{'vista':>8}{'per pair':>9}{'ratio':>8}  per-pair way")
-    rows: dict[str, tuple[str, Any, Any, str]] = {}
+    print(f"{'':<34}{'wall s/pair':^43}{'CPU':>7}")
+    print(f"{'family:recipe / method':<34}{'vista':>7}{'ref.':>8}{'ratio':>7}"
+          f"{'1 text':>8}{'ratio':>7}{'ratio':>7}  reference per-pair way ('1 text': vista "
+          "one text a call, trainable)")
+    rows: dict[str, tuple[str, Any, Any, str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for family in families:
             for row in bench_family(family, args, Path(tmp), image):
@@ -251,6 +345,18 @@ def main() -> None:
               f"({ref[0] / ours[0]:.1f}x); target < 8 min wall: "
               f"{'met' if ours[0] < 480 else 'NOT met'}. CPU time / {args.threads} bounds "
               f"the wall time on {args.threads} idle cores from below, CPU time from above")
+        if len(FLOPS) == len(TABLE1):
+            peak = gemm_peak()
+            work = sum(FLOPS.values()) * N_PAIRS
+            print(f"\nfloor: vista's arithmetic for Table 1 is {work / 1e3:.1f} TFLOP "
+                  f"(counted); at this machine's float32 matrix-product peak, "
+                  f"{peak:.0f} GFLOP/s on {args.threads} threads, that alone takes "
+                  f"{work / peak / 60:.1f} min")
+            for (f, r), row in zip(TABLE1, table, strict=True):
+                g = FLOPS[f"{f}:{r}"]
+                print(f"  {f + ':' + r:<24}{g:>6.1f} GFLOP/pair, floor {g / peak:.3f} s/pair, "
+                      f"vista {row[1][0]:.3f} s/pair ({g / row[1][0]:.0f} GFLOP/s, "
+                      f"{g / peak / row[1][0]:.0%} of the peak)" if row else "")
         base = rows.get("blip-itm-base:lavis")
         if args.scale_to and base is not None:
             scaled = [r[1][0] / base[1][0] * args.scale_to * N_PAIRS for r in table if r]
