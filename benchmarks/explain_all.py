@@ -185,12 +185,15 @@ def gflop(fn: Any) -> float:
     return counter.total / 1e9
 
 
-def gemm_peak() -> float:
-    """This machine's float32 matrix-product rate in GFLOP/s at the current thread
-    count: the best of 5 products of two 2048 x 2048 matrices."""
+def gemm_peak(precision: str = "fp32") -> float:
+    """This machine's matrix-product rate in GFLOP/s at the current thread count and
+    ``precision``: the best of 5 products of two 2048 x 2048 matrices."""
     import torch
 
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    from vista.explain.precision import torch_dtype
+
+    dtype = torch_dtype(precision)
+    a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
     a @ b
     best = min(median_time(lambda: a @ b, lambda: None, 1)[0] for _ in range(5))
     return 2 * 2048**3 / best / 1e9
@@ -346,10 +349,10 @@ def main() -> None:
               f"{'met' if ours[0] < 480 else 'NOT met'}. CPU time / {args.threads} bounds "
               f"the wall time on {args.threads} idle cores from below, CPU time from above")
         if len(FLOPS) == len(TABLE1):
-            peak = gemm_peak()
+            peak = gemm_peak(args.precision)
             work = sum(FLOPS.values()) * N_PAIRS
             print(f"\nfloor: vista's arithmetic for Table 1 is {work / 1e3:.1f} TFLOP "
-                  f"(counted); at this machine's float32 matrix-product peak, "
+                  f"(counted); at this machine's {args.precision} matrix-product peak, "
                   f"{peak:.0f} GFLOP/s on {args.threads} threads, that alone takes "
                   f"{work / peak / 60:.1f} min")
             for (f, r), row in zip(TABLE1, table, strict=True):

@@ -60,7 +60,8 @@ _FIT_MEANING = {
 def vision_states(model: Any, pixels: Any) -> list[Any]:
     """The CLIP vision tower's hidden states (embeddings after the pre-layernorm, then
     each layer's output) up to the deepest of ``model.extract_layers``: the decoder
-    reads no later layer, so the layers above it (3 of 12 in CLIPSeg) are not run.
+    reads no later layer, so the layers above it (2 of 12 in CLIPSeg: layers 10 and 11)
+    are not run.
     Equal to ``get_image_features(output_hidden_states=True).hidden_states[:k + 2]``."""
     vision = model.clip.vision_model
     hidden = vision.pre_layrnorm(vision.embeddings(pixels, interpolate_pos_encoding=True))
