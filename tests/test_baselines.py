@@ -195,3 +195,21 @@ def test_names_and_params_round_trip(tmp_path: Path) -> None:
     assert source_from_params({"model": "clip", "kind": "explainer"}) is None
     with pytest.raises(ValueError, match="do not describe a known row"):
         source_from_params({"model": "nope", "kind": "baseline"})
+
+
+def test_every_viewer_comparison_reads_the_same_field() -> None:
+    """A triplet with both ``participant`` and ``observer`` is the participant's, for the
+    human-other groups, the other-text control and the per-participant statistics."""
+    from vista.scoring.controls import participant_of, substitutes
+
+    ts = [Triplet("a1", "a.png", "a cat", "m1.npy", {"participant": "P1", "observer": "P2"}),
+          Triplet("a2", "a.png", "a cat", "m2.npy", {"participant": "P2", "observer": "P1"}),
+          Triplet("a3", "a.png", "a dog", "m3.npy", {"observer": "P1"}),
+          Triplet("a4", "a.png", "a cow", "m4.npy", {})]
+    assert [t.viewer for t in ts] == ["P1", "P2", "P1", None]
+    assert [participant_of(t) for t in ts] == ["P1", "P2", "P1", None]
+    groups = {k: [t.triplet_id for t in v] for k, v in observer_groups(ts).items()}
+    # a1 (P1) is predicted by P2's triplet, not by a3, which is P1's own
+    assert groups == {"a1": ["a2"], "a2": ["a1"], "a3": ["a2"], "a4": []}
+    # the other-text control prefers the same viewer: a1's substitute is a3 (P1, other text)
+    assert substitutes(ts)["a1"] == "a3"

@@ -375,6 +375,23 @@ class Triplet:
     def image_name(self) -> str:
         return Path(self.image_path).name
 
+    @property
+    def viewer(self) -> str | None:
+        """Who looked: ``meta["participant"]`` (what vista's sessions write), else
+        ``meta["observer"]`` (imported datasets), as a string; None when neither is set.
+        Every comparison between viewers (the human-other baseline, the other-text
+        control, per-participant statistics) reads this one field.
+
+        Examples
+        --------
+        >>> Triplet("t1", "a.png", "a cat", "m.npy", {"observer": 3}).viewer
+        '3'
+        >>> Triplet("t1", "a.png", "a cat", "m.npy", {"participant": "P1", "observer": "x"}).viewer
+        'P1'
+        """
+        v = self.meta.get("participant", self.meta.get("observer"))
+        return None if v is None else str(v)
+
 
 @dataclass(frozen=True, eq=False)
 class SaliencyMap:

@@ -287,7 +287,9 @@ def observer_groups(
 ) -> dict[str, list[Triplet]]:
     """For each triplet, the triplets of the *other* observers that predict it.
 
-    A triplet's observer is ``meta["observer"]`` (or, failing that, ``meta["participant"]``).
+    A triplet's observer is :attr:`~vista.records.Triplet.viewer` (``meta["participant"]``,
+    or, failing that, ``meta["observer"]``), the field the other-text control and the
+    per-participant statistics read too.
     ``by="image+text"`` pools other observers' triplets with the same image and text;
     ``by="image"`` pools all other observers' triplets of the same image, whatever they
     said; ``"auto"`` uses image+text where another observer gave the same text, else
@@ -303,21 +305,17 @@ def observer_groups(
     """
     check_option("by", by, ["auto", "image+text", "image"])
 
-    def observer(t: Triplet) -> str | None:
-        o = t.meta.get("observer", t.meta.get("participant"))
-        return None if o is None else str(o)
-
     by_image: dict[str, list[Triplet]] = {}
     for t in triplets:
-        if observer(t) is not None:
+        if t.viewer is not None:
             by_image.setdefault(t.image_path, []).append(t)
     out: dict[str, list[Triplet]] = {}
     for t in triplets:
-        me = observer(t)
+        me = t.viewer
         if me is None:
             out[t.triplet_id] = []
             continue
-        others = [u for u in by_image.get(t.image_path, []) if observer(u) != me]
+        others = [u for u in by_image.get(t.image_path, []) if u.viewer != me]
         same_text = [u for u in others if u.text.strip() == t.text.strip()]
         if by == "image+text" or (by == "auto" and same_text):
             out[t.triplet_id] = same_text

@@ -36,9 +36,9 @@ CONTROL_SUFFIX = " | other text"
 
 
 def participant_of(t: Triplet) -> str | None:
-    """The viewer of a triplet: ``meta["participant"]``, else ``meta["observer"]``."""
-    p = t.meta.get("participant", t.meta.get("observer"))
-    return None if p is None else str(p)
+    """The viewer of a triplet (:attr:`vista.records.Triplet.viewer`):
+    ``meta["participant"]``, else ``meta["observer"]``."""
+    return t.viewer
 
 
 def _draw(seed: int, triplet_id: str, n: int) -> int:
