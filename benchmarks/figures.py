@@ -87,7 +87,8 @@ def old_modules(rev: str | None) -> tuple[types.ModuleType, types.ModuleType]:
     report = load("_old_report", "vista/report.py", {
         "from .scoring import Run, _table_rows": "from .scoring import Run\n"
                                                 "    from .scoring import table_rows as _table_rows",
-        "from .viz import": "from ._old_viz import"})
+        "from .viz import": "from ._old_viz import",
+        "from .dataset import write_atomic": "from ._io import write_atomic"})
     return viz, report
 
 

@@ -370,7 +370,7 @@ def test_failed_connection_leaves_no_session(tmp_path) -> None:
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [
-        pytest.param(dict(speed=float("nan")), ValueError, r"speed must be .* \[0.01, 10000\]",
+        pytest.param(dict(speed=float("nan")), ValueError, r"speed must be .* \[0.001, 1e\+06\]",
                      id="speed-nan"),
         pytest.param(dict(speed=1e-9), ValueError, "speed", id="speed-tiny"),
         pytest.param(dict(time_limit_s=1e9), ValueError, "time_limit_s", id="time-limit-huge"),
@@ -390,6 +390,21 @@ def test_session_config_checks_values(tmp_path, kwargs, error, message) -> None:
     args.update(kwargs)
     with pytest.raises(error, match=message):
         SessionConfig(**args)
+
+
+def test_session_speed_range_is_the_trackers(tmp_path) -> None:
+    """A session accepts every pace the trackers accept, and nothing else."""
+    from vista.acquisition.session import SessionConfig
+    from vista.acquisition.tracker import SPEED_RANGE, check_speed
+
+    args = dict(participant="P01", screen=SCREEN, images=tmp_path, tracker="simulated")
+    for speed in (*SPEED_RANGE, 0.005, 5e4):
+        assert SessionConfig(**args, speed=speed).speed == check_speed(speed)
+    for speed in (SPEED_RANGE[0] / 2, SPEED_RANGE[1] * 2):
+        with pytest.raises(ValueError, match="speed"):
+            SessionConfig(**args, speed=speed)
+        with pytest.raises(ValueError, match="speed"):
+            check_speed(speed)
 
 
 def test_session_config_run(tmp_path) -> None:

@@ -24,6 +24,7 @@ from .._validation import check_option, check_range
 from ..errors import ParseError
 from ..gaze.messages import check_message_text
 from ..records import Screen
+from .tracker import SPEED_RANGE
 
 __all__ = [
     "AUDIO_SOURCES",
@@ -49,11 +50,12 @@ microphone."""
 RANGES: dict[str, tuple[float, float, bool]] = {
     "time_limit_s": (0.0, 3600.0, True),
     "inter_trial_s": (0.0, 600.0, False),
-    "speed": (0.01, 10000.0, False),
+    "speed": (*SPEED_RANGE, False),
 }
 """Accepted values, ``(low, high, low excluded)``: a trial lasts at most an hour, the
-blank between trials at most 10 minutes, a simulated clock runs 0.01 to 10000 times
-real time."""
+blank between trials at most 10 minutes, a simulated clock runs at any pace the
+trackers accept (:data:`vista.acquisition.tracker.SPEED_RANGE`: 0.001 to 10**6 times
+real time)."""
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:
