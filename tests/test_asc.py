@@ -403,3 +403,34 @@ def test_read_recording_resolves_images_next_to_the_file(tmp_path: Path) -> None
     assert rec.trials[0].placement == Placement(68, 84, 64, 32)
     assert rec.describe()["trials"][0]["placement"] == {
         "left": 68, "top": 84, "width": 64, "height": 32}
+
+
+@pytest.mark.parametrize("name", ["eyelink_monocular_example.asc",
+                                  "eyelink_binocular_example.asc",
+                                  "eyelink_monocular_2khz_example.asc"])
+def test_writer_durations_match_real_edf2asc_files(name: str) -> None:
+    """Every EFIX, ESACC and EBLINK duration of three real edf2asc files (1000 Hz mono
+    and binocular, 2000 Hz) is what AscWriter writes for the same start and end:
+    end - start plus one sample interval."""
+    path = Path(__file__).parent / "data" / "pymovements" / name
+    lines = path.read_text(encoding="ascii", errors="replace").splitlines()
+    rate = next(float(ln.split("RATE")[1].split()[0]) for ln in lines if "\tRATE\t" in ln)
+    out = io.StringIO()
+    writer = AscWriter(out)
+    writer.events_header(eyes="L", rate_hz=rate)
+    expected = []
+    for ln in lines:
+        kind, *fields = ln.split() or [""]
+        if kind not in ("EFIX", "ESACC", "EBLINK"):
+            continue
+        eye, start, end, duration = fields[0], float(fields[1]), float(fields[2]), float(fields[3])
+        expected.append(duration)
+        if kind == "EFIX":
+            writer.end_fixation(eye, start, end, 0.0, 0.0, 1.0)
+        elif kind == "ESACC":
+            writer.end_saccade(eye, start, end, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0)
+        else:
+            writer.end_blink(eye, start, end)
+    written = [float(ln.split()[4]) for ln in out.getvalue().splitlines()[1:]]
+    assert len(expected) >= 3
+    assert written == expected

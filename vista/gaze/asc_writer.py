@@ -101,6 +101,8 @@ class AscWriter:
             self._fh = file
             self._owns = False
             self.path = None
+        #: One sample interval, ms: from the last ``RATE`` written (1 ms before any).
+        self._interval_ms = 1.0
         for line in preamble:
             self.write_line("** " + line)
 
@@ -162,13 +164,26 @@ class AscWriter:
         if samples:
             self.samples_header(eyes=eyes, rate_hz=rate_hz)
 
+    def _set_rate(self, rate_hz: float) -> None:
+        if not (math.isfinite(rate_hz) and rate_hz > 0):
+            raise ValueError(f"rate_hz must be a positive number; got {rate_hz!r}")
+        self._interval_ms = 1000.0 / rate_hz
+
+    def _duration(self, start_ms: float, end_ms: float) -> str:
+        """An event's duration as the tracker writes it: ``end - start`` plus one
+        sample interval (1 ms at 1000 Hz, 0.5 ms at 2000 Hz, 2 ms at 500 Hz), since
+        ``start`` and ``end`` are the first and last samples of the event."""
+        return _fmt_time(end_ms - start_ms + self._interval_ms)
+
     def events_header(self, *, eyes: str = "R", rate_hz: float = 1000.0) -> None:
         """The ``EVENTS GAZE ... RATE ...`` line."""
+        self._set_rate(rate_hz)
         words = _eye_words(eyes)
         self.write_line(f"EVENTS\tGAZE\t{words}\tRATE\t{rate_hz:.2f}\tTRACKING\tCR\tFILTER\t2")
 
     def samples_header(self, *, eyes: str = "R", rate_hz: float = 1000.0) -> None:
         """The ``SAMPLES GAZE ... RATE ...`` line."""
+        self._set_rate(rate_hz)
         words = _eye_words(eyes)
         self.write_line(f"SAMPLES\tGAZE\t{words}\tRATE\t{rate_hz:.2f}\tTRACKING\tCR\tFILTER\t2")
 
@@ -204,8 +219,9 @@ class AscWriter:
     def end_fixation(
         self, eye: str, start_ms: float, end_ms: float, x: float, y: float, pupil: float
     ) -> None:
-        """``EFIX``: duration is ``end - start + 1`` samples-ms, as the tracker writes it."""
-        dur = _fmt_time(end_ms - start_ms + 1)
+        """``EFIX``: the duration is ``end - start`` plus one sample interval, as the
+        tracker writes it (:meth:`_duration`)."""
+        dur = self._duration(start_ms, end_ms)
         p = "      ." if pupil is None or not math.isfinite(pupil) else f"{round(pupil):7d}"
         self.write_line(
             f"EFIX {_check_eye(eye)}   {_fmt_time(start_ms)}\t{_fmt_time(end_ms)}\t{dur}\t"
@@ -234,7 +250,7 @@ class AscWriter:
         amplitude_deg: float,
         peak_velocity_deg_s: float,
     ) -> None:
-        dur = _fmt_time(end_ms - start_ms + 1)
+        dur = self._duration(start_ms, end_ms)
         pv = ("      ." if not math.isfinite(peak_velocity_deg_s)
               else f"{round(peak_velocity_deg_s):7d}")
         amp = "      ." if not math.isfinite(amplitude_deg) else f"{amplitude_deg:7.2f}"
@@ -265,7 +281,7 @@ class AscWriter:
         self.write_line(f"SBLINK {_check_eye(eye)} {_fmt_time(time_ms)}")
 
     def end_blink(self, eye: str, start_ms: float, end_ms: float) -> None:
-        dur = _fmt_time(end_ms - start_ms + 1)
+        dur = self._duration(start_ms, end_ms)
         self.write_line(
             f"EBLINK {_check_eye(eye)} {_fmt_time(start_ms)}\t{_fmt_time(end_ms)}\t{dur}"
         )
