@@ -129,6 +129,40 @@ def test_two_processes_into_one_new_folder(sandbox: Path) -> None:
     assert not (out / LOCK_NAME).exists()
 
 
+def test_a_lock_being_written_reads_as_its_owner(tmp_path: Path) -> None:
+    """A lock found between its creation and its owner's line (created empty, filled a
+    moment later) names its owner, not "unreadable"; a lock released while it is read
+    is taken."""
+    import threading
+
+    from vista.errors import FolderBusyError
+
+    lock = tmp_path / LOCK_NAME
+    lock.write_text("", encoding="utf-8")
+    owner = {"pid": os.getppid(), "host": __import__("socket").gethostname(),
+             "command": "vista score"}
+    writer = threading.Timer(0.05, lambda: lock.write_text(json.dumps(owner), encoding="utf-8"))
+    writer.start()
+    try:
+        with pytest.raises(FolderBusyError, match=f"in use by process {os.getppid()}"):
+            FolderLock(tmp_path)
+    finally:
+        writer.join()
+    lock.write_text("", encoding="utf-8")
+    remover = threading.Timer(0.05, lock.unlink)
+    remover.start()
+    try:
+        taken = FolderLock(tmp_path)
+    finally:
+        remover.join()
+    assert json.loads(lock.read_text(encoding="utf-8"))["pid"] == os.getpid()
+    taken.release()
+    assert not lock.exists()
+    lock.write_text("not json", encoding="utf-8")  # a foreign file stays an error
+    with pytest.raises(FolderBusyError, match="unreadable"):
+        FolderLock(tmp_path)
+
+
 def test_observers_on_one_participant_stops(sandbox: Path) -> None:
     res = _score("--model", "center", "--model", "observers", "--out", str(sandbox / "run"))
     assert res.exit_code == 1 and "'observers' cannot score any" in res.output

@@ -399,23 +399,44 @@ class FolderLock:
 
         self.path = Path(folder) / LOCK_NAME
         info = {"pid": os.getpid(), "host": socket.gethostname(), "command": command}
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            raise self._busy() from None
+        for _ in range(3):  # the holder may release the lock while we read it
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                break
+            except FileExistsError:
+                busy = self._busy()
+                if busy is not None:
+                    raise busy from None
+        else:
+            raise self._busy() or FileExistsError(f"could not take {self.path}")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(info, fh)
             fh.flush()
             os.fsync(fh.fileno())
         self._held = True
 
-    def _busy(self) -> Exception:
+    def _busy(self) -> Exception | None:
+        """The error for a lock someone else holds; None when the lock vanished.
+
+        A lock just created is empty until its owner has written its line (the two
+        are not one atomic step), so an empty or partial lock is read again for up to
+        half a second before it is reported as unreadable."""
+        import time
+
         from .errors import FolderBusyError
 
-        try:
-            info = json.loads(self.path.read_text(encoding="utf-8"))
-            pid, host = int(info["pid"]), str(info.get("host", ""))
-        except (OSError, ValueError, KeyError, TypeError):
+        deadline = time.monotonic() + 0.5
+        while True:
+            try:
+                info = json.loads(self.path.read_text(encoding="utf-8"))
+                pid, host = int(info["pid"]), str(info.get("host", ""))
+                break
+            except FileNotFoundError:
+                return None
+            except (OSError, ValueError, KeyError, TypeError):
+                if time.monotonic() < deadline:
+                    time.sleep(0.01)
+                    continue
             return FolderBusyError(f"{self.path.parent} is locked by {self.path}, which is "
                                    f"unreadable; if no vista command is writing there, "
                                    f"delete {self.path}")
