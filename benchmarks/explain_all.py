@@ -238,14 +238,15 @@ def bench_family(family: str, args: argparse.Namespace, root: Path,
         arch = "patch32" if spec is not None and spec.weights and "patch32" in spec.weights else ""
         ex = load_explainer(family, weights=str(folders[arch]), device="cpu", **kw,
                             precision=args.precision, **EXTRA.get(family, {}))
+        label = label_of(family, recipe, method)
         maps = ex.explain(image, texts)
         if args.precision != "fp32":
-            DEVIATION[label_of(family, recipe, method)] = deviation(
+            DEVIATION[label] = deviation(
                 maps, load_explainer(family, weights=str(folders[arch]), device="cpu", **kw,
                                      **EXTRA.get(family, {})).explain(image, texts))
         flat = [m for m in maps if float(np.ptp(m.values)) == 0]
         if flat:
-            print(f"warning: {len(flat)} of {len(texts)} maps of {family}:{recipe or method} "
+            print(f"warning: {len(flat)} of {len(texts)} maps of {label} "
                   "are constant (a degenerate random model?)", flush=True)
         ours = median_time(lambda ex=ex: ex.explain(image, texts),
                            lambda ex=ex: ex.explain(image, texts[:1]), args.repeats) / len(texts)
@@ -265,7 +266,6 @@ def bench_family(family: str, args: argparse.Namespace, root: Path,
                                  args.repeats) / len(texts)
         else:
             ref, way = strict, "vista one text a call"
-        label = label_of(family, recipe, method)
         if args.table1:
             FLOPS[label] = gflop(lambda ex=ex: ex.explain(image, texts)) / len(texts)
         rows.append((label + (" (B/32)" if arch else ""), ours, ref, way, strict))

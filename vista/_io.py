@@ -434,12 +434,11 @@ class FolderLock:
             except FileNotFoundError:
                 return None
             except (OSError, ValueError, KeyError, TypeError):
-                if time.monotonic() < deadline:
-                    time.sleep(0.01)
-                    continue
-            return FolderBusyError(f"{self.path.parent} is locked by {self.path}, which is "
-                                   f"unreadable; if no vista command is writing there, "
-                                   f"delete {self.path}")
+                if time.monotonic() >= deadline:
+                    return FolderBusyError(f"{self.path.parent} is locked by {self.path}, "
+                                           f"which is unreadable; if no vista command is "
+                                           f"writing there, delete {self.path}")
+                time.sleep(0.01)
         import socket
 
         if host == socket.gethostname() and not _pid_alive(pid):
